@@ -1,0 +1,263 @@
+package rooms
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configures a Hub. The zero value is usable.
+type Options struct {
+	// OnEvent, when non-nil, is called for every event, in version order
+	// per session, while that session's lock is held: it must not block and
+	// must not call back into the Hub (that would deadlock). Events of
+	// different sessions may be delivered concurrently.
+	OnEvent func(Event)
+	// Now returns the current time, for JoinedAt and session creation
+	// times; nil means time.Now. It is called with locks held and must be
+	// cheap and not call into the Hub.
+	Now func() time.Time
+}
+
+// Hub holds the sessions of one server. It is safe for concurrent use; the
+// zero Hub is not usable, call NewHub.
+//
+// Locking: each session has its own mutex. Hub.mu guards only the sessions
+// map and is held only to find, create or delete an entry. The lock order is
+// session.mu before Hub.mu (a leave that empties a session deletes it while
+// holding the session's lock); Hub.mu is never held while a session lock is
+// acquired.
+type Hub struct {
+	onEvent func(Event)      // immutable; may be nil
+	now     func() time.Time // immutable; never nil
+
+	participants atomic.Int64 // present records over all sessions
+
+	mu       sync.Mutex
+	sessions map[string]*session // guarded by mu; only live (not dead) sessions
+}
+
+// NewHub returns an empty Hub configured by o.
+func NewHub(o Options) *Hub {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Hub{onEvent: o.OnEvent, now: now, sessions: make(map[string]*session)}
+}
+
+// JoinResult is the outcome of Join.
+type JoinResult struct {
+	// Participant is the record after the join; its Epoch is the epoch of
+	// this connection, to be passed to SetState and Leave.
+	Participant Participant
+	// Replaced is true when an earlier connection of the same user held the
+	// record: the record was taken over and that connection's epoch is now
+	// stale. The caller should tell that connection and close it.
+	Replaced bool
+	// PrevEpoch is the replaced connection's epoch, when Replaced.
+	PrevEpoch uint64
+	// Snapshot is the session state right after the join, consistent with
+	// Participant (Snapshot.Version is the version of the join's event).
+	Snapshot Snapshot
+}
+
+// Join joins the user of id to session, creating the session if it does not
+// exist, and returns the record for this connection. The session id and
+// id.UserID must be non-empty valid UTF-8 of at most MaxIDBytes, or Join
+// returns an error wrapping ErrInvalid.
+//
+// A user without a record gets one: a new participant ID (or, if the user
+// was in this session before and left, its old ID), room MainRoom, state
+// joining, event EventJoined. Its role is decided once, here:
+//
+//   - the session's host user is host. The first joiner whose identity
+//     claims host becomes the session's host user (a session has no host
+//     user until then);
+//   - a joiner that claims host but is not the session's host user is
+//     moderator;
+//   - a joiner that claims moderator is moderator, anyone else participant.
+//
+// A user that already has a record takes it over, whatever its state: same
+// ID, role, room and join position, Epoch + 1, state joining, Alias from id
+// when id.Alias is non-empty, event EventUpdated, Replaced true. Concurrent
+// joins of one user are serialised by the session lock: exactly one of them
+// creates the record, the others take it over in turn.
+func (h *Hub) Join(session string, id Identity) (JoinResult, error) {
+	if err := checkID("session id", session); err != nil {
+		return JoinResult{}, fmt.Errorf("rooms: join: %w", err)
+	}
+	if err := checkID("user id", id.UserID); err != nil {
+		return JoinResult{}, fmt.Errorf("rooms: join session %q: %w", session, err)
+	}
+	for {
+		if res, ok := h.tryJoin(session, id); ok {
+			return res, nil
+		}
+	}
+}
+
+// tryJoin is one attempt of Join. It fails (ok false) only when the session
+// it found was emptied and deleted between the lookup and the lock; the Hub
+// no longer holds that one, so the next attempt finds or makes another.
+func (h *Hub) tryJoin(session string, id Identity) (res JoinResult, ok bool) {
+	s := h.getOrCreate(session)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return JoinResult{}, false
+	}
+	res = s.joinLocked(id, h.now())
+	if !res.Replaced {
+		h.participants.Add(1)
+	}
+	return res, true
+}
+
+// SetState sets the connection state of participant participantID, for the
+// connection of the given epoch. It returns an error wrapping ErrInvalid for
+// an unknown state, ErrNotFound when the session or participant does not
+// exist, and ErrStale when epoch is not the record's current epoch (the
+// connection was replaced; nothing changes). Setting the state the record
+// already has is not a change: no event, no new version.
+func (h *Hub) SetState(session, participantID string, epoch uint64, st State) error {
+	if !st.Valid() {
+		return fmt.Errorf("rooms: set state of %q in session %q: state %q: %w", participantID, session, st, ErrInvalid)
+	}
+	s, err := h.lockSession(session)
+	if err != nil {
+		return fmt.Errorf("rooms: set state of %q: %w", participantID, err)
+	}
+	defer s.mu.Unlock()
+	if err := s.setStateLocked(participantID, epoch, st); err != nil {
+		return fmt.Errorf("rooms: set state in session %q: %w", session, err)
+	}
+	return nil
+}
+
+// Leave removes participant participantID, for the connection of the given
+// epoch, with event EventLeft. It returns an error wrapping ErrNotFound when
+// the session or participant does not exist, and ErrStale when epoch is not
+// the record's current epoch (nothing changes). When the last participant
+// leaves, the session is deleted: a later Join creates a new one, at
+// version 0, with no host user.
+func (h *Hub) Leave(session, participantID string, epoch uint64) error {
+	s, err := h.lockSession(session)
+	if err != nil {
+		return fmt.Errorf("rooms: leave of %q: %w", participantID, err)
+	}
+	defer s.mu.Unlock()
+	empty, err := s.leaveLocked(participantID, epoch)
+	if err != nil {
+		return fmt.Errorf("rooms: leave in session %q: %w", session, err)
+	}
+	h.participants.Add(-1)
+	if empty {
+		s.dead = true
+		h.mu.Lock() // order: session.mu, then h.mu
+		if h.sessions[session] == s {
+			delete(h.sessions, session)
+		}
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+// Snapshot returns the state of session at its current version, or an error
+// wrapping ErrNotFound for an unknown session.
+func (h *Hub) Snapshot(session string) (Snapshot, error) {
+	s, err := h.lockSession(session)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("rooms: snapshot: %w", err)
+	}
+	defer s.mu.Unlock()
+	return s.snapshotLocked(), nil
+}
+
+// Participant returns a copy of the record participantID of session, or an
+// error wrapping ErrNotFound when the session or the participant does not
+// exist.
+func (h *Hub) Participant(session, participantID string) (Participant, error) {
+	s, err := h.lockSession(session)
+	if err != nil {
+		return Participant{}, fmt.Errorf("rooms: participant %q: %w", participantID, err)
+	}
+	defer s.mu.Unlock()
+	p, err := s.participantLocked(participantID)
+	if err != nil {
+		return Participant{}, fmt.Errorf("rooms: session %q: %w", session, err)
+	}
+	return p, nil
+}
+
+// Audiences returns who may hear whom in session, together with the version
+// it was computed at (both read under one lock, so they are consistent).
+// aud has an entry for every participant whose state is joining or
+// connected: the sorted ids of the participants it may hear, which are the
+// members of its own room minus itself minus those reconnecting. Entries are
+// non-nil and owned by the caller. A reconnecting participant has no entry
+// and is in no one's audience. ErrNotFound for an unknown session.
+func (h *Hub) Audiences(session string) (version uint64, aud map[string][]string, err error) {
+	s, err := h.lockSession(session)
+	if err != nil {
+		return 0, nil, fmt.Errorf("rooms: audiences: %w", err)
+	}
+	defer s.mu.Unlock()
+	return s.version, s.audiencesLocked(), nil
+}
+
+// Sessions returns the number of live sessions, for metrics.
+func (h *Hub) Sessions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
+// Participants returns the number of participant records over all sessions
+// (every state), for metrics. It reads a counter, takes no lock, and may lag
+// a change in progress.
+func (h *Hub) Participants() int {
+	return int(h.participants.Load())
+}
+
+// getOrCreate returns the live session entry for id, creating it if absent.
+// It holds h.mu only for the map access.
+func (h *Hub) getOrCreate(id string) *session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sessions[id]
+	if s == nil {
+		s = newSession(id, h.now(), h.emit)
+		h.sessions[id] = s
+	}
+	return s
+}
+
+// lockSession finds session id and returns it locked, or an error wrapping
+// ErrNotFound. The caller unlocks s.mu.
+func (h *Hub) lockSession(id string) (*session, error) {
+	for {
+		h.mu.Lock()
+		s := h.sessions[id]
+		h.mu.Unlock()
+		if s == nil {
+			return nil, fmt.Errorf("session %q: %w", id, ErrNotFound)
+		}
+		s.mu.Lock()
+		if !s.dead {
+			return s, nil
+		}
+		// Emptied and deleted after the lookup. It left the map before its
+		// lock was released, so the next lookup sees either nothing or a
+		// new incarnation.
+		s.mu.Unlock()
+	}
+}
+
+// emit delivers an event to Options.OnEvent, if set.
+func (h *Hub) emit(e Event) {
+	if h.onEvent != nil {
+		h.onEvent(e)
+	}
+}

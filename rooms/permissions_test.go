@@ -1,0 +1,87 @@
+package rooms
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestPermissionTable pins the whole table: every action × every role,
+// written out. A change in permissions.go must be made here too.
+func TestPermissionTable(t *testing.T) {
+	want := []struct {
+		action                       Action
+		name                         string
+		host, moderator, participant bool
+	}{
+		{ActionCreateBreakouts, "breakouts.create", true, true, false},
+		{ActionCloseBreakouts, "breakouts.close", true, true, false},
+		{ActionAssign, "breakouts.assign", true, true, false},
+		{ActionMoveOthers, "participant.move", true, true, false},
+		{ActionMuteOthers, "participant.mute", true, true, false},
+		{ActionRemove, "participant.remove", true, true, false},
+		{ActionBroadcast, "broadcast", true, true, false},
+		{ActionPromote, "participant.promote", true, false, false},
+		{ActionEndSession, "session.end", true, false, false},
+		{ActionMoveSelf, "self.move", true, true, false},
+		{ActionRaiseHand, "hand.raise", true, true, true},
+	}
+
+	var listed []Action
+	for _, w := range want {
+		listed = append(listed, w.action)
+		if string(w.action) != w.name {
+			t.Errorf("action constant %q, want value %q", w.action, w.name)
+		}
+		for _, c := range []struct {
+			role Role
+			ok   bool
+		}{{RoleHost, w.host}, {RoleModerator, w.moderator}, {RoleParticipant, w.participant}} {
+			if got := Allowed(c.role, w.action); got != c.ok {
+				t.Errorf("Allowed(%s, %s) = %v, want %v", c.role, w.action, got, c.ok)
+			}
+			err := Check(c.role, w.action)
+			if c.ok {
+				if err != nil {
+					t.Errorf("Check(%s, %s) = %v, want nil", c.role, w.action, err)
+				}
+				continue
+			}
+			if !errors.Is(err, ErrForbidden) {
+				t.Errorf("Check(%s, %s) = %v, want ErrForbidden", c.role, w.action, err)
+			} else if msg := err.Error(); !strings.Contains(msg, string(w.action)) || !strings.Contains(msg, string(c.role)) {
+				t.Errorf("Check(%s, %s) message %q does not name the action and the role", c.role, w.action, msg)
+			}
+		}
+	}
+	if got := Actions(); !slices.Equal(got, listed) {
+		t.Errorf("Actions() = %v\nwant        %v", got, listed)
+	}
+}
+
+// TestPermissionUnknown: an unknown role or action is never allowed.
+func TestPermissionUnknown(t *testing.T) {
+	for _, r := range []Role{"", "none", "admin", "HOST"} {
+		for _, a := range Actions() {
+			if Allowed(r, a) {
+				t.Errorf("Allowed(%q, %s) = true for an unknown role", r, a)
+			}
+			wantErr(t, Check(r, a), ErrForbidden)
+		}
+	}
+	for _, r := range []Role{RoleHost, RoleModerator, RoleParticipant} {
+		if Allowed(r, "session.nuke") {
+			t.Errorf("Allowed(%s, unknown action) = true", r)
+		}
+	}
+}
+
+// TestActionsIsACopy: changing the slice Actions returns changes nothing.
+func TestActionsIsACopy(t *testing.T) {
+	a := Actions()
+	a[0] = "mutated"
+	if Actions()[0] == "mutated" {
+		t.Fatal("Actions returned the table's own storage")
+	}
+}
