@@ -1,0 +1,82 @@
+package sfu
+
+// ticksPerMs is the Opus RTP clock: 48 kHz.
+const ticksPerMs = 48
+
+// Munger rewrites the sequence numbers and timestamps of one outgoing slot
+// so that the subscriber sees a single continuous RTP stream while the
+// slot's source changes underneath it.
+//
+// Within one source the mapping is a constant offset (out = in - offset),
+// so the source's own gaps (loss, DTX pauses) stay gaps. On a switch the
+// offsets are chosen so that the first packet of the new source follows the
+// last packet sent: sequence number +1, timestamp advanced by the real time
+// elapsed since that packet, at 48 kHz. Packets of the current source that
+// are older than its first forwarded packet are dropped: they belong to a
+// stretch the subscriber never heard, and forwarding them would make the
+// sequence go backwards across the switch.
+//
+// Munger is pure arithmetic: no clock, no locks, no allocation. The zero
+// value is ready to use; the first packet passes through unchanged. It is
+// not safe for concurrent use: the slot that owns it serialises access.
+type Munger struct {
+	started bool // a packet has been sent
+	pending bool // the next packet is the first of a new source
+
+	seqOffset uint16 // in - out, for the current source
+	tsOffset  uint32 // in - out, for the current source
+
+	firstIn   uint16 // input sequence of the current source's first packet
+	highestIn uint16 // highest input sequence seen from the current source
+
+	lastSeq uint16 // output sequence of the newest packet sent
+	lastTS  uint32 // output timestamp of the newest packet sent
+	lastAt  int64  // when the newest packet was sent, in nanoseconds
+}
+
+// Switch marks the next packet as the first one of a new source.
+func (m *Munger) Switch() { m.pending = true }
+
+// Rewrite maps one incoming packet of the current source, received at
+// nowNs (any monotonic nanosecond clock), to its outgoing sequence number
+// and timestamp. marker is true on the first packet after a switch (the
+// caller ORs it with the packet's own marker). ok is false when the packet
+// must not be sent: a duplicate, or a late packet from before the current
+// source's first packet.
+func (m *Munger) Rewrite(seq uint16, ts uint32, nowNs int64) (outSeq uint16, outTS uint32, marker, ok bool) {
+	if !m.started || m.pending {
+		if m.started {
+			ticks := uint32(1)
+			if elapsed := nowNs - m.lastAt; elapsed > 0 {
+				ticks = max(uint32(elapsed*ticksPerMs/1_000_000), 1)
+			}
+			m.seqOffset = seq - (m.lastSeq + 1)
+			m.tsOffset = ts - (m.lastTS + ticks)
+		}
+		m.started, m.pending = true, false
+		m.firstIn, m.highestIn = seq, seq
+		m.commit(seq, ts, nowNs)
+		return m.lastSeq, m.lastTS, true, true
+	}
+
+	switch d := int16(seq - m.highestIn); {
+	case d > 0:
+		m.highestIn = seq
+		m.commit(seq, ts, nowNs)
+		return m.lastSeq, m.lastTS, false, true
+	case d == 0:
+		return 0, 0, false, false // duplicate
+	case int16(seq-m.firstIn) < 0:
+		return 0, 0, false, false // from before this source's first packet
+	default:
+		// Reordered within the current source: send it in its place; the
+		// receiver's jitter buffer puts it back in order.
+		return seq - m.seqOffset, ts - m.tsOffset, false, true
+	}
+}
+
+func (m *Munger) commit(seq uint16, ts uint32, nowNs int64) {
+	m.lastSeq = seq - m.seqOffset
+	m.lastTS = ts - m.tsOffset
+	m.lastAt = nowNs
+}

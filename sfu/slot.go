@@ -1,0 +1,126 @@
+package sfu
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// rtpWriter is where a slot's packets go: pion's TrackLocalWriter in
+// production, a counting fake in the fan-out benchmark.
+type rtpWriter interface {
+	WriteRTP(header *rtp.Header, payload []byte) (int, error)
+}
+
+// slot is one downstream audio track of a subscriber. It implements
+// webrtc.TrackLocal so pion binds it to the subscriber's PeerConnection
+// once; after that the slot writes rewritten packets straight into the
+// bound stream.
+//
+// The slot's mutex serialises everything that touches the outgoing stream:
+// the source pointer, the munger and the write itself, so packets of the old
+// and the new source can never interleave on the wire across a switch.
+type slot struct {
+	owner *Peer // the subscriber; immutable
+	index int   // position among the owner's slots; immutable
+	id    string
+
+	mu     sync.Mutex
+	src    *source   // current source; nil when the slot is silent
+	munger Munger    // continuity across sources
+	w      rtpWriter // nil until bound
+	ssrc   uint32
+	pt     uint8
+	hdr    rtp.Header // reused for every packet: no allocation per write
+}
+
+func newSlot(owner *Peer, index int) *slot {
+	return &slot{owner: owner, index: index, id: "slot-" + strconv.Itoa(index)}
+}
+
+// forward writes one packet of src to the slot if src is still the slot's
+// source. It reports whether the packet was written and the bytes sent.
+func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (sent bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.src != src {
+		c.staleDrops.Add(1)
+		return false
+	}
+	if s.w == nil {
+		return false
+	}
+	seq, ts, marker, ok := s.munger.Rewrite(pkt.SequenceNumber, pkt.Timestamp, nowNs)
+	if !ok {
+		return false
+	}
+	s.hdr.Version = 2
+	s.hdr.PayloadType = s.pt
+	s.hdr.SSRC = s.ssrc
+	s.hdr.SequenceNumber = seq
+	s.hdr.Timestamp = ts
+	s.hdr.Marker = marker || pkt.Marker
+	if _, err := s.w.WriteRTP(&s.hdr, pkt.Payload); err != nil {
+		c.writeErrors.Add(1)
+		return false
+	}
+	return true
+}
+
+// setSource points the slot at src (nil: silence). It reports whether the
+// source changed.
+func (s *slot) setSource(src *source) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.src == src {
+		return false
+	}
+	s.src = src
+	if src != nil {
+		s.munger.Switch()
+	}
+	return true
+}
+
+// source returns the slot's current source.
+func (s *slot) source() *source {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.src
+}
+
+// Bind is called by pion when the subscriber's transport is negotiated.
+func (s *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, c := range ctx.CodecParameters() {
+		if c.MimeType == webrtc.MimeTypeOpus {
+			s.mu.Lock()
+			s.w, s.ssrc, s.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
+			s.mu.Unlock()
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, fmt.Errorf("sfu: %s: %w", s.id, errNoOpus)
+}
+
+// Unbind is called by pion when the sender stops.
+func (s *slot) Unbind(webrtc.TrackLocalContext) error {
+	s.mu.Lock()
+	s.w = nil
+	s.mu.Unlock()
+	return nil
+}
+
+// ID is the track id the subscriber sees: "slot-<index>".
+func (s *slot) ID() string { return s.id }
+
+// RID is empty: audio has no simulcast.
+func (s *slot) RID() string { return "" }
+
+// StreamID groups every slot of a subscriber in one media stream.
+func (s *slot) StreamID() string { return "sanctuary" }
+
+// Kind is audio.
+func (s *slot) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeAudio }

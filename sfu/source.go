@@ -1,0 +1,65 @@
+package sfu
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Loudness smoothing, in 1/256 dB fixed point. RFC 6464 levels are -dBov
+// (0 loudest, 127 silence); loudness is 127 - level, so louder is larger.
+const (
+	loudnessScale = 256
+	attackShift   = 2               // rising loudness follows in ~4 packets (80 ms)
+	releaseShift  = 4               // falling loudness fades over ~16 packets (320 ms)
+	staleAfter    = 1 * time.Second // a source silent on the wire this long ranks last
+)
+
+// source is the upstream audio of one peer: what the hot path reads from
+// and what selection ranks. Fields written by the reader goroutine are
+// atomics because the router's selection reads them.
+type source struct {
+	peer *Peer  // immutable
+	id   string // the peer's id; immutable
+
+	// slots are the slots currently carrying this source, published by
+	// the router copy-on-write. Never nil after newSource.
+	slots atomic.Pointer[[]*slot]
+
+	loudness atomic.Uint32 // smoothed, fixed point; 0 before any level
+	lastSeen atomic.Int64  // monotonic ns of the newest packet; 0 before any
+
+	smoothed uint32 // reader goroutine only
+}
+
+func newSource(p *Peer) *source {
+	s := &source{peer: p, id: p.id}
+	s.slots.Store(&[]*slot{})
+	return s
+}
+
+// observeLevel folds one RFC 6464 audio level byte into the smoothed
+// loudness. Reader goroutine only.
+func (s *source) observeLevel(b byte) {
+	target := uint32(127-(b&0x7f)) * loudnessScale
+	if target > s.smoothed {
+		s.smoothed += (target - s.smoothed) >> attackShift
+	} else {
+		s.smoothed -= (s.smoothed - target) >> releaseShift
+	}
+	s.loudness.Store(s.smoothed)
+}
+
+// score ranks the source for selection: sources heard recently rank above
+// stale ones; among those, louder ranks higher.
+func (s *source) score(nowNs int64) (fresh bool, loud uint32) {
+	last := s.lastSeen.Load()
+	return last != 0 && nowNs-last < int64(staleAfter), s.loudness.Load()
+}
+
+// clock is the monotonic nanosecond clock of the hot path and selection.
+type clock struct{ start time.Time }
+
+func newClock() clock { return clock{start: time.Now()} }
+
+// now returns monotonic nanoseconds since the clock started; never 0.
+func (c clock) now() int64 { return int64(time.Since(c.start)) + 1 }
