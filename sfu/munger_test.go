@@ -4,15 +4,15 @@ import "testing"
 
 // mungeStep is one packet offered to the munger and what must come out.
 type mungeStep struct {
-	name   string
+	name     string
 	switched bool // call Switch before this packet
-	seq    uint16
-	ts     uint32
-	atMs   int64
-	ok     bool
-	outSeq uint16
-	outTS  uint32
-	marker bool
+	seq      uint16
+	ts       uint32
+	atMs     int64
+	ok       bool
+	outSeq   uint16
+	outTS    uint32
+	marker   bool
 }
 
 func TestMunger(t *testing.T) {

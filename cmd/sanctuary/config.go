@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sanctuary-sfu/sanctuary/auth"
+	"github.com/sanctuary-sfu/sanctuary/sfu"
+)
+
+// config is the server's configuration: flags, each with a SANCTUARY_*
+// environment twin (the flag wins).
+type config struct {
+	listen         string
+	jwtSecret      string
+	jwtPublicKey   string // PEM file path
+	jwtIssuer      string
+	jwtAudience    string
+	slots          int
+	dev            bool
+	logLevel       slog.Level
+	udpPort        int
+	loopbackOnly   bool
+	natIPs         []string
+	reconnectGrace time.Duration
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("sanctuary", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := config{}
+	var logLevel, natIPs string
+	dev, loopback := autoFlag{}, autoFlag{}
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address (websocket /ws, web client, /metrics, /healthz)")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 secret for client tokens; none: dev mode with a generated one")
+	fs.StringVar(&c.jwtPublicKey, "jwt-public-key", "", "PEM file with an RSA (RS256) or EC P-256 (ES256) public key")
+	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim, if set")
+	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim, if set")
+	fs.IntVar(&c.slots, "slots", sfu.DefaultSlots, "K: downstream audio slots per participant (1-16)")
+	fs.Var(&dev, "dev", "dev mode: generated secret, printed host token, loopback ICE (default: on when no key is configured)")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&c.udpPort, "udp-port", 0, "serve all ICE on this one UDP port (0: an ephemeral port per peer)")
+	fs.Var(&loopback, "ice-loopback-only", "gather and accept ICE candidates on 127.0.0.1 only (default: in dev mode)")
+	fs.StringVar(&natIPs, "nat-ip", "", "comma-separated public IPs to advertise as host candidates")
+	fs.DurationVar(&c.reconnectGrace, "reconnect-grace", 20*time.Second, "how long a dropped participant keeps its record")
+
+	// Every flag has an environment twin: -jwt-secret is SANCTUARY_JWT_SECRET.
+	// The environment is applied first, so a flag on the command line wins.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "SANCTUARY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.slots < 1 || c.slots > sfu.MaxSlots {
+		return c, fmt.Errorf("-slots must be 1..%d, got %d", sfu.MaxSlots, c.slots)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return c, fmt.Errorf("-log-level: %w", err)
+	}
+	c.dev = dev.or(c.jwtSecret == "" && c.jwtPublicKey == "")
+	c.loopbackOnly = loopback.or(c.dev)
+	for _, ip := range strings.Split(natIPs, ",") {
+		if ip = strings.TrimSpace(ip); ip != "" {
+			if net.ParseIP(ip) == nil {
+				return c, fmt.Errorf("-nat-ip: %q is not an IP address", ip)
+			}
+			c.natIPs = append(c.natIPs, ip)
+		}
+	}
+	return c, nil
+}
+
+// autoFlag is a boolean flag whose default is decided after parsing.
+type autoFlag struct {
+	set, v bool
+}
+
+func (f *autoFlag) String() string   { return fmt.Sprint(f.v) }
+func (f *autoFlag) IsBoolFlag() bool { return true }
+func (f *autoFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	f.set, f.v = true, v
+	return nil
+}
+
+func (f *autoFlag) or(def bool) bool {
+	if f.set {
+		return f.v
+	}
+	return def
+}
+
+// verifier builds the token verifier. In dev mode without a secret it
+// generates one and returns it (printable) for the dev help.
+func (c config) verifier() (v *auth.Verifier, devSecret string, err error) {
+	ac := auth.Config{HMACSecret: []byte(c.jwtSecret), Issuer: c.jwtIssuer, Audience: c.jwtAudience}
+	if c.jwtPublicKey != "" {
+		pemBytes, err := os.ReadFile(c.jwtPublicKey)
+		if err != nil {
+			return nil, "", fmt.Errorf("-jwt-public-key: %w", err)
+		}
+		if ac.PublicKey, err = auth.LoadPublicKey(pemBytes); err != nil {
+			return nil, "", fmt.Errorf("-jwt-public-key: %w", err)
+		}
+	}
+	if c.jwtSecret == "" && c.jwtPublicKey == "" {
+		if !c.dev {
+			return nil, "", errors.New("no -jwt-secret or -jwt-public-key: set one, or run with -dev")
+		}
+		raw, err := auth.GenerateSecret()
+		if err != nil {
+			return nil, "", err
+		}
+		devSecret = hex.EncodeToString(raw)
+		ac.HMACSecret = []byte(devSecret)
+	}
+	v, err = auth.NewVerifier(ac)
+	return v, devSecret, err
+}
+
+// printDevHelp prints a ready host token and bots command for dev mode.
+func printDevHelp(w io.Writer, addr, secret string) {
+	token, err := auth.Mint([]byte(secret), auth.MintOptions{
+		UserID: "dev-host", Alias: "Host", Role: auth.RoleHost, Session: "demo", TTL: 12 * time.Hour,
+	})
+	if err != nil {
+		fmt.Fprintln(w, "dev token:", err)
+		return
+	}
+	fmt.Fprintf(w, `
+Sanctuary SFU (dev mode) on http://%[1]s
+  dev JWT secret: %[2]s
+  host token for session "demo" (12 h): %[3]s
+  bots: go run ./cmd/sanctuary-bots -url ws://%[1]s/ws -secret %[2]s -session demo -bots 10 -speakers 3 -duration 20s
+
+`, addr, secret, token)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

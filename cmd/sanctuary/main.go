@@ -1,0 +1,109 @@
+// Command sanctuary is the Sanctuary SFU server: the signaling websocket,
+// the pion SFU, the web client, health and Prometheus metrics, in one
+// binary. With no configuration it runs in dev mode on 127.0.0.1:8080 with
+// a generated JWT secret and prints a ready host token.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sanctuary-sfu/sanctuary/sfu"
+	"github.com/sanctuary-sfu/sanctuary/signaling"
+	"github.com/sanctuary-sfu/sanctuary/web"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "sanctuary:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	verifier, devSecret, err := cfg.verifier()
+	if err != nil {
+		return err
+	}
+	engine, err := sfu.NewEngine(sfu.Config{
+		LoopbackOnly: cfg.loopbackOnly, UDPPort: cfg.udpPort, NAT1To1IPs: cfg.natIPs, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+
+	m := newMetrics()
+	sig, err := signaling.NewServer(signaling.Config{
+		Verifier: verifier, Engine: engine, Slots: cfg.slots, Logger: log,
+		ReconnectGrace: cfg.reconnectGrace, OnJoined: m.observeJoin,
+	})
+	if err != nil {
+		return err
+	}
+	m.register(engine, sig.Hub())
+
+	var stopping atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", sig)
+	mux.Handle("GET /metrics", m.handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"status": "ok", "sessions": sig.Hub().Sessions(), "participants": sig.Hub().Participants(),
+		})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if stopping.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "stopping"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+	})
+	mux.Handle("GET /", web.Handler())
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("listening", "addr", ln.Addr().String(), "dev", cfg.dev, "slots", cfg.slots,
+		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort)
+	if devSecret != "" {
+		printDevHelp(stdout, ln.Addr().String(), devSecret)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	stopping.Store(true)
+	sig.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sanctuary-sfu/sanctuary/rooms"
+	"github.com/sanctuary-sfu/sanctuary/sfu"
+)
+
+// metrics is the server's Prometheus registry. Media counters are read
+// from the engine when scraped, so the packet path pays nothing for them.
+type metrics struct {
+	reg      *prometheus.Registry
+	joinTime prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		joinTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sanctuary_join_seconds",
+			Help:    "Time from websocket open to the participant's PeerConnection connecting.",
+			Buckets: []float64{.01, .02, .04, .06, .08, .1, .15, .2, .3, .5, 1, 2, 5},
+		}),
+	}
+	m.reg.MustRegister(m.joinTime, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeJoin(d time.Duration) { m.joinTime.Observe(d.Seconds()) }
+
+// register adds the gauges and counters read from the hub and the engine.
+func (m *metrics) register(e *sfu.Engine, hub *rooms.Hub) {
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func(sfu.Stats) uint64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(f(e.Stats())) }))
+	}
+	gauge("sanctuary_sessions", "Sessions with at least one participant record.",
+		func() float64 { return float64(hub.Sessions()) })
+	gauge("sanctuary_participants", "Participant records over all sessions.",
+		func() float64 { return float64(hub.Participants()) })
+	counter("sanctuary_rtp_packets_received_total", "RTP packets received from participants.",
+		func(s sfu.Stats) uint64 { return s.PacketsReceived })
+	counter("sanctuary_rtp_bytes_received_total", "RTP payload bytes received from participants.",
+		func(s sfu.Stats) uint64 { return s.BytesReceived })
+	counter("sanctuary_rtp_packets_forwarded_total", "RTP packets sent to participants' slots.",
+		func(s sfu.Stats) uint64 { return s.PacketsForwarded })
+	counter("sanctuary_rtp_bytes_forwarded_total", "RTP payload bytes sent to participants' slots.",
+		func(s sfu.Stats) uint64 { return s.BytesForwarded })
+	counter("sanctuary_slot_switches_total", "Times a slot changed source.",
+		func(s sfu.Stats) uint64 { return s.SlotSwitches })
+	counter("sanctuary_rtp_stale_drops_total", "Packets dropped because their slot had switched away from them.",
+		func(s sfu.Stats) uint64 { return s.StaleDrops })
+	counter("sanctuary_rtp_write_errors_total", "Slot writes that failed.",
+		func(s sfu.Stats) uint64 { return s.WriteErrors })
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

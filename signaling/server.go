@@ -1,0 +1,251 @@
+// Package signaling is the websocket front of the SFU: it authenticates
+// clients, joins them to sessions in rooms, negotiates their one
+// PeerConnection with sfu, and keeps every router's audiences in step with
+// the session state. It is the only package that knows both rooms and sfu.
+//
+// The wire protocol is described in PROTOCOL.md; its message types live in
+// messages.go.
+package signaling
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sanctuary-sfu/sanctuary/auth"
+	"github.com/sanctuary-sfu/sanctuary/rooms"
+	"github.com/sanctuary-sfu/sanctuary/sfu"
+)
+
+// Defaults for Config's zero fields.
+const (
+	DefaultAuthTimeout     = 5 * time.Second
+	DefaultMaxMessageBytes = 64 << 10 // a K=16 offer is ~12 KiB
+	DefaultHardLimitBytes  = 1 << 20  // frames over this close the socket
+	DefaultSendQueue       = 256      // messages; overflow closes the client
+	DefaultRate            = 20       // messages per second, sustained
+	DefaultBurst           = 60       // messages at once
+	DefaultReconnectGrace  = 20 * time.Second
+	DefaultPingInterval    = 15 * time.Second
+	DefaultReadTimeout     = 45 * time.Second // silent this long: dead
+	writeTimeout           = 10 * time.Second
+)
+
+// Config configures a Server. Verifier and Engine are required.
+type Config struct {
+	Verifier *auth.Verifier
+	Engine   *sfu.Engine
+	Slots    int // K for new sessions; 0 means sfu.DefaultSlots
+
+	AuthTimeout     time.Duration // join must arrive within this
+	MaxMessageBytes int           // larger messages get message_too_large and are discarded
+	HardLimitBytes  int           // larger frames close the socket
+	SendQueue       int           // per-connection outgoing messages
+	Rate            float64       // per-connection messages per second
+	Burst           int           // per-connection burst
+	ReconnectGrace  time.Duration // a dropped participant keeps its record this long
+	PingInterval    time.Duration
+	ReadTimeout     time.Duration
+
+	// CheckOrigin decides websocket origins; nil allows all (tokens, not
+	// cookies, authenticate).
+	CheckOrigin func(r *http.Request) bool
+	// OnJoined, when set, is given the time from websocket open to the
+	// PeerConnection connecting, for every join.
+	OnJoined func(time.Duration)
+	Logger   *slog.Logger
+}
+
+func (c *Config) defaults() {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	set(&c.AuthTimeout, DefaultAuthTimeout)
+	set(&c.ReconnectGrace, DefaultReconnectGrace)
+	set(&c.PingInterval, DefaultPingInterval)
+	set(&c.ReadTimeout, DefaultReadTimeout)
+	if c.Slots <= 0 {
+		c.Slots = sfu.DefaultSlots
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.HardLimitBytes < c.MaxMessageBytes {
+		c.HardLimitBytes = max(DefaultHardLimitBytes, c.MaxMessageBytes)
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = DefaultSendQueue
+	}
+	if c.Rate <= 0 {
+		c.Rate = DefaultRate
+	}
+	if c.Burst <= 0 {
+		c.Burst = DefaultBurst
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.CheckOrigin == nil {
+		c.CheckOrigin = func(*http.Request) bool { return true }
+	}
+}
+
+// Server serves the signaling websocket. Create it with NewServer; it is
+// an http.Handler for the websocket endpoint.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	hub      *rooms.Hub
+	upgrader websocket.Upgrader
+
+	mu       sync.Mutex
+	sessions map[string]*session // live signaling sessions, by id
+	conns    map[*conn]struct{}  // every open socket
+	closed   bool
+	stopping chan struct{}  // closed by Close: grace periods end at once
+	wg       sync.WaitGroup // grace timers and connections
+}
+
+// NewServer returns a Server with its own rooms.Hub.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Verifier == nil || cfg.Engine == nil {
+		return nil, errors.New("signaling: Config needs a Verifier and an Engine")
+	}
+	if cfg.Slots > sfu.MaxSlots {
+		return nil, errors.New("signaling: Slots is over sfu.MaxSlots")
+	}
+	cfg.defaults()
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		sessions: make(map[string]*session),
+		conns:    make(map[*conn]struct{}),
+		stopping: make(chan struct{}),
+	}
+	s.hub = rooms.NewHub(rooms.Options{OnEvent: s.onEvent})
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		CheckOrigin: cfg.CheckOrigin,
+	}
+	return s, nil
+}
+
+// Hub is the session state the server keeps.
+func (s *Server) Hub() *rooms.Hub { return s.hub }
+
+// ServeHTTP upgrades the request to a websocket and serves it until it
+// closes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered with an HTTP error
+	}
+	c := newConn(s, ws)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.fail("", CodeShuttingDown, "the server is shutting down")
+		c.run()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	c.run()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Close tells every client the server is stopping, closes every socket and
+// PeerConnection and waits for them.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.stopping)
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.fail("", CodeShuttingDown, "the server is shutting down")
+	}
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, sess := range s.sessions {
+		sess.router.Close()
+		delete(s.sessions, id)
+	}
+}
+
+// onEvent fans a session event out to the session's sockets. It runs under
+// the rooms session lock, in version order: it only encodes once and
+// enqueues without blocking.
+func (s *Server) onEvent(ev rooms.Event) {
+	s.mu.Lock()
+	sess := s.sessions[ev.Session]
+	s.mu.Unlock()
+	if sess == nil {
+		return
+	}
+	p := toWireParticipant(ev.Participant)
+	sess.broadcast(ev.Version, encode(Event{Envelope: Envelope{Type: TypeEvent}, Event: ev.Kind, Version: ev.Version, Participant: &p}))
+}
+
+// acquire returns the signaling session id, creating it (and its router)
+// if needed, and counts one more holder. Every acquire is paired with a
+// release.
+func (s *Server) acquire(id string) (*session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errShuttingDown
+	}
+	sess := s.sessions[id]
+	if sess == nil {
+		sess = newSession(id, s.cfg.Engine.NewRouter(s.cfg.Slots))
+		s.sessions[id] = sess
+	}
+	sess.refs++
+	return sess, nil
+}
+
+// release drops one holder of sess; the last one closes its router.
+func (s *Server) release(sess *session) {
+	s.mu.Lock()
+	sess.refs--
+	last := sess.refs == 0
+	if last {
+		delete(s.sessions, sess.id)
+	}
+	s.mu.Unlock()
+	if last {
+		sess.router.Close()
+	}
+}
+
+// syncAudiences pushes the session's current audiences to its router. The
+// router ignores versions older than the last it applied, so concurrent
+// callers cannot leave a stale routing in place.
+func (s *Server) syncAudiences(sess *session) {
+	version, aud, err := s.hub.Audiences(sess.id)
+	if err != nil {
+		aud = nil // session gone: nobody hears anybody
+	}
+	sess.router.SetAudiences(sess.routingVersion(version), aud)
+}
+
+var errShuttingDown = errors.New("signaling: shutting down")
