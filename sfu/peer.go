@@ -60,14 +60,15 @@ func (r *Router) AddPeer(id string, h PeerHandlers) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sfu: new peer connection: %w", err)
 	}
+	r.e.stats.peers.Add(1)
 	p := &Peer{id: id, r: r, pc: pc, h: h}
 	p.src = newSource(p)
 	if err := p.setup(); err != nil {
-		_ = pc.Close()
+		_ = p.closePC()
 		return nil, err
 	}
 	if err := r.addPeer(p); err != nil {
-		_ = pc.Close()
+		_ = p.closePC()
 		return nil, err
 	}
 	return p, nil
@@ -113,17 +114,24 @@ func (p *Peer) setup() error {
 func (p *Peer) ID() string { return p.id }
 
 // Offer creates the peer's one SDP offer. Candidates trickle through
-// OnCandidate. A second call fails with ErrRenegotiation.
+// OnCandidate. A second call fails with ErrRenegotiation; a closed peer
+// fails with ErrClosed.
 func (p *Peer) Offer() (Offer, error) {
+	if p.closed.Load() {
+		return Offer{}, ErrClosed
+	}
 	if !p.offered.CompareAndSwap(false, true) {
 		return Offer{}, ErrRenegotiation
 	}
 	offer, err := p.pc.CreateOffer(nil)
-	if err != nil {
-		return Offer{}, fmt.Errorf("sfu: create offer: %w", err)
+	if err == nil {
+		err = p.pc.SetLocalDescription(offer)
 	}
-	if err := p.pc.SetLocalDescription(offer); err != nil {
-		return Offer{}, fmt.Errorf("sfu: set local offer: %w", err)
+	if err != nil {
+		if p.closed.Load() {
+			return Offer{}, ErrClosed // closed while offering: a takeover
+		}
+		return Offer{}, fmt.Errorf("sfu: offer: %w", err)
 	}
 	o := Offer{SDP: offer.SDP}
 	for i, t := range p.pc.GetTransceivers() {
@@ -191,8 +199,14 @@ func (p *Peer) Close() error {
 		return nil
 	}
 	p.r.removePeer(p)
+	return p.closePC()
+}
+
+// closePC closes the PeerConnection and waits for the peer's goroutines.
+func (p *Peer) closePC() error {
 	err := p.pc.Close()
 	p.wg.Wait()
+	p.r.e.stats.peers.Add(-1)
 	return err
 }
 

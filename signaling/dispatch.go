@@ -135,6 +135,9 @@ func (c *conn) join(m Join) {
 		ParticipantID: c.pid, Slots: sess.router.Slots(), Snapshot: toWireSnapshot(res.Snapshot),
 	})
 	offer, err := c.peer.Offer()
+	if errors.Is(err, sfu.ErrClosed) {
+		return // replaced by a newer socket meanwhile; it was told
+	}
 	if err != nil {
 		c.fail(m.ID, CodeInternal, "could not create the offer")
 		c.s.log.Error("offer", "session", sessionID, "participant", c.pid, "err", err)

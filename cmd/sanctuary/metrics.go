@@ -48,6 +48,8 @@ func (m *metrics) register(e *sfu.Engine, hub *rooms.Hub) {
 		func() float64 { return float64(hub.Sessions()) })
 	gauge("sanctuary_participants", "Participant records over all sessions.",
 		func() float64 { return float64(hub.Participants()) })
+	gauge("sanctuary_peer_connections", "PeerConnections open now.",
+		func() float64 { return float64(e.Stats().Peers) })
 	counter("sanctuary_rtp_packets_received_total", "RTP packets received from participants.",
 		func(s sfu.Stats) uint64 { return s.PacketsReceived })
 	counter("sanctuary_rtp_bytes_received_total", "RTP payload bytes received from participants.",
