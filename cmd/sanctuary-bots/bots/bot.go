@@ -1,0 +1,322 @@
+package bots
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sanctuary-sfu/sanctuary/signaling"
+)
+
+// Websocket limits.
+const (
+	wsWriteTimeout = 5 * time.Second        // a write that takes longer fails
+	wsReadLimit    = 1 << 20                // bytes; an offer with 16 slots is ~10 KB
+	closeTimeout   = 500 * time.Millisecond // for the leave and close frames on Close
+)
+
+// Config describes one bot.
+type Config struct {
+	URL     string // signaling websocket, e.g. ws://127.0.0.1:8080/ws
+	Token   string // JWT sent in join
+	Session string // session to join (may be empty when the token names one)
+	Alias   string // optional display alias
+	Index   int    // this bot's index in its run; written into every packet
+	RunID   uint32 // the run's id; packets of other runs count as foreign
+	Speak   bool   // speak from the moment ICE connects
+	Level   uint8  // audio level in -dBov (0 loudest, 127 silence)
+	// API is the pion API to use; nil means a fresh NewAPI(). Share one
+	// across the bots of a process.
+	API *webrtc.API
+	// OnMessage, when set, is called from the bot's read goroutine with
+	// every server message (its type and raw JSON) before the bot handles
+	// it. It must not block, nor call Close (which waits for that
+	// goroutine).
+	OnMessage func(msgType string, raw []byte)
+}
+
+// Bot is one load-test participant: a websocket, a PeerConnection with one
+// upstream track, and counters. Its methods are safe for concurrent use.
+type Bot struct {
+	cfg   Config                      // immutable
+	pc    *webrtc.PeerConnection      // immutable after Dial; never nil
+	track *webrtc.TrackLocalStaticRTP // the microphone; immutable
+	start time.Time                   // websocket dial start; immutable
+
+	ws  *websocket.Conn // set before the read loop starts; never reassigned
+	wmu sync.Mutex      // serialises websocket writes (gorilla allows one writer)
+
+	sig signalState // owned by the read loop goroutine
+
+	// cand holds local candidates gathered before the first answer was
+	// sent; pion gathers as soon as the answer is set locally.
+	cand struct {
+		mu       sync.Mutex
+		answered bool                  // the first answer is sent
+		queued   []signaling.Candidate // to send after it, in order
+	}
+
+	welcomed chan error // read loop → Dial: welcome (nil) or join error; cap 1
+	answered chan error // read loop → Dial: first offer answered; cap 1
+
+	connected   chan struct{} // closed when the PeerConnection is connected
+	failed      chan struct{} // closed when the PeerConnection failed
+	done        chan struct{} // closed when the read loop ended
+	closing     chan struct{} // closed by Close
+	wake        chan struct{} // nudges the speaker; cap 1
+	connectOnce sync.Once
+	failOnce    sync.Once
+	closeOnce   sync.Once
+	closeErr    error
+	wg          sync.WaitGroup // every goroutine the bot started
+
+	level    atomic.Uint32                 // -dBov, 0..127
+	speaking atomic.Bool                   // send packets
+	extID    atomic.Uint32                 // negotiated audio-level id; 0: none
+	audience atomic.Pointer[map[int]bool]  // nil: every other bot of the run
+	window   atomic.Pointer[measureWindow] // nil: no window set
+
+	mu     sync.Mutex // guards closed, participantID, slotMids and st
+	closed bool       // no more goroutines may start
+	// participantID is the server's id for this bot, from welcome.
+	participantID string
+	slotMids      []string // slot i's mid, from the latest offer
+	st            counters
+}
+
+// measureWindow is a send-time window, in Unix nanoseconds, inclusive.
+type measureWindow struct{ from, to int64 }
+
+func (w *measureWindow) contains(t int64) bool { return w != nil && t >= w.from && t <= w.to }
+
+// Dial connects a bot: it opens the websocket, sends join, waits for the
+// welcome, answers the server's offer and returns once the answer is sent.
+// ICE and DTLS continue in the background (see WaitConnected). ctx bounds
+// only these steps; the bot lives until Close. A join refused by the
+// server returns a *ServerError.
+func Dial(ctx context.Context, c Config) (*Bot, error) {
+	api := c.API
+	if api == nil {
+		var err error
+		if api, err = NewAPI(); err != nil {
+			return nil, err
+		}
+	}
+	b, err := newBot(c, api)
+	if err != nil {
+		return nil, err
+	}
+	b.start = time.Now()
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, c.URL, nil)
+	if err != nil {
+		_ = b.pc.Close()
+		return nil, fmt.Errorf("bots: dial %s: %w", c.URL, err)
+	}
+	ws.SetReadLimit(wsReadLimit)
+	b.ws = ws
+	if err := b.Send(signaling.Join{
+		Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: "join"},
+		Token:    c.Token, Session: c.Session, Alias: c.Alias,
+	}); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	b.wg.Add(1)
+	go b.readLoop()
+	for _, step := range []struct {
+		name string
+		ch   chan error
+	}{{"welcome", b.welcomed}, {"offer", b.answered}} {
+		select {
+		case err = <-step.ch:
+		case <-b.done:
+			err = fmt.Errorf("bots: socket closed waiting for %s: %w", step.name, ErrClosed)
+		case <-ctx.Done():
+			err = fmt.Errorf("bots: waiting for %s: %w", step.name, ctx.Err())
+		}
+		if err != nil {
+			_ = b.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// newBot builds the bot and its PeerConnection, with handlers set.
+func newBot(c Config, api *webrtc.API) (*Bot, error) {
+	b := &Bot{
+		cfg:       c,
+		welcomed:  make(chan error, 1),
+		answered:  make(chan error, 1),
+		connected: make(chan struct{}),
+		failed:    make(chan struct{}),
+		done:      make(chan struct{}),
+		closing:   make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+	}
+	b.st.receivedBySource = make(map[int]uint64)
+	b.st.receivedInWindow = make(map[int]uint64)
+	b.level.Store(uint32(min(c.Level, levelSilence)))
+	b.speaking.Store(c.Speak)
+	var err error
+	b.track, err = webrtc.NewTrackLocalStaticRTP(opusCapability(), "mic", fmt.Sprintf("bot-%d", c.Index))
+	if err != nil {
+		return nil, fmt.Errorf("bots: track: %w", err)
+	}
+	if b.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		return nil, fmt.Errorf("bots: peer connection: %w", err)
+	}
+	b.pc.OnICECandidate(b.onICECandidate)
+	b.pc.OnConnectionStateChange(b.onConnectionState)
+	b.pc.OnTrack(b.onTrack)
+	return b, nil
+}
+
+// goTracked starts f in a goroutine Close waits for, unless the bot is
+// closing; it reports whether f was started.
+func (b *Bot) goTracked(f func()) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// ParticipantID returns the id the server gave this bot in its welcome.
+func (b *Bot) ParticipantID() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.participantID
+}
+
+// Index returns the bot's index in its run.
+func (b *Bot) Index() int { return b.cfg.Index }
+
+// WaitConnected waits until the PeerConnection is connected (ICE and DTLS
+// up). It fails when the connection failed, the bot was closed or the
+// socket ended first, or ctx ends.
+func (b *Bot) WaitConnected(ctx context.Context) error {
+	select {
+	case <-b.connected:
+		return nil
+	default:
+	}
+	select {
+	case <-b.connected:
+		return nil
+	case <-b.failed:
+		return ErrICEFailed
+	case <-b.closing:
+		return ErrClosed
+	case <-b.done:
+		return fmt.Errorf("bots: socket closed before media connected: %w", ErrClosed)
+	case <-ctx.Done():
+		return fmt.Errorf("bots: waiting for media: %w", ctx.Err())
+	}
+}
+
+// Done is closed when the bot's websocket ended: the server closed it
+// (after `replaced`, for instance), it failed, or Close was called.
+func (b *Bot) Done() <-chan struct{} { return b.done }
+
+// Send marshals v as JSON and writes it to the websocket. Any protocol
+// message may be sent, so tests can exercise other commands.
+func (b *Bot) Send(v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("bots: encode: %w", err)
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	_ = b.ws.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+	if err := b.ws.WriteMessage(websocket.TextMessage, raw); err != nil {
+		return fmt.Errorf("bots: send: %w", err)
+	}
+	return nil
+}
+
+// SetLevel sets the audio level of the packets sent from now on, in -dBov
+// (0 loudest, 127 silence; larger values count as 127).
+func (b *Bot) SetLevel(dBov uint8) { b.level.Store(uint32(min(dBov, levelSilence))) }
+
+// SetSpeaking starts or stops sending. While stopped the bot sends
+// nothing (as Opus DTX would); on resume the sequence number continues by
+// one and the timestamp jumps by the time spent silent, with the marker
+// bit set.
+func (b *Bot) SetSpeaking(on bool) {
+	b.speaking.Store(on)
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SetAudience sets the bot indices this bot expects to hear; a packet from
+// any other source counts as foreign. nil restores the default, every
+// other bot of the run; an empty non-nil slice expects silence.
+func (b *Bot) SetAudience(indices []int) {
+	if indices == nil {
+		b.audience.Store(nil)
+		return
+	}
+	set := make(map[int]bool, len(indices))
+	for _, i := range indices {
+		set[i] = true
+	}
+	b.audience.Store(&set)
+}
+
+// SetWindow sets the measurement window: from now on, packets whose send
+// time lies in [from, to] are counted apart (Stats.SentInWindow,
+// Stats.ReceivedInWindowBySource) and only they feed the latency
+// histogram. Set it before from; setting it resets the window counts and
+// the latency histogram.
+func (b *Bot) SetWindow(from, to time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.window.Store(&measureWindow{from: from.UnixNano(), to: to.UnixNano()})
+	b.st.sentInWindow = 0
+	clear(b.st.receivedInWindow)
+	b.st.latency = Histogram{}
+}
+
+// Close sends a best-effort leave, closes the websocket and the
+// PeerConnection, and waits for every goroutine the bot started. It may be
+// called more than once, but not from an OnMessage hook.
+func (b *Bot) Close() error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
+		close(b.closing)
+		if b.ws != nil {
+			b.wmu.Lock()
+			deadline := time.Now().Add(closeTimeout)
+			_ = b.ws.SetWriteDeadline(deadline)
+			_ = b.ws.WriteJSON(signaling.Envelope{Type: signaling.TypeLeave})
+			_ = b.ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), deadline)
+			b.wmu.Unlock()
+			_ = b.ws.Close()
+		}
+		b.closeErr = b.pc.GracefulClose()
+		b.wg.Wait()
+		if errors.Is(b.closeErr, webrtc.ErrConnectionClosed) {
+			b.closeErr = nil
+		}
+	})
+	return b.closeErr
+}

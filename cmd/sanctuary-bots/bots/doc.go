@@ -1,0 +1,16 @@
+// Package bots implements the pion load-test bots of the Sanctuary SFU.
+//
+// A Bot is one participant: it joins a session over the signaling
+// websocket, answers the server's single offer, sends Opus packets when it
+// speaks and counts every packet it receives on its downstream slots. Every
+// packet a bot sends carries a signature in the Opus padding (see
+// Signature), so receivers attribute packets from their content, never from
+// the server's slot labels: a packet that reaches a bot from outside its
+// expected audience is counted as foreign (a leak).
+//
+// Run drives a whole load run (mint tokens, join N bots, warm up, measure a
+// window, summarise into a Report); cmd/sanctuary-bots is its CLI.
+//
+// Every bot binds ICE to loopback only (see NewAPI): load tests never send a
+// packet off the machine.
+package bots

@@ -1,0 +1,183 @@
+package bots
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Audio level extension (RFC 6464): one byte, V bit then -dBov.
+const (
+	levelVoiceBit = 0x80
+	levelSilence  = 127 // -dBov of digital silence
+)
+
+// readBufferBytes is the size of a track reader's buffer: one UDP datagram.
+const readBufferBytes = 1500
+
+// speak sends one signed Opus packet every 20 ms while the bot speaks. It
+// starts sending once the PeerConnection is connected.
+func (b *Bot) speak() {
+	select {
+	case <-b.connected:
+	case <-b.closing:
+		return
+	}
+	var (
+		pkt     rtp.Packet
+		payload = make([]byte, 0, OpusPacketBytes)
+		level   [1]byte
+		counter uint32
+		last    time.Time // when the previous packet was sent
+	)
+	pkt.Version = 2
+	pkt.PayloadType = opusPayloadType
+	pkt.SequenceNumber = uint16(rand.Uint32())
+	pkt.Timestamp = rand.Uint32()
+	if id := uint8(b.extID.Load()); id != 0 {
+		_ = pkt.SetExtension(id, level[:]) // 1 byte, valid id: cannot fail
+	}
+	ticker := time.NewTicker(packetInterval)
+	defer ticker.Stop()
+	marker := true // first packet of a talkspurt
+	for {
+		if !b.speaking.Load() {
+			select {
+			case <-b.wake:
+				marker = true
+				continue
+			case <-b.closing:
+				return
+			}
+		}
+		select {
+		case <-ticker.C:
+		case <-b.wake:
+			continue
+		case <-b.closing:
+			return
+		}
+		now := time.Now()
+		if !last.IsZero() {
+			pkt.SequenceNumber++
+			steps := max(uint32(now.Sub(last)/packetInterval), 1)
+			if !marker {
+				steps = 1 // a late tick is jitter, not silence
+			}
+			pkt.Timestamp += steps * opusSamplesPerPacket
+		}
+		last = now
+		level[0] = byte(b.level.Load())
+		if level[0] < levelSilence {
+			level[0] |= levelVoiceBit
+		}
+		sent := now.UnixNano()
+		payload = Signature{RunID: b.cfg.RunID, Source: uint32(b.cfg.Index), Counter: counter, SentAt: sent}.
+			AppendOpus(payload[:0])
+		pkt.Payload = payload
+		pkt.Marker = marker
+		marker = false
+		counter++
+		if err := b.track.WriteRTP(&pkt); err != nil {
+			b.mu.Lock()
+			b.st.sendErrors++
+			b.mu.Unlock()
+			continue
+		}
+		w := b.window.Load()
+		b.mu.Lock()
+		b.st.sent++
+		if w.contains(sent) {
+			b.st.sentInWindow++
+		}
+		b.mu.Unlock()
+	}
+}
+
+// onTrack starts a reader for a remote track, attributed to the slot of
+// its transceiver's mid, and an RTCP drain for its receiver.
+func (b *Bot) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	mid := ""
+	for _, tr := range b.pc.GetTransceivers() {
+		if tr.Receiver() == r {
+			mid = tr.Mid()
+		}
+	}
+	slot := -1
+	b.mu.Lock()
+	for i, m := range b.slotMids {
+		if m == mid {
+			slot = i
+		}
+	}
+	b.mu.Unlock()
+	if slot < 0 {
+		b.localError("remote track on mid " + mid + ", which is no slot")
+	}
+	b.goTracked(func() { b.readTrack(t, slot) })
+	b.goTracked(func() { drainRTCP(r.ReadRTCP) })
+}
+
+// readTrack reads one remote track until it ends, with one reused buffer
+// and one reused packet: nothing is allocated per packet.
+func (b *Bot) readTrack(t *webrtc.TrackRemote, slot int) {
+	buf := make([]byte, readBufferBytes)
+	var pkt rtp.Packet
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				select {
+				case <-b.closing:
+				default:
+					b.localError("read track: " + err.Error())
+				}
+			}
+			return
+		}
+		now := time.Now()
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			b.mu.Lock()
+			b.st.unrecognised++
+			b.mu.Unlock()
+			continue
+		}
+		sig, err := ParseSignature(pkt.Payload)
+		b.account(slot, &pkt.Header, sig, err == nil, now)
+	}
+}
+
+// account counts one received packet: slot continuity, attribution by
+// signature, window counts, latency and first audio.
+func (b *Bot) account(slot int, h *rtp.Header, sig Signature, signed bool, now time.Time) {
+	audience := b.audience.Load()
+	w := b.window.Load()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.st.checkContinuity(slot, h)
+	if !signed {
+		b.st.unrecognised++
+		return
+	}
+	src := int(sig.Source)
+	if sig.RunID != b.cfg.RunID || src == b.cfg.Index || (audience != nil && !(*audience)[src]) {
+		b.st.foreign++
+		return
+	}
+	b.st.received++
+	b.st.receivedBySource[src]++
+	inWindow := w.contains(sig.SentAt)
+	if inWindow {
+		b.st.receivedInWindow[src]++
+	}
+	if w == nil || inWindow {
+		b.st.latency.Record(now.Sub(time.Unix(0, sig.SentAt)))
+	}
+	if b.st.firstAudioMs == 0 {
+		b.st.firstAudioMs = ms(now.Sub(b.start))
+	}
+}

@@ -1,0 +1,142 @@
+package bots
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Report summarises a load run. Server figures are present only when
+// RunConfig.ServerPID (CPU, RSS) or RunConfig.MetricsURL (forwarded
+// packets) was set; CPU per packet needs both.
+type Report struct {
+	Bots      int `json:"bots"`      // bots the run started
+	Speakers  int `json:"speakers"`  // of which speaking
+	Slots     int `json:"slots"`     // K, the fewest slots a bot was given; 0: none joined
+	Joined    int `json:"joined"`    // welcomed by the server
+	Connected int `json:"connected"` // whose media connected
+	Failed    int `json:"failed"`    // not joined, or joined without media
+
+	JoinMsP50       float64 `json:"join_ms_p50"`        // websocket dial → welcome
+	JoinMsP99       float64 `json:"join_ms_p99"`        //
+	FirstAudioMsP50 float64 `json:"first_audio_ms_p50"` // websocket dial → first packet heard
+	FirstAudioMsP99 float64 `json:"first_audio_ms_p99"` //
+
+	// PacketsSent is the packets the speakers sent within the window.
+	PacketsSent uint64 `json:"packets_sent"`
+	// PacketsExpected is Σ over connected listeners Σ over the speakers in
+	// its audience of the speaker's packets sent within the window. It
+	// assumes every listener hears all of its speakers, so speakers ≤ K
+	// (the session's slots); with more, loss counts the speakers the SFU
+	// rightly did not forward.
+	PacketsExpected uint64 `json:"packets_expected"`
+	// PacketsReceived is Σ over connected listeners of the packets from
+	// their audience sent within the window.
+	PacketsReceived uint64 `json:"packets_received"`
+	// LossPct is 100 × (expected − received) / expected.
+	LossPct float64 `json:"loss_pct"`
+
+	LatencyMsP50 float64 `json:"latency_ms_p50"` // send → receive, window packets
+	LatencyMsP99 float64 `json:"latency_ms_p99"` //
+
+	Renegotiations uint64  `json:"renegotiations"`       // offers after the first; target 0
+	ForeignPackets uint64  `json:"foreign_packets"`      // leaks; must be 0
+	SeqGaps        uint64  `json:"seq_gaps"`             // packets missing within slot streams
+	SeqBackwards   uint64  `json:"seq_backwards"`        // packets that did not advance
+	SSRCChanges    uint64  `json:"ssrc_changes"`         // slot streams that changed SSRC
+	Unrecognised   uint64  `json:"unrecognised_packets"` // packets without a signature
+	Replaced       int     `json:"replaced"`             // bots told `replaced`
+	DurationS      float64 `json:"duration_s"`           // the measurement window
+
+	ServerCPUUsPerPacket      float64 `json:"server_cpu_us_per_packet,omitempty"`      // Δ(utime+stime) / Δforwarded
+	ServerForwardedPPS        float64 `json:"server_forwarded_pps,omitempty"`          // Δforwarded / window
+	ServerRSSMB               float64 `json:"server_rss_mb,omitempty"`                 // VmRSS at window end
+	ServerRSSKBPerParticipant float64 `json:"server_rss_kb_per_participant,omitempty"` // RSS growth since before the joins / joined
+
+	// Failures says why bots failed, and what went wrong measuring the
+	// server (first maxFailures).
+	Failures []string `json:"failures,omitempty"`
+}
+
+// maxFailures bounds Report.Failures.
+const maxFailures = 20
+
+// Summarize computes the bot figures of a report from every bot's stats
+// (one per bot of the run, failed ones included with Joined false) and the
+// length of the measurement window. It is a pure function.
+func Summarize(stats []Stats, window time.Duration) Report {
+	r := Report{Bots: len(stats), DurationS: window.Seconds()}
+	var joinMs, firstMs []float64
+	var latency Histogram
+	for i := range stats {
+		s := &stats[i]
+		if s.Joined {
+			r.Joined++
+			joinMs = append(joinMs, s.JoinMs)
+			if s.Slots > 0 && (r.Slots == 0 || s.Slots < r.Slots) {
+				r.Slots = s.Slots
+			}
+		}
+		if s.Joined && s.Connected {
+			r.Connected++
+		}
+		if s.Sent > 0 {
+			r.Speakers++
+		}
+		if s.FirstAudioMs > 0 {
+			firstMs = append(firstMs, s.FirstAudioMs)
+		}
+		r.PacketsSent += s.SentInWindow
+		r.Renegotiations += s.Renegotiations
+		r.ForeignPackets += s.Foreign
+		r.SeqGaps += s.SeqGaps
+		r.SeqBackwards += s.SeqBackwards
+		r.SSRCChanges += s.SSRCChanges
+		r.Unrecognised += s.Unrecognised
+		if s.Replaced {
+			r.Replaced++
+		}
+		if !s.Joined || !s.Connected {
+			continue
+		}
+		latency.Merge(s.Latency)
+		for _, sp := range stats {
+			if sp.Index != s.Index && sp.SentInWindow > 0 && hears(s, sp.Index) {
+				r.PacketsExpected += sp.SentInWindow
+			}
+		}
+		for src, n := range s.ReceivedInWindowBySource {
+			if src != s.Index && hears(s, src) {
+				r.PacketsReceived += n
+			}
+		}
+	}
+	r.Failed = r.Bots - r.Connected
+	r.JoinMsP50, r.JoinMsP99 = percentile(joinMs, 0.5), percentile(joinMs, 0.99)
+	r.FirstAudioMsP50, r.FirstAudioMsP99 = percentile(firstMs, 0.5), percentile(firstMs, 0.99)
+	r.LatencyMsP50, r.LatencyMsP99 = ms(latency.Quantile(0.5)), ms(latency.Quantile(0.99))
+	if r.PacketsExpected > 0 {
+		r.LossPct = 100 * (float64(r.PacketsExpected) - float64(r.PacketsReceived)) / float64(r.PacketsExpected)
+	}
+	return r
+}
+
+// hears reports whether source src is in the listener's audience.
+func hears(s *Stats, src int) bool {
+	if s.Audience == nil {
+		return src != s.Index
+	}
+	_, found := slices.BinarySearch(s.Audience, src)
+	return found
+}
+
+// percentile returns the q-quantile of v by nearest rank, 0 when empty.
+// It sorts v.
+func percentile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	rank := int(math.Ceil(q * float64(len(v))))
+	return v[min(max(rank, 1), len(v))-1]
+}

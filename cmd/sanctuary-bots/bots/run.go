@@ -1,0 +1,298 @@
+package bots
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sanctuary-sfu/sanctuary/auth"
+)
+
+// Run defaults and fixed delays.
+const (
+	defaultJoinConcurrency = 10
+	defaultWarmup          = 2 * time.Second
+	defaultDuration        = 10 * time.Second
+	joinTimeout            = 15 * time.Second       // per bot: dial → answer sent
+	connectTimeout         = 20 * time.Second       // per bot: answer → media connected
+	windowLead             = 100 * time.Millisecond // SetWindow reaches every bot before the window opens
+	drainDelay             = 500 * time.Millisecond // for packets in flight after the window
+	progressInterval       = time.Second
+	tokenMargin            = 10 * time.Minute // tokens outlive the run by this much
+	loudestLevel           = 10               // -dBov of speaker 0; each next speaker is levelStep quieter
+	levelStep              = 3
+)
+
+// RunConfig describes a load run.
+type RunConfig struct {
+	URL      string        // signaling websocket
+	Secret   []byte        // HS256 secret the server verifies tokens with
+	Session  string        // session to join; "" means a fresh one per run
+	Bots     int           // bots to join (≥ 1)
+	Speakers int           // the first Speakers bots speak for the whole run
+	Duration time.Duration // measurement window; 0 means 10 s
+	Warmup   time.Duration // between all connected and the window; 0 means 2 s
+	// JoinConcurrency bounds concurrent joins; 0 means 10.
+	JoinConcurrency int
+	// Progress receives a line per second; nil means none.
+	Progress io.Writer
+	// ServerPID, when set, is the server process sampled for CPU and RSS.
+	ServerPID int
+	// MetricsURL, when set, is scraped for sanctuary_rtp_packets_forwarded_total.
+	MetricsURL string
+}
+
+func (rc *RunConfig) defaults() error {
+	if rc.URL == "" || len(rc.Secret) == 0 {
+		return errors.New("bots: run needs a URL and a secret")
+	}
+	if rc.Bots < 1 || rc.Speakers < 0 || rc.Speakers > rc.Bots {
+		return fmt.Errorf("bots: run needs 1 ≤ bots and 0 ≤ speakers ≤ bots (got %d, %d)", rc.Bots, rc.Speakers)
+	}
+	if rc.Duration <= 0 {
+		rc.Duration = defaultDuration
+	}
+	if rc.Warmup <= 0 {
+		rc.Warmup = defaultWarmup
+	}
+	if rc.JoinConcurrency <= 0 {
+		rc.JoinConcurrency = defaultJoinConcurrency
+	}
+	return nil
+}
+
+// Run performs a load run: it mints a token per bot (user ids
+// r<run>-bot-<i>; bot 0 is the host, the others participants), joins bot 0
+// and then the others with bounded concurrency, waits for their media,
+// warms up, measures a window of rc.Duration in which the first
+// rc.Speakers bots speak at distinct levels (speaker 0 loudest) and every
+// bot listens, waits for packets in flight and summarises. Bots that fail
+// are reported, not fatal; Run returns an error only when it cannot run
+// at all or ctx ends (with the report so far).
+func Run(ctx context.Context, rc RunConfig) (Report, error) {
+	if err := rc.defaults(); err != nil {
+		return Report{}, err
+	}
+	api, err := NewAPI()
+	if err != nil {
+		return Report{}, err
+	}
+	runID := rand.Uint32()
+	prefix := fmt.Sprintf("r%08x", runID)
+	if rc.Session == "" {
+		rc.Session = "load-" + prefix
+	}
+	r := &runner{rc: rc, bots: make([]atomic.Pointer[Bot], rc.Bots), failures: make([]string, rc.Bots)}
+	defer r.closeAll()
+	tokens := make([]string, rc.Bots)
+	for i := range tokens {
+		role := auth.RoleParticipant
+		if i == 0 {
+			role = auth.RoleHost
+		}
+		tokens[i], err = auth.Mint(rc.Secret, auth.MintOptions{
+			UserID: fmt.Sprintf("%s-bot-%d", prefix, i), Alias: fmt.Sprintf("bot %d", i),
+			Role: role, Session: rc.Session, TTL: rc.Warmup + rc.Duration + tokenMargin,
+		})
+		if err != nil {
+			return Report{}, err
+		}
+	}
+	probe := newServerProbe(rc.ServerPID, rc.MetricsURL)
+	base, err := probe.sample(ctx)
+	r.note(err)
+
+	stopProgress := r.startProgress()
+	defer stopProgress()
+	cfg := func(i int) Config {
+		return Config{URL: rc.URL, Token: tokens[i], Session: rc.Session, Index: i, RunID: runID, API: api,
+			Speak: i < rc.Speakers, Level: uint8(min(loudestLevel+levelStep*i, levelSilence-1))}
+	}
+	r.joinAll(ctx, cfg)
+	if err := ctx.Err(); err != nil {
+		return r.report(base, base, base), err
+	}
+	if err := sleepCtx(ctx, rc.Warmup); err != nil {
+		return r.report(base, base, base), err
+	}
+	from := time.Now().Add(windowLead)
+	to := from.Add(rc.Duration)
+	r.each(func(b *Bot) { b.SetWindow(from, to) })
+	if err := sleepCtx(ctx, time.Until(from)); err != nil {
+		return r.report(base, base, base), err
+	}
+	start, err := probe.sample(ctx)
+	r.note(err)
+	if err := sleepCtx(ctx, time.Until(to)); err != nil {
+		return r.report(base, start, start), err
+	}
+	end, err := probe.sample(ctx)
+	r.note(err)
+	err = sleepCtx(ctx, drainDelay)
+	return r.report(base, start, end), err
+}
+
+// runner is the state of one Run.
+type runner struct {
+	rc       RunConfig
+	bots     []atomic.Pointer[Bot] // nil until joined
+	mu       sync.Mutex            // guards failures and probeErrs
+	failures []string              // per bot; "" while fine
+	probe    []string              // server measurement errors
+}
+
+// fail records why bot i failed.
+func (r *runner) fail(i int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures[i] = fmt.Sprintf("bot %d: %v", i, err)
+}
+
+// note records a server measurement error.
+func (r *runner) note(err error) {
+	if err == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.probe = append(r.probe, err.Error())
+}
+
+// joinAll joins bot 0 first (the host, who may have to create the
+// session), then the others with bounded concurrency, and waits for the
+// media of every joined bot.
+func (r *runner) joinAll(ctx context.Context, cfg func(int) Config) {
+	var connecting sync.WaitGroup
+	join := func(i int) {
+		dctx, cancel := context.WithTimeout(ctx, joinTimeout)
+		b, err := Dial(dctx, cfg(i))
+		cancel()
+		if err != nil {
+			r.fail(i, err)
+			return
+		}
+		r.bots[i].Store(b)
+		connecting.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+			defer cancel()
+			if err := b.WaitConnected(cctx); err != nil {
+				r.fail(i, err)
+			}
+		})
+	}
+	join(0)
+	sem := make(chan struct{}, r.rc.JoinConcurrency)
+	var joining sync.WaitGroup
+	for i := 1; i < r.rc.Bots && ctx.Err() == nil; i++ {
+		sem <- struct{}{}
+		joining.Go(func() {
+			defer func() { <-sem }()
+			join(i)
+		})
+	}
+	joining.Wait()
+	connecting.Wait()
+}
+
+// each calls f for every joined bot.
+func (r *runner) each(f func(*Bot)) {
+	for i := range r.bots {
+		if b := r.bots[i].Load(); b != nil {
+			f(b)
+		}
+	}
+}
+
+// closeAll closes every bot, concurrently.
+func (r *runner) closeAll() {
+	var wg sync.WaitGroup
+	r.each(func(b *Bot) { wg.Go(func() { _ = b.Close() }) })
+	wg.Wait()
+}
+
+// startProgress writes a progress line every second until stopped.
+func (r *runner) startProgress() (stop func()) {
+	if r.rc.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	wg.Go(func() {
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var joined, connected int
+			var received, foreign uint64
+			r.each(func(b *Bot) {
+				p := b.progress()
+				if p.joined {
+					joined++
+				}
+				if p.connected {
+					connected++
+				}
+				received += p.received
+				foreign += p.foreign
+			})
+			fmt.Fprintf(r.rc.Progress, "%6.1fs joined %d/%d connected %d received %d foreign %d\n",
+				time.Since(t0).Seconds(), joined, r.rc.Bots, connected, received, foreign)
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// report summarises the run from every bot's stats and the server samples.
+func (r *runner) report(base, start, end serverSample) Report {
+	stats := make([]Stats, len(r.bots))
+	for i := range r.bots {
+		if b := r.bots[i].Load(); b != nil {
+			stats[i] = b.Stats()
+		} else {
+			stats[i] = Stats{Index: i}
+		}
+	}
+	rep := Summarize(stats, r.rc.Duration)
+	serverFigures(&rep, base, start, end, r.rc.Duration, rep.Joined)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, f := range r.failures {
+		if f == "" && stats[i].Joined && !stats[i].Connected {
+			f = fmt.Sprintf("bot %d: media not connected", i)
+		}
+		if f != "" && len(rep.Failures) < maxFailures {
+			rep.Failures = append(rep.Failures, f)
+		}
+	}
+	for _, p := range r.probe {
+		if len(rep.Failures) < maxFailures {
+			rep.Failures = append(rep.Failures, "server: "+p)
+		}
+	}
+	return rep
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

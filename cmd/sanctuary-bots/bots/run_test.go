@@ -1,0 +1,100 @@
+package bots
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/transport/v5/test"
+)
+
+// syncBuffer is a bytes.Buffer safe for the progress goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRunAgainstFakeServer(t *testing.T) {
+	lim := test.TimeOut(60 * time.Second)
+	defer lim.Stop()
+	defer test.CheckRoutines(t)()
+	api, err := NewAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newFakeServer(t, api, 3)
+	defer srv.Close()
+	var progress syncBuffer
+	rep, err := Run(context.Background(), RunConfig{
+		URL: srv.wsURL(), Secret: []byte("test secret"), Bots: 5, Speakers: 2,
+		Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond, JoinConcurrency: 2,
+		Progress: &progress, ServerPID: os.Getpid(), MetricsURL: srv.metricsURL(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", rep)
+	if rep.Slots != 3 || rep.Bots != 5 || rep.Joined != 5 || rep.Failed != 0 || rep.Speakers != 2 || len(rep.Failures) != 0 {
+		t.Fatalf("bots %d joined %d failed %d speakers %d failures %v", rep.Bots, rep.Joined, rep.Failed,
+			rep.Speakers, rep.Failures)
+	}
+	// Each speaker is heard by the 4 others: expected = 4 × sent.
+	if rep.PacketsSent < 100 || rep.PacketsExpected != 4*rep.PacketsSent || rep.LossPct > 1 {
+		t.Fatalf("sent %d expected %d received %d loss %.2f%%", rep.PacketsSent, rep.PacketsExpected,
+			rep.PacketsReceived, rep.LossPct)
+	}
+	if rep.ForeignPackets+rep.Renegotiations+rep.SeqGaps != 0 || rep.LatencyMsP50 <= 0 || rep.FirstAudioMsP50 <= 0 {
+		t.Fatalf("%+v", rep)
+	}
+	if rep.ServerForwardedPPS <= 0 || rep.ServerRSSMB <= 0 {
+		t.Fatalf("server figures missing: %+v", rep)
+	}
+	if !strings.Contains(progress.String(), "joined 5/5 connected 5") {
+		t.Fatalf("progress:\n%s", progress.String())
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	for _, rc := range []RunConfig{
+		{Secret: []byte("s"), Bots: 1},
+		{URL: "ws://127.0.0.1:1/ws", Bots: 1},
+		{URL: "ws://127.0.0.1:1/ws", Secret: []byte("s")},
+		{URL: "ws://127.0.0.1:1/ws", Secret: []byte("s"), Bots: 2, Speakers: 3},
+	} {
+		if _, err := Run(context.Background(), rc); err == nil {
+			t.Errorf("Run(%+v) succeeded", rc)
+		}
+	}
+}
+
+func TestRunReportsFailedJoins(t *testing.T) {
+	lim := test.TimeOut(30 * time.Second)
+	defer lim.Stop()
+	defer test.CheckRoutines(t)()
+	rep, err := Run(context.Background(), RunConfig{
+		URL: "ws://127.0.0.1:1/ws", Secret: []byte("s"), Bots: 2, Speakers: 1,
+		Duration: 100 * time.Millisecond, Warmup: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 2 || len(rep.Failures) != 2 || rep.Joined != 0 {
+		t.Fatalf("%+v", rep)
+	}
+}
