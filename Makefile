@@ -1,0 +1,52 @@
+# Sanctuary SFU. `make run` starts a dev server; `make test` installs what
+# the tests need and runs the whole suite.
+
+GO      ?= go
+BIN     := bin
+TESTFLAGS ?= -race -count=1 -timeout 25m
+
+.PHONY: run build test test-fast test-slow deps lint bench clean
+
+run:
+	$(GO) run ./cmd/sanctuary
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/sanctuary ./cmd/sanctuary
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/sanctuary-bots ./cmd/sanctuary-bots
+
+# deps installs what the test suite needs on a fresh machine of this kind.
+deps:
+	$(GO) mod download
+	$(GO) build ./... 
+
+# The suite runs inside a network namespace that has only loopback when
+# that is possible (root with unshare), so it provably needs no network.
+define in_loopback_ns
+	@if [ "$$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then \
+		echo "== $(1) (network namespace: loopback only)"; \
+		unshare -n sh -c 'ip link set lo up && $(2)'; \
+	else \
+		echo "== $(1)"; \
+		sh -c '$(2)'; \
+	fi
+endef
+
+test: deps lint
+	$(call in_loopback_ns,all tests,$(GO) test $(TESTFLAGS) ./...)
+
+test-fast: deps
+	$(call in_loopback_ns,fast tests,$(GO) test $(TESTFLAGS) -short ./...)
+
+test-slow: deps
+	$(call in_loopback_ns,slow tests,$(GO) test $(TESTFLAGS) -run 'E2E|Bots' ./...)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above are not formatted"; exit 1; }
+	$(GO) vet ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./sfu/
+	./cmd/sanctuary-bots/bench.sh
+
+clean:
+	rm -rf $(BIN) bench-results
