@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/sanctuary-sfu/sanctuary/auth"
+	"github.com/sanctuary-sfu/sanctuary/auth/agora"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
+	"github.com/sanctuary-sfu/sanctuary/signaling"
 )
 
 // config is the server's configuration: flags, each with a SANCTUARY_*
@@ -34,6 +36,7 @@ type config struct {
 	loopbackOnly   bool
 	natIPs         []string
 	reconnectGrace time.Duration
+	agora          agora.Credentials // both empty, or both valid (checked by parseConfig)
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -54,6 +57,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Var(&loopback, "ice-loopback-only", "gather and accept ICE candidates on 127.0.0.1 only (default: in dev mode)")
 	fs.StringVar(&natIPs, "nat-ip", "", "comma-separated public IPs to advertise as host candidates")
 	fs.DurationVar(&c.reconnectGrace, "reconnect-grace", 20*time.Second, "how long a dropped participant keeps its record")
+	fs.StringVar(&c.agora.AppID, "agora-app-id", "", "Agora app id: serves Agora tokens at POST /api/v1/agora/token (with -agora-app-certificate)")
+	fs.StringVar(&c.agora.AppCertificate, "agora-app-certificate", "", "Agora app certificate (prefer SANCTUARY_AGORA_APP_CERTIFICATE: flags show in ps)")
 
 	// Every flag has an environment twin: -jwt-secret is SANCTUARY_JWT_SECRET.
 	// The environment is applied first, so a flag on the command line wins.
@@ -83,6 +88,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.dev = dev.or(c.jwtSecret == "" && c.jwtPublicKey == "")
 	c.loopbackOnly = loopback.or(c.dev)
+	if err := checkAgora(c.agora); err != nil {
+		return c, err
+	}
 	for _, ip := range strings.Split(natIPs, ",") {
 		if ip = strings.TrimSpace(ip); ip != "" {
 			if net.ParseIP(ip) == nil {
@@ -143,6 +151,30 @@ func (c config) verifier() (v *auth.Verifier, devSecret string, err error) {
 	}
 	v, err = auth.NewVerifier(ac)
 	return v, devSecret, err
+}
+
+// checkAgora accepts no Agora credentials (the token endpoint answers 503)
+// or a valid pair; half a pair or a malformed one stops the server.
+func checkAgora(creds agora.Credentials) error {
+	switch {
+	case creds == agora.Credentials{}:
+		return nil
+	case creds.AppID == "" || creds.AppCertificate == "":
+		return errors.New("-agora-app-id and -agora-app-certificate go together: set both or neither")
+	}
+	if err := creds.Validate(); err != nil {
+		return fmt.Errorf("-agora-app-id/-agora-app-certificate: %w", err)
+	}
+	return nil
+}
+
+// agoraConfig is the Agora token endpoint's configuration, or nil when no
+// credentials are configured.
+func (c config) agoraConfig() *signaling.AgoraConfig {
+	if c.agora == (agora.Credentials{}) {
+		return nil
+	}
+	return &signaling.AgoraConfig{Credentials: c.agora}
 }
 
 // printDevHelp prints a ready host token and bots command for dev mode.

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,16 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		if err := runToken(os.Args[2:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				os.Exit(0)
+			}
+			fmt.Fprintln(os.Stderr, "sanctuary:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "sanctuary:", err)
 		os.Exit(1)
@@ -75,6 +86,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 	})
+	agoraCfg := cfg.agoraConfig() // nil without credentials: the endpoint answers 503
+	agoraToken := sig.AgoraTokenHandler(agoraCfg)
+	for _, path := range []string{"/api/v1/agora/token", "/api/agora/token"} {
+		mux.Handle("POST "+path, agoraToken)
+		mux.Handle("GET "+path, agoraToken) // a JSON 405 rather than the web client's 404
+	}
 	mux.Handle("GET /", web.Handler())
 
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -83,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("listening", "addr", ln.Addr().String(), "dev", cfg.dev, "slots", cfg.slots,
-		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort)
+		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort, "agora", agoraCfg != nil)
 	if devSecret != "" {
 		printDevHelp(stdout, ln.Addr().String(), devSecret)
 	}
