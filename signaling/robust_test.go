@@ -234,16 +234,28 @@ func TestE2EConcurrentJoinsOfOneUser(t *testing.T) {
 		if lost != 1 {
 			t.Fatalf("round %d: %d of the two racing sockets were told replaced, want exactly 1", round, lost)
 		}
-		// Exactly one socket of the round is still open, and it is the
-		// one not replaced.
+		// The replaced socket is closed by the server; the other one stays
+		// open and is the round's winner.
 		var winners []*bots.Bot
-		for _, b := range dialed {
+		for j, b := range dialed {
 			if b == nil {
+				continue
+			}
+			mu.Lock()
+			lostThis := replaced[round*2+j]
+			mu.Unlock()
+			if lostThis {
+				select {
+				case <-b.Done():
+				case <-ctx.Done():
+					t.Fatalf("round %d: the replaced socket was never closed", round)
+				}
+				_ = b.Close()
 				continue
 			}
 			select {
 			case <-b.Done():
-				_ = b.Close()
+				t.Fatalf("round %d: the winning socket was closed", round)
 			default:
 				winners = append(winners, b)
 			}
