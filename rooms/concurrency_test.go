@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestConcurrentJoinRace: two connections of one user join a fresh session
@@ -136,15 +137,16 @@ func TestEventsInVersionOrder(t *testing.T) {
 }
 
 // TestChurnDeletesAndRecreates: users join and leave one session so often
-// that it is deleted and created again while others race for it. Each
-// incarnation's events run 1, 2, 3, ...; a new one starts only after the
-// previous one emptied; the counters end at zero.
+// that Tick (with an IdleTTL shorter than a clock reading) deletes it and
+// it is created again while others race for it. Each incarnation's events
+// run 1, 2, 3, ...; a new one starts only after the previous one emptied;
+// the counters end at zero.
 func TestChurnDeletesAndRecreates(t *testing.T) {
 	const (
 		workers = 6
 		loops   = 200
 	)
-	h := newHarness(t)
+	h := newHarnessWith(t, Options{IdleTTL: time.Nanosecond})
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
@@ -163,13 +165,14 @@ func TestChurnDeletesAndRecreates(t *testing.T) {
 	}
 	done := make(chan struct{})
 	var readers sync.WaitGroup
-	readers.Go(func() { // readers race the deletions
+	readers.Go(func() { // readers and Tick race the deletions
 		for {
 			select {
 			case <-done:
 				return
 			default:
 			}
+			h.hub.Tick(h.now())
 			if _, err := h.hub.Snapshot("churn"); err != nil && !errors.Is(err, ErrNotFound) {
 				t.Error(err)
 			}
@@ -181,15 +184,19 @@ func TestChurnDeletesAndRecreates(t *testing.T) {
 	wg.Wait()
 	close(done)
 	readers.Wait()
+	h.hub.Tick(h.now())
 
 	var version uint64
-	present := 0
+	present, incarnations := 0, 0
 	for i, e := range h.Events() {
 		switch {
 		case e.Version == version+1:
 		case e.Version == 1 && present == 0:
 		default:
 			t.Fatalf("event %d: version %d after %d with %d present", i, e.Version, version, present)
+		}
+		if e.Version == 1 {
+			incarnations++
 		}
 		version = e.Version
 		switch e.Kind {
@@ -202,4 +209,5 @@ func TestChurnDeletesAndRecreates(t *testing.T) {
 	if present != 0 || h.hub.Sessions() != 0 || h.hub.Participants() != 0 {
 		t.Fatalf("present %d, Sessions %d, Participants %d; want 0", present, h.hub.Sessions(), h.hub.Participants())
 	}
+	t.Logf("%d incarnations", incarnations)
 }

@@ -24,16 +24,56 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, Options{})
+}
+
+// newHarnessWith is newHarness with o's timer settings (WarnBefore,
+// IdleTTL, EndedTTL); its OnEvent and Now are the harness's.
+func newHarnessWith(t *testing.T, o Options) *harness {
+	t.Helper()
 	h := &harness{t: t}
-	h.hub = NewHub(Options{
-		OnEvent: func(e Event) {
-			h.mu.Lock()
-			h.events = append(h.events, e)
-			h.mu.Unlock()
-		},
-		Now: func() time.Time { return t0.Add(time.Duration(h.ticks.Add(1)) * time.Second) },
-	})
+	o.OnEvent = func(e Event) {
+		h.mu.Lock()
+		h.events = append(h.events, e)
+		h.mu.Unlock()
+	}
+	o.Now = h.now
+	h.hub = NewHub(o)
 	return h
+}
+
+// now reads the fake clock, which advances one second per reading.
+func (h *harness) now() time.Time {
+	return t0.Add(time.Duration(h.ticks.Add(1)) * time.Second)
+}
+
+// advance moves the fake clock forward by d (whole seconds).
+func (h *harness) advance(d time.Duration) {
+	h.ticks.Add(int64(d / time.Second))
+}
+
+// expire runs Tick far enough in the future that every idle or ended
+// session is deleted.
+func (h *harness) expire() {
+	h.t.Helper()
+	h.advance(DefaultEndedTTL + DefaultIdleTTL)
+	h.hub.Tick(h.now())
+}
+
+// actorOf is the Actor of participant p.
+func actorOf(p Participant) Actor { return Actor{ParticipantID: p.ID} }
+
+// ok takes a (value, error) result and returns a function that fails the
+// test on the error and otherwise returns the value:
+// v := ok(h.hub.Move(...))(t).
+func ok[T any](v T, err error) func(testing.TB) T {
+	return func(t testing.TB) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
 }
 
 // Events returns a copy of the events recorded so far.
@@ -71,8 +111,8 @@ func (h *harness) setState(session string, p Participant, s State) {
 	}
 }
 
-// setRoom puts participant pid in room, as the breakout code will. It
-// reaches into the session because this version has no API to move.
+// setRoom puts participant pid in room, which need not be an open breakout
+// room: it reaches into the session, for audience tables.
 func (h *harness) setRoom(session, pid, room string) {
 	h.t.Helper()
 	s, err := h.hub.lockSession(session)

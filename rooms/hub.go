@@ -18,19 +18,38 @@ type Options struct {
 	// times; nil means time.Now. It is called with locks held and must be
 	// cheap and not call into the Hub.
 	Now func() time.Time
+	// WarnBefore is how long before a breakout room's timer runs out Tick
+	// warns (EventRoomWarning); 0 or less means 60 s.
+	WarnBefore time.Duration
+	// IdleTTL is how long Tick keeps a session with no present participant
+	// before deleting it, so that its host user, bans, rooms and statistics
+	// survive everyone dropping for a moment; 0 or less means 5 min.
+	IdleTTL time.Duration
+	// EndedTTL is how long Tick keeps an ended session (for Snapshot and
+	// Stats) before deleting it; 0 or less means 24 h.
+	EndedTTL time.Duration
 }
+
+// Defaults of Options.
+const (
+	DefaultWarnBefore = 60 * time.Second // a minute's notice before a room closes
+	DefaultIdleTTL    = 5 * time.Minute  // longer than a reconnect grace period
+	DefaultEndedTTL   = 24 * time.Hour   // statistics stay a day
+)
 
 // Hub holds the sessions of one server. It is safe for concurrent use; the
 // zero Hub is not usable, call NewHub.
 //
 // Locking: each session has its own mutex. Hub.mu guards only the sessions
 // map and is held only to find, create or delete an entry. The lock order is
-// session.mu before Hub.mu (a leave that empties a session deletes it while
-// holding the session's lock); Hub.mu is never held while a session lock is
-// acquired.
+// session.mu before Hub.mu (Tick deletes a session while holding the
+// session's lock); Hub.mu is never held while a session lock is acquired.
 type Hub struct {
-	onEvent func(Event)      // immutable; may be nil
-	now     func() time.Time // immutable; never nil
+	onEvent    func(Event)      // immutable; may be nil
+	now        func() time.Time // immutable; never nil
+	warnBefore time.Duration    // immutable; > 0
+	idleTTL    time.Duration    // immutable; > 0
+	endedTTL   time.Duration    // immutable; > 0
 
 	participants atomic.Int64 // present records over all sessions
 
@@ -44,7 +63,20 @@ func NewHub(o Options) *Hub {
 	if now == nil {
 		now = time.Now
 	}
-	return &Hub{onEvent: o.OnEvent, now: now, sessions: make(map[string]*session)}
+	orDefault := func(d, def time.Duration) time.Duration {
+		if d <= 0 {
+			return def
+		}
+		return d
+	}
+	return &Hub{
+		onEvent:    o.OnEvent,
+		now:        now,
+		warnBefore: orDefault(o.WarnBefore, DefaultWarnBefore),
+		idleTTL:    orDefault(o.IdleTTL, DefaultIdleTTL),
+		endedTTL:   orDefault(o.EndedTTL, DefaultEndedTTL),
+		sessions:   make(map[string]*session),
+	}
 }
 
 // JoinResult is the outcome of Join.
@@ -79,11 +111,21 @@ type JoinResult struct {
 //     moderator;
 //   - a joiner that claims moderator is moderator, anyone else participant.
 //
+// A user whose role was set by SetRole and who left gets that role back on
+// rejoin, whatever its identity claims (the host user stays host); a
+// moderator's mute also outlives a leave. Hand and deafen start afresh.
+//
 // A user that already has a record takes it over, whatever its state: same
-// ID, role, room and join position, Epoch + 1, state joining, Alias from id
-// when id.Alias is non-empty, event EventUpdated, Replaced true. Concurrent
-// joins of one user are serialised by the session lock: exactly one of them
-// creates the record, the others take it over in turn.
+// ID, role, room, mute, deafen, hand and join position, Epoch + 1, state
+// joining, Alias from id when id.Alias is non-empty, event EventUpdated
+// with Change "takeover", Replaced true. Concurrent joins of one user are
+// serialised by the session lock: exactly one of them creates the record,
+// the others take it over in turn.
+//
+// Join fails with ErrEnded when the session was ended (until Tick deletes
+// it, after which a Join starts a new session), and with ErrRemoved for a
+// user removed from the session by Remove: the ban is by user id and lasts
+// as long as the session (this incarnation) lives.
 func (h *Hub) Join(session string, id Identity) (JoinResult, error) {
 	if err := checkID("session id", session); err != nil {
 		return JoinResult{}, fmt.Errorf("rooms: join: %w", err)
@@ -92,33 +134,39 @@ func (h *Hub) Join(session string, id Identity) (JoinResult, error) {
 		return JoinResult{}, fmt.Errorf("rooms: join session %q: %w", session, err)
 	}
 	for {
-		if res, ok := h.tryJoin(session, id); ok {
-			return res, nil
+		res, retry, err := h.tryJoin(session, id)
+		switch {
+		case retry:
+			continue
+		case err != nil:
+			return JoinResult{}, fmt.Errorf("rooms: join: %w", err)
 		}
+		return res, nil
 	}
 }
 
-// tryJoin is one attempt of Join. It fails (ok false) only when the session
-// it found was emptied and deleted between the lookup and the lock; the Hub
-// no longer holds that one, so the next attempt finds or makes another.
-func (h *Hub) tryJoin(session string, id Identity) (res JoinResult, ok bool) {
+// tryJoin is one attempt of Join. It asks for a retry only when the session
+// it found was deleted by Tick between the lookup and the lock; the Hub no
+// longer holds that one, so the next attempt finds or makes another.
+func (h *Hub) tryJoin(session string, id Identity) (res JoinResult, retry bool, err error) {
 	s := h.getOrCreate(session)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
-		return JoinResult{}, false
+		return JoinResult{}, true, nil
 	}
-	res = s.joinLocked(id, h.now())
-	if !res.Replaced {
+	res, err = s.joinLocked(id, h.now())
+	if err == nil && !res.Replaced {
 		h.participants.Add(1)
 	}
-	return res, true
+	return res, false, err
 }
 
 // SetState sets the connection state of participant participantID, for the
-// connection of the given epoch. It returns an error wrapping ErrInvalid for
-// an unknown state, ErrNotFound when the session or participant does not
-// exist, and ErrStale when epoch is not the record's current epoch (the
+// connection of the given epoch, with EventUpdated and Change "state". It
+// returns an error wrapping ErrInvalid for an unknown state, ErrNotFound
+// when the session or participant does not exist, ErrEnded when the session
+// was ended, and ErrStale when epoch is not the record's current epoch (the
 // connection was replaced; nothing changes). Setting the state the record
 // already has is not a change: no event, no new version.
 func (h *Hub) SetState(session, participantID string, epoch uint64, st State) error {
@@ -138,29 +186,24 @@ func (h *Hub) SetState(session, participantID string, epoch uint64, st State) er
 
 // Leave removes participant participantID, for the connection of the given
 // epoch, with event EventLeft. It returns an error wrapping ErrNotFound when
-// the session or participant does not exist, and ErrStale when epoch is not
-// the record's current epoch (nothing changes). When the last participant
-// leaves, the session is deleted: a later Join creates a new one, at
-// version 0, with no host user.
+// the session or participant does not exist, ErrEnded when the session was
+// ended (its records are gone already), and ErrStale when epoch is not the
+// record's current epoch (nothing changes).
+//
+// When the last participant leaves, the session is kept, idle, with its
+// version, host user, rooms, bans and statistics: a Join within
+// Options.IdleTTL continues it. Tick deletes it once idle for longer; a
+// later Join then creates a new one, at version 0, with no host user.
 func (h *Hub) Leave(session, participantID string, epoch uint64) error {
 	s, err := h.lockSession(session)
 	if err != nil {
 		return fmt.Errorf("rooms: leave of %q: %w", participantID, err)
 	}
 	defer s.mu.Unlock()
-	empty, err := s.leaveLocked(participantID, epoch)
-	if err != nil {
+	if err := s.leaveLocked(participantID, epoch, h.now()); err != nil {
 		return fmt.Errorf("rooms: leave in session %q: %w", session, err)
 	}
 	h.participants.Add(-1)
-	if empty {
-		s.dead = true
-		h.mu.Lock() // order: session.mu, then h.mu
-		if h.sessions[session] == s {
-			delete(h.sessions, session)
-		}
-		h.mu.Unlock()
-	}
 	return nil
 }
 
@@ -193,11 +236,14 @@ func (h *Hub) Participant(session, participantID string) (Participant, error) {
 
 // Audiences returns who may hear whom in session, together with the version
 // it was computed at (both read under one lock, so they are consistent).
-// aud has an entry for every participant whose state is joining or
+// aud has an entry for every present participant whose state is joining or
 // connected: the sorted ids of the participants it may hear, which are the
-// members of its own room minus itself minus those reconnecting. Entries are
-// non-nil and owned by the caller. A reconnecting participant has no entry
-// and is in no one's audience. ErrNotFound for an unknown session.
+// present members of its own room minus itself, minus those reconnecting,
+// minus those muted by a moderator; a deafened participant's entry is empty
+// (it hears nobody; others still hear it). Entries are non-nil and owned by
+// the caller. A reconnecting participant has no entry and is in no one's
+// audience. An ended session has no participants: aud is empty.
+// ErrNotFound for an unknown session.
 func (h *Hub) Audiences(session string) (version uint64, aud map[string][]string, err error) {
 	s, err := h.lockSession(session)
 	if err != nil {
@@ -207,15 +253,16 @@ func (h *Hub) Audiences(session string) (version uint64, aud map[string][]string
 	return s.version, s.audiencesLocked(), nil
 }
 
-// Sessions returns the number of live sessions, for metrics.
+// Sessions returns the number of sessions the Hub holds, for metrics: live
+// ones, and idle or ended ones that Tick has not deleted yet.
 func (h *Hub) Sessions() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.sessions)
 }
 
-// Participants returns the number of participant records over all sessions
-// (every state), for metrics. It reads a counter, takes no lock, and may lag
+// Participants returns the number of present participant records over all
+// sessions (every state), for metrics. It reads a counter, takes no lock, and may lag
 // a change in progress.
 func (h *Hub) Participants() int {
 	return int(h.participants.Load())
@@ -248,7 +295,7 @@ func (h *Hub) lockSession(id string) (*session, error) {
 		if !s.dead {
 			return s, nil
 		}
-		// Emptied and deleted after the lookup. It left the map before its
+		// Deleted by Tick after the lookup. It left the map before its
 		// lock was released, so the next lookup sees either nothing or a
 		// new incarnation.
 		s.mu.Unlock()

@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,7 +30,7 @@ func TestJoinCreatesRecord(t *testing.T) {
 	if !snapEqual(res.Snapshot, wantSnap) {
 		t.Errorf("snapshot = %+v\nwant       %+v", res.Snapshot, wantSnap)
 	}
-	if e := h.Last(); e != (Event{Session: "s", Version: 1, Kind: EventJoined, Participant: want}) {
+	if e := h.Last(); !reflect.DeepEqual(e, Event{Session: "s", Version: 1, Kind: EventJoined, Participant: want}) {
 		t.Errorf("event = %+v", e)
 	}
 	if h.hub.Sessions() != 1 || h.hub.Participants() != 1 {
@@ -82,7 +83,7 @@ func TestTakeover(t *testing.T) {
 	if !res.Replaced || res.PrevEpoch != 1 {
 		t.Errorf("Replaced, PrevEpoch = %v, %d; want true, 1", res.Replaced, res.PrevEpoch)
 	}
-	if e := h.Last(); e != (Event{Session: "s", Version: v + 1, Kind: EventUpdated, Participant: want}) {
+	if e := h.Last(); !reflect.DeepEqual(e, Event{Session: "s", Version: v + 1, Kind: EventUpdated, Participant: want, Change: ChangeTakeover}) {
 		t.Errorf("event = %+v", e)
 	}
 	if n := len(res.Snapshot.Participants); n != 2 || res.Snapshot.Participants[1] != want || res.Snapshot.Version != v+1 {
@@ -134,7 +135,7 @@ func TestSetState(t *testing.T) {
 		h.setState("s", p, st)
 		want := p
 		want.State = st
-		if e := h.Last(); e != (Event{Session: "s", Version: v + 1, Kind: EventUpdated, Participant: want}) {
+		if e := h.Last(); !reflect.DeepEqual(e, Event{Session: "s", Version: v + 1, Kind: EventUpdated, Participant: want, Change: ChangeState}) {
 			t.Errorf("event = %+v", e)
 		}
 	}
@@ -161,7 +162,7 @@ func TestLeave(t *testing.T) {
 	if err := h.hub.Leave("s", b.ID, b.Epoch); err != nil {
 		t.Fatal(err)
 	}
-	if e := h.Last(); e != (Event{Session: "s", Version: 4, Kind: EventLeft, Participant: b}) {
+	if e := h.Last(); !reflect.DeepEqual(e, Event{Session: "s", Version: 4, Kind: EventLeft, Participant: b}) {
 		t.Errorf("left event = %+v", e)
 	}
 	wantErr(t, h.hub.Leave("s", b.ID, b.Epoch), ErrNotFound)
@@ -182,14 +183,32 @@ func TestLeave(t *testing.T) {
 	}
 	wantErr(t, h.hub.SetState("s", b.ID, b.Epoch, StateConnected), ErrStale)
 
-	// The last leave deletes the session.
+	// The last leave leaves the session idle, not deleted: it keeps its
+	// version, until Tick finds it idle for IdleTTL.
 	for _, p := range []Participant{a, rb} {
 		if err := h.hub.Leave("s", p.ID, p.Epoch); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if h.hub.Sessions() != 0 || h.hub.Participants() != 0 {
-		t.Errorf("Sessions, Participants = %d, %d; want 0, 0", h.hub.Sessions(), h.hub.Participants())
+	if h.hub.Sessions() != 1 || h.hub.Participants() != 0 {
+		t.Errorf("Sessions, Participants = %d, %d; want 1, 0", h.hub.Sessions(), h.hub.Participants())
+	}
+	snap, err := h.hub.Snapshot("s")
+	if err != nil || snap.Version != 7 || len(snap.Participants) != 0 {
+		t.Errorf("idle snapshot = %+v, %v", snap, err)
+	}
+	_, aud, err := h.hub.Audiences("s")
+	if err != nil || len(aud) != 0 {
+		t.Errorf("idle audiences = %v, %v", aud, err)
+	}
+	if changed := h.hub.Tick(h.now().Add(DefaultIdleTTL - 2*time.Second)); len(changed) != 0 {
+		t.Errorf("Tick before IdleTTL changed %v", changed)
+	}
+	if changed := h.hub.Tick(h.now().Add(DefaultIdleTTL)); !slices.Equal(changed, []string{"s"}) {
+		t.Errorf("Tick after IdleTTL changed %v, want [s]", changed)
+	}
+	if h.hub.Sessions() != 0 {
+		t.Errorf("Sessions = %d after expiry, want 0", h.hub.Sessions())
 	}
 	_, err = h.hub.Snapshot("s")
 	wantErr(t, err, ErrNotFound)
@@ -206,6 +225,7 @@ func TestSessionRecreated(t *testing.T) {
 	if err := h.hub.Leave("s", first.Participant.ID, first.Participant.Epoch); err != nil {
 		t.Fatal(err)
 	}
+	h.expire()
 	again := h.join("s", "u", RoleHost)
 	if again.Snapshot.Version != 1 || !again.Snapshot.Created.After(first.Snapshot.Created) {
 		t.Errorf("recreated snapshot = %+v", again.Snapshot)

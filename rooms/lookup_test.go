@@ -66,7 +66,7 @@ func TestParticipantByUser(t *testing.T) {
 	}
 	check("after rejoin", "s", "ub", b3)
 
-	// The last leave deletes the session.
+	// The last leave leaves the session idle; the user is gone all the same.
 	if err := h.hub.Leave("other", h.mustByUser("other", "uc").ID, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,18 @@ type Participant struct {
 	State    State     // lifecycle state of the current connection
 	Epoch    uint64    // connection generation; grows by one on every join or takeover of this record
 	JoinedAt time.Time // when this record was created (kept across takeovers)
+	// Muted is a moderator's server-side mute (SetMuted): nobody hears a
+	// muted participant. It is kept across takeovers, and across a leave and
+	// rejoin within the session's life, so leaving does not lift it.
+	Muted bool
+	// Deafened: the participant chose to hear nobody (SetDeafened); others
+	// still hear it. Kept across takeovers; cleared by a leave.
+	Deafened bool
+	// HandRaised and HandSeq: a raised hand and its place in the queue
+	// (SetHand). HandSeq grows per raise within the session and is 0 while
+	// the hand is down. Kept across takeovers; cleared by a leave.
+	HandRaised bool
+	HandSeq    uint64
 }
 
 // idAlphabet is lowercase base32 (RFC 4648 alphabet, lower-cased).
@@ -68,11 +80,15 @@ const participantIDChars = 12
 
 // newParticipantID returns "p-" and participantIDChars random lowercase
 // base32 characters from crypto/rand.
-func newParticipantID() string {
-	var b [participantIDChars]byte
-	rand.Read(b[:]) // never fails (crypto/rand since Go 1.24)
-	out := make([]byte, 2, 2+participantIDChars)
-	copy(out, "p-")
+func newParticipantID() string { return randomID("p-", participantIDChars) }
+
+// randomID returns prefix followed by n random lowercase base32 characters
+// from crypto/rand.
+func randomID(prefix string, n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand since Go 1.24)
+	out := make([]byte, len(prefix), len(prefix)+n)
+	copy(out, prefix)
 	for _, c := range b {
 		out = append(out, idAlphabet[c&31]) // 256 is a multiple of 32: uniform
 	}

@@ -26,6 +26,13 @@ func TestPermissionTable(t *testing.T) {
 		{ActionEndSession, "session.end", true, false, false},
 		{ActionMoveSelf, "self.move", true, true, false},
 		{ActionRaiseHand, "hand.raise", true, true, true},
+		{ActionSelfSelect, "breakouts.selfselect", true, true, false},
+		{ActionLowerHands, "hand.lower_others", true, true, false},
+		{ActionDeafen, "self.deafen", true, true, true},
+		{ActionAlert, "alert.raise", true, true, true},
+		{ActionReact, "react", true, true, true},
+		{ActionReceiveAlerts, "alert.receive", true, true, false},
+		{ActionRequestUnmute, "participant.unmute_request", true, true, false},
 	}
 
 	var listed []Action
@@ -83,5 +90,73 @@ func TestActionsIsACopy(t *testing.T) {
 	a[0] = "mutated"
 	if Actions()[0] == "mutated" {
 		t.Fatal("Actions returned the table's own storage")
+	}
+}
+
+// TestCheckTarget pins the hierarchy: every targeted action × actor role ×
+// target role, written out.
+func TestCheckTarget(t *testing.T) {
+	const (
+		H = RoleHost
+		M = RoleModerator
+		P = RoleParticipant
+	)
+	type row struct {
+		action Action
+		// ok[actor][target] for actor, target in host, moderator, participant
+		ok [3][3]bool
+	}
+	roles := [3]Role{H, M, P}
+	for _, r := range []row{
+		{ActionMoveOthers, [3][3]bool{{true, true, true}, {false, true, true}, {false, false, false}}},
+		{ActionAssign, [3][3]bool{{true, true, true}, {false, true, true}, {false, false, false}}},
+		{ActionMuteOthers, [3][3]bool{{true, true, true}, {false, true, true}, {false, false, false}}},
+		{ActionRemove, [3][3]bool{{false, true, true}, {false, true, true}, {false, false, false}}},
+		{ActionPromote, [3][3]bool{{false, true, true}, {false, false, false}, {false, false, false}}},
+		{ActionLowerHands, [3][3]bool{{true, true, true}, {false, true, true}, {false, false, false}}},
+	} {
+		for i, actor := range roles {
+			for j, target := range roles {
+				err := CheckTarget(actor, target, r.action)
+				if r.ok[i][j] {
+					if err != nil {
+						t.Errorf("CheckTarget(%s, %s, %s) = %v, want nil", actor, target, r.action, err)
+					}
+					continue
+				}
+				if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), string(r.action)) {
+					t.Errorf("CheckTarget(%s, %s, %s) = %v, want ErrForbidden naming the action", actor, target, r.action, err)
+				}
+			}
+		}
+	}
+}
+
+// TestSelfMoveAndHandRules pins the two rules kept beside the table.
+func TestSelfMoveAndHandRules(t *testing.T) {
+	for _, c := range []struct {
+		role       Role
+		selfSelect bool
+		ok         bool
+	}{
+		{RoleHost, false, true}, {RoleModerator, false, true}, {RoleParticipant, false, false},
+		{RoleHost, true, true}, {RoleModerator, true, true}, {RoleParticipant, true, true},
+		{"", true, false}, {"none", false, false},
+	} {
+		err := checkSelfMove(c.role, c.selfSelect)
+		if (err == nil) != c.ok || (err != nil && (!errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), string(ActionMoveSelf)))) {
+			t.Errorf("checkSelfMove(%q, %v) = %v, want ok %v", c.role, c.selfSelect, err, c.ok)
+		}
+	}
+	for _, c := range []struct {
+		self, up bool
+		want     Action
+	}{
+		{true, true, ActionRaiseHand}, {true, false, ActionRaiseHand}, {false, false, ActionLowerHands}, {false, true, ""},
+	} {
+		got, err := handAction(c.self, c.up)
+		if got != c.want || (c.want == "") != errors.Is(err, ErrForbidden) {
+			t.Errorf("handAction(%v, %v) = %q, %v; want %q", c.self, c.up, got, err, c.want)
+		}
 	}
 }

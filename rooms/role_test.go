@@ -63,10 +63,11 @@ func TestAssignRole(t *testing.T) {
 // TestJoinRoles runs the role rules through the Hub, join by join.
 func TestJoinRoles(t *testing.T) {
 	type step struct {
-		user  string
-		claim Role
-		leave bool // leave instead of join
-		want  Role // after a join
+		user   string
+		claim  Role
+		leave  bool // leave instead of join
+		expire bool // let Tick delete the idle session instead of join
+		want   Role // after a join
 	}
 	for _, c := range []struct {
 		name  string
@@ -102,13 +103,20 @@ func TestJoinRoles(t *testing.T) {
 			{user: "p", claim: RoleParticipant, want: RoleParticipant},
 			{user: "p", claim: RoleModerator, want: RoleParticipant},
 		}},
+		{"idle session remembers host user", []step{
+			{user: "h", claim: RoleHost, want: RoleHost},
+			{user: "h", leave: true}, // session idle, not deleted
+			{user: "h2", claim: RoleHost, want: RoleModerator},
+			{user: "h", claim: RoleParticipant, want: RoleHost},
+		}},
 		{"never empty", []step{
 			{user: "a", claim: "", want: RoleParticipant},
 			{user: "b", claim: "none", want: RoleParticipant},
 		}},
 		{"new session forgets host user", []step{
 			{user: "h", claim: RoleHost, want: RoleHost},
-			{user: "h", leave: true}, // session deleted
+			{user: "h", leave: true}, // session idle
+			{expire: true},           // and deleted
 			{user: "h2", claim: RoleHost, want: RoleHost},
 			{user: "h", claim: RoleHost, want: RoleModerator},
 		}},
@@ -117,6 +125,10 @@ func TestJoinRoles(t *testing.T) {
 			h := newHarness(t)
 			live := map[string]Participant{}
 			for i, s := range c.steps {
+				if s.expire {
+					h.expire()
+					continue
+				}
 				if s.leave {
 					p := live[s.user]
 					if err := h.hub.Leave("s", p.ID, p.Epoch); err != nil {

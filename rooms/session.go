@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -16,9 +17,9 @@ type session struct {
 	emit    func(Event)
 
 	mu sync.Mutex
-	// dead is set, under mu, when the last participant left and the session
-	// was removed from the Hub. A dead session is never changed again: a
-	// caller that finds one after locking looks the session up anew.
+	// dead is set, under mu, when Tick deleted the session from the Hub. A
+	// dead session is never changed again: a caller that finds one after
+	// locking looks the session up anew.
 	dead       bool
 	version    uint64 // 0 for a new session; +1 per change
 	hostUserID string // the session's host user; "" until a host joins
@@ -29,47 +30,80 @@ type session struct {
 	byID    map[string]*member
 	present int    // number of members with present set
 	nextSeq uint64 // join-order counter
+
+	rooms      []*Room         // open breakout rooms, in creation order
+	roomIDs    map[string]bool // every breakout id issued in this incarnation
+	selfSelect bool            // participants may move themselves
+	handSeq    uint64          // last HandSeq issued
+	banned     map[string]bool // user ids removed: they may not join again
+	ended      bool            // EndSession was called; nothing changes any more
+	endedAt    time.Time       // when ended; zero while not ended
+	idleSince  time.Time       // when present last dropped to 0; zero while someone is present
+	stats      counters
+}
+
+// counters are the statistics of one incarnation; see SessionStats.
+type counters struct {
+	peak, joins, breakouts, moves, removals int
 }
 
 // member is one user's record in a session.
 type member struct {
 	p       Participant // the record; p.Epoch is the last epoch issued
-	present bool        // false after leave: no record, only the memory of id and epoch
+	present bool        // false after leave: no record, only the memory of id, epoch, mute and set role
 	seq     uint64      // join order of the current record
+	roleSet Role        // the role SetRole gave this user; "" when none. Survives a leave.
 }
 
 // newSession returns an empty session at version 0. emit receives every
 // event with mu held; it is never nil.
 func newSession(id string, created time.Time, emit func(Event)) *session {
 	return &session{
-		id:      id,
-		created: created,
-		emit:    emit,
-		users:   make(map[string]*member),
-		byID:    make(map[string]*member),
+		id:        id,
+		created:   created,
+		emit:      emit,
+		idleSince: created, // idle until the first join
+		users:     make(map[string]*member),
+		byID:      make(map[string]*member),
+		roomIDs:   make(map[string]bool),
+		banned:    make(map[string]bool),
 	}
 }
 
-// changedLocked records one change: it bumps the version and emits the event.
-func (s *session) changedLocked(kind string, p Participant) {
+// emitLocked records one change: it bumps the version, stamps e with the
+// session id and the new version, and emits it.
+func (s *session) emitLocked(e Event) {
 	s.version++
-	s.emit(Event{Session: s.id, Version: s.version, Kind: kind, Participant: p})
+	e.Session, e.Version = s.id, s.version
+	s.emit(e)
+}
+
+// updatedLocked emits EventUpdated for p with the given change and actor.
+func (s *session) updatedLocked(p Participant, change, actor string) {
+	s.emitLocked(Event{Kind: EventUpdated, Participant: p, Change: change, Actor: actor})
 }
 
 // joinLocked joins id to the session, or takes its record over when the
-// user already has one. It returns the result with Snapshot filled in.
-func (s *session) joinLocked(id Identity, now time.Time) JoinResult {
+// user already has one. It returns the result with Snapshot filled in, or
+// ErrEnded or ErrRemoved.
+func (s *session) joinLocked(id Identity, now time.Time) (JoinResult, error) {
+	if s.ended {
+		return JoinResult{}, fmt.Errorf("session %q: %w", s.id, ErrEnded)
+	}
+	if s.banned[id.UserID] {
+		return JoinResult{}, fmt.Errorf("user %q in session %q: %w", id.UserID, s.id, ErrRemoved)
+	}
 	m := s.users[id.UserID]
 	if m != nil && m.present {
-		// Takeover: same ID, role, room and join position; new epoch.
+		// Takeover: same ID, role, room, mute, hand and join position; new epoch.
 		prev := m.p.Epoch
 		m.p.Epoch++
 		m.p.State = StateJoining
 		if id.Alias != "" {
 			m.p.Alias = id.Alias
 		}
-		s.changedLocked(EventUpdated, m.p)
-		return JoinResult{Participant: m.p, Replaced: true, PrevEpoch: prev, Snapshot: s.snapshotLocked()}
+		s.updatedLocked(m.p, ChangeTakeover, "")
+		return JoinResult{Participant: m.p, Replaced: true, PrevEpoch: prev, Snapshot: s.snapshotLocked()}, nil
 	}
 	role, becomesHost := assignRole(s.hostUserID, id.UserID, id.Role)
 	if becomesHost {
@@ -79,19 +113,25 @@ func (s *session) joinLocked(id Identity, now time.Time) JoinResult {
 		m = &member{p: Participant{ID: s.newIDLocked(), UserID: id.UserID}}
 		s.users[id.UserID] = m
 		s.byID[m.p.ID] = m
+	} else if m.roleSet != "" && role != RoleHost {
+		role = m.roleSet // a role set by SetRole outlives a leave
 	}
 	m.present = true
 	m.seq = s.nextSeq
 	s.nextSeq++
 	s.present++
+	s.idleSince = time.Time{}
+	s.stats.joins++
+	s.stats.peak = max(s.stats.peak, s.present)
 	m.p.Alias = id.Alias
 	m.p.Role = role
 	m.p.Room = MainRoom
 	m.p.State = StateJoining
 	m.p.Epoch++ // continues after a leave, so the old connection stays stale
 	m.p.JoinedAt = now
-	s.changedLocked(EventJoined, m.p)
-	return JoinResult{Participant: m.p, Snapshot: s.snapshotLocked()}
+	m.p.Deafened, m.p.HandRaised, m.p.HandSeq = false, false, 0 // Muted stays
+	s.emitLocked(Event{Kind: EventJoined, Participant: m.p})
+	return JoinResult{Participant: m.p, Snapshot: s.snapshotLocked()}, nil
 }
 
 // newIDLocked returns a participant id not yet used in this session.
@@ -106,9 +146,9 @@ func (s *session) newIDLocked() string {
 // currentLocked returns the present record pid if epoch is its current
 // epoch; otherwise an error wrapping ErrNotFound or ErrStale.
 func (s *session) currentLocked(pid string, epoch uint64) (*member, error) {
-	m := s.byID[pid]
-	if m == nil || !m.present {
-		return nil, fmt.Errorf("participant %q: %w", pid, ErrNotFound)
+	m, err := s.presentLocked(pid)
+	if err != nil {
+		return nil, err
 	}
 	if m.p.Epoch != epoch {
 		return nil, fmt.Errorf("participant %q: epoch %d, current %d: %w", pid, epoch, m.p.Epoch, ErrStale)
@@ -116,8 +156,21 @@ func (s *session) currentLocked(pid string, epoch uint64) (*member, error) {
 	return m, nil
 }
 
+// presentLocked returns the present record pid, or an error wrapping
+// ErrNotFound.
+func (s *session) presentLocked(pid string) (*member, error) {
+	m := s.byID[pid]
+	if m == nil || !m.present {
+		return nil, fmt.Errorf("participant %q: %w", pid, ErrNotFound)
+	}
+	return m, nil
+}
+
 // setStateLocked sets the state of record pid at epoch; no change, no event.
 func (s *session) setStateLocked(pid string, epoch uint64, st State) error {
+	if s.ended {
+		return ErrEnded
+	}
 	m, err := s.currentLocked(pid, epoch)
 	if err != nil {
 		return err
@@ -126,35 +179,45 @@ func (s *session) setStateLocked(pid string, epoch uint64, st State) error {
 		return nil
 	}
 	m.p.State = st
-	s.changedLocked(EventUpdated, m.p)
+	s.updatedLocked(m.p, ChangeState, "")
 	return nil
 }
 
-// leaveLocked removes record pid at epoch. It reports whether the session is
-// now empty.
-func (s *session) leaveLocked(pid string, epoch uint64) (empty bool, err error) {
+// leaveLocked removes record pid at epoch with EventLeft.
+func (s *session) leaveLocked(pid string, epoch uint64, now time.Time) error {
+	if s.ended {
+		return ErrEnded
+	}
 	m, err := s.currentLocked(pid, epoch)
 	if err != nil {
-		return false, err
+		return err
 	}
+	s.dropLocked(m, now)
+	s.emitLocked(Event{Kind: EventLeft, Participant: m.p})
+	return nil
+}
+
+// dropLocked marks m not present (leave or removal) and starts the idle
+// clock when it was the last one.
+func (s *session) dropLocked(m *member, now time.Time) {
 	m.present = false
 	s.present--
-	s.changedLocked(EventLeft, m.p)
-	return s.present == 0, nil
+	if s.present == 0 {
+		s.idleSince = now
+	}
 }
 
 // participantLocked returns a copy of the present record pid.
 func (s *session) participantLocked(pid string) (Participant, error) {
-	m := s.byID[pid]
-	if m == nil || !m.present {
-		return Participant{}, fmt.Errorf("participant %q: %w", pid, ErrNotFound)
+	m, err := s.presentLocked(pid)
+	if err != nil {
+		return Participant{}, err
 	}
 	return m.p, nil
 }
 
-// snapshotLocked returns the session state at the current version, with the
-// participants in join order.
-func (s *session) snapshotLocked() Snapshot {
+// membersLocked returns the present members in join order.
+func (s *session) membersLocked() []*member {
 	ms := make([]*member, 0, s.present)
 	for _, m := range s.users {
 		if m.present {
@@ -162,40 +225,28 @@ func (s *session) snapshotLocked() Snapshot {
 		}
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].seq < ms[j].seq })
-	ps := make([]Participant, len(ms))
-	for i, m := range ms {
-		ps[i] = m.p
-	}
-	return Snapshot{Session: s.id, Version: s.version, Created: s.created, Participants: ps}
+	return ms
 }
 
-// audiencesLocked computes, for every listener (a present record that is
-// joining or connected), the sorted ids of the records it may hear: the
-// members of its room that are not reconnecting, minus itself. Every
-// listener has an entry, with a non-nil (possibly empty) slice of its own.
-func (s *session) audiencesLocked() map[string][]string {
-	sources := make(map[string][]string) // room → audible ids
-	var listeners []*member
-	for _, m := range s.users {
-		if !m.present || m.p.State == StateReconnecting {
-			continue
+// snapshotLocked returns the session state at the current version, with the
+// participants in join order.
+func (s *session) snapshotLocked() Snapshot {
+	ms := s.membersLocked()
+	ps := make([]Participant, len(ms))
+	var raised []Participant
+	for i, m := range ms {
+		ps[i] = m.p
+		if m.p.HandRaised {
+			raised = append(raised, m.p)
 		}
-		sources[m.p.Room] = append(sources[m.p.Room], m.p.ID)
-		listeners = append(listeners, m) // joining or connected
 	}
-	for _, ids := range sources {
-		slices.Sort(ids)
+	slices.SortFunc(raised, func(a, b Participant) int { return cmp.Compare(a.HandSeq, b.HandSeq) })
+	hands := make([]string, len(raised))
+	for i, p := range raised {
+		hands[i] = p.ID
 	}
-	aud := make(map[string][]string, len(listeners))
-	for _, m := range listeners {
-		room := sources[m.p.Room]
-		out := make([]string, 0, len(room)-1)
-		for _, id := range room {
-			if id != m.p.ID {
-				out = append(out, id)
-			}
-		}
-		aud[m.p.ID] = out
+	return Snapshot{
+		Session: s.id, Version: s.version, Created: s.created, Participants: ps,
+		Rooms: s.roomsLocked(), SelfSelect: s.selfSelect, Ended: s.ended, Hands: hands,
 	}
-	return aud
 }
