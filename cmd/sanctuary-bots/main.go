@@ -177,10 +177,14 @@ func printTable(w io.Writer, r bots.Report) {
 	if r.ServerForwardedPPS > 0 || r.ServerRSSMB > 0 {
 		rows = append(rows,
 			[2]string{"server CPU µs / packet", f(r.ServerCPUUsPerPacket)},
+			[2]string{"server CPU % of a core", f(r.ServerCPUPct)},
 			[2]string{"server forwarded pps", f(r.ServerForwardedPPS)},
 			[2]string{"server RSS MB", f(r.ServerRSSMB)},
 			[2]string{"server RSS kB / participant", f(r.ServerRSSKBPerParticipant)},
 		)
+	}
+	if r.BotsCPUPct > 0 {
+		rows = append(rows, [2]string{"bots CPU % of a core", f(r.BotsCPUPct)})
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sanctuary-sfu/sanctuary/signaling"
@@ -40,6 +41,12 @@ type Config struct {
 	// it. It must not block, nor call Close (which waits for that
 	// goroutine).
 	OnMessage func(msgType string, raw []byte)
+	// OnPacket, when set, is called from a track reader goroutine with
+	// every packet received, after it was counted: the slot it came on
+	// (-1 for a track that is no slot), its RTP header, and its signature
+	// (signed false when it carries none). It must not block nor keep h,
+	// which is reused for the next packet.
+	OnPacket func(slot int, h *rtp.Header, sig Signature, signed bool)
 }
 
 // Bot is one load-test participant: a websocket, a PeerConnection with one
@@ -78,9 +85,10 @@ type Bot struct {
 	wg          sync.WaitGroup // every goroutine the bot started
 
 	level    atomic.Uint32                 // -dBov, 0..127
-	speaking atomic.Bool                   // send packets
+	speaking atomic.Bool                   // send packets; written under speakMu
+	speakMu  sync.Mutex                    // held by the speaker from checking speaking to the write
 	extID    atomic.Uint32                 // negotiated audio-level id; 0: none
-	audience atomic.Pointer[map[int]bool]  // nil: every other bot of the run
+	audience atomic.Pointer[audience]      // nil: every other bot of the run
 	window   atomic.Pointer[measureWindow] // nil: no window set
 
 	mu     sync.Mutex // guards closed, participantID, slotMids and st
@@ -253,11 +261,14 @@ func (b *Bot) Send(v any) error {
 func (b *Bot) SetLevel(dBov uint8) { b.level.Store(uint32(min(dBov, levelSilence))) }
 
 // SetSpeaking starts or stops sending. While stopped the bot sends
-// nothing (as Opus DTX would); on resume the sequence number continues by
-// one and the timestamp jumps by the time spent silent, with the marker
+// nothing (as Opus DTX would): once SetSpeaking(false) returns, no packet
+// is sent until SetSpeaking(true). On resume the sequence number continues
+// by one and the timestamp jumps by the time spent silent, with the marker
 // bit set.
 func (b *Bot) SetSpeaking(on bool) {
+	b.speakMu.Lock()
 	b.speaking.Store(on)
+	b.speakMu.Unlock()
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -267,16 +278,49 @@ func (b *Bot) SetSpeaking(on bool) {
 // SetAudience sets the bot indices this bot expects to hear; a packet from
 // any other source counts as foreign. nil restores the default, every
 // other bot of the run; an empty non-nil slice expects silence.
-func (b *Bot) SetAudience(indices []int) {
-	if indices == nil {
-		b.audience.Store(nil)
-		return
+func (b *Bot) SetAudience(indices []int) { b.SetAudienceFrom(indices, time.Time{}) }
+
+// SetAudienceFrom changes the expected audience for packets sent at or
+// after from; a packet sent before from is checked against the audience it
+// replaces, since it may have been forwarded before the change. Tests pass
+// the time the server's acknowledgement of a move was received: the server
+// re-routes before it answers, so any packet sent after that time that
+// still arrives from outside the new audience is a real leak.
+func (b *Bot) SetAudienceFrom(indices []int, from time.Time) {
+	a := &audience{from: from.UnixNano()}
+	if from.IsZero() {
+		a.from = 0
 	}
-	set := make(map[int]bool, len(indices))
-	for _, i := range indices {
-		set[i] = true
+	if indices != nil {
+		a.set = make(map[int]bool, len(indices))
+		for _, i := range indices {
+			a.set[i] = true
+		}
 	}
-	b.audience.Store(&set)
+	if prev := b.audience.Load(); prev != nil && a.from != 0 {
+		a.prev = &audience{set: prev.set, all: prev.all} // one step back is enough: packets are in flight for milliseconds
+	} else if prev == nil && a.from != 0 {
+		a.prev = &audience{all: true}
+	}
+	a.all = indices == nil
+	b.audience.Store(a)
+}
+
+// audience is an expected audience, and the one before it for packets sent
+// before from.
+type audience struct {
+	set  map[int]bool
+	all  bool      // every other bot of the run
+	from int64     // unix ns; packets sent earlier are checked against prev
+	prev *audience // nil: no earlier audience applies
+}
+
+// expects reports whether a packet of src sent at sentAt may arrive.
+func (a *audience) expects(src int, sentAt int64) bool {
+	if a == nil || a.all || a.set[src] {
+		return true
+	}
+	return sentAt < a.from && a.prev != nil && a.prev.expects(src, sentAt)
 }
 
 // SetWindow sets the measurement window: from now on, packets whose send

@@ -61,6 +61,14 @@ func (b *Bot) speak() {
 		case <-b.closing:
 			return
 		}
+		// speakMu makes SetSpeaking(false) a barrier: once it returns, no
+		// packet is sent, even one whose tick had already fired, and every
+		// packet sent is counted.
+		b.speakMu.Lock()
+		if !b.speaking.Load() {
+			b.speakMu.Unlock()
+			continue
+		}
 		now := time.Now()
 		if !last.IsZero() {
 			pkt.SequenceNumber++
@@ -71,10 +79,7 @@ func (b *Bot) speak() {
 			pkt.Timestamp += steps * opusSamplesPerPacket
 		}
 		last = now
-		level[0] = byte(b.level.Load())
-		if level[0] < levelSilence {
-			level[0] |= levelVoiceBit
-		}
+		level[0] = levelByte(b.level.Load())
 		sent := now.UnixNano()
 		payload = Signature{RunID: b.cfg.RunID, Source: uint32(b.cfg.Index), Counter: counter, SentAt: sent}.
 			AppendOpus(payload[:0])
@@ -82,20 +87,30 @@ func (b *Bot) speak() {
 		pkt.Marker = marker
 		marker = false
 		counter++
-		if err := b.track.WriteRTP(&pkt); err != nil {
-			b.mu.Lock()
-			b.st.sendErrors++
-			b.mu.Unlock()
-			continue
-		}
+		err := b.track.WriteRTP(&pkt)
 		w := b.window.Load()
 		b.mu.Lock()
-		b.st.sent++
-		if w.contains(sent) {
-			b.st.sentInWindow++
+		if err != nil {
+			b.st.sendErrors++
+		} else {
+			b.st.sent++
+			if w.contains(sent) {
+				b.st.sentInWindow++
+			}
 		}
 		b.mu.Unlock()
+		b.speakMu.Unlock()
 	}
+}
+
+// levelByte is the RFC 6464 audio level byte for a level in -dBov: the
+// voice activity bit is set unless the level is digital silence (127).
+func levelByte(dBov uint32) byte {
+	l := byte(min(dBov, levelSilence))
+	if l < levelSilence {
+		l |= levelVoiceBit
+	}
+	return l
 }
 
 // onTrack starts a reader for a remote track, attributed to the slot of
@@ -148,6 +163,9 @@ func (b *Bot) readTrack(t *webrtc.TrackRemote, slot int) {
 		}
 		sig, err := ParseSignature(pkt.Payload)
 		b.account(slot, &pkt.Header, sig, err == nil, now)
+		if b.cfg.OnPacket != nil {
+			b.cfg.OnPacket(slot, &pkt.Header, sig, err == nil)
+		}
 	}
 }
 
@@ -164,7 +182,7 @@ func (b *Bot) account(slot int, h *rtp.Header, sig Signature, signed bool, now t
 		return
 	}
 	src := int(sig.Source)
-	if sig.RunID != b.cfg.RunID || src == b.cfg.Index || (audience != nil && !(*audience)[src]) {
+	if sig.RunID != b.cfg.RunID || src == b.cfg.Index || !audience.expects(src, sig.SentAt) {
 		b.st.foreign++
 		return
 	}

@@ -77,3 +77,14 @@ func TestContinuity(t *testing.T) {
 		t.Fatalf("gaps %d backwards %d ssrc %d slots %d", c.seqGaps, c.seqBack, c.ssrcChanges, len(c.slots))
 	}
 }
+
+func TestLevelByte(t *testing.T) {
+	for _, tc := range []struct {
+		dBov uint32
+		want byte
+	}{{0, 0x80}, {20, 0x80 | 20}, {126, 0x80 | 126}, {127, 127}, {200, 127}} {
+		if got := levelByte(tc.dBov); got != tc.want {
+			t.Errorf("levelByte(%d) = %#x, want %#x", tc.dBov, got, tc.want)
+		}
+	}
+}

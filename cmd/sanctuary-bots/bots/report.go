@@ -52,6 +52,12 @@ type Report struct {
 	ServerForwardedPPS        float64 `json:"server_forwarded_pps,omitempty"`          // Δforwarded / window
 	ServerRSSMB               float64 `json:"server_rss_mb,omitempty"`                 // VmRSS at window end
 	ServerRSSKBPerParticipant float64 `json:"server_rss_kb_per_participant,omitempty"` // RSS growth since before the joins / joined
+	ServerCPUPct              float64 `json:"server_cpu_pct,omitempty"`                // Δ(utime+stime) / window, % of one core
+
+	// BotsCPUPct is the bots process's own CPU over the window, in % of
+	// one core: near 100 × the cores it may use, the load generator, not
+	// the server, limited the run.
+	BotsCPUPct float64 `json:"bots_cpu_pct,omitempty"`
 
 	// Failures says why bots failed, and what went wrong measuring the
 	// server (first maxFailures).

@@ -129,13 +129,14 @@ func TestServerFigures(t *testing.T) {
 	z := serverSample{cpu: 3 * time.Second, rssKB: 30_000, forwarded: 11_000, procOK: true, metricsOK: true}
 	var r Report
 	serverFigures(&r, base, a, z, 5*time.Second, 10)
-	if r.ServerCPUUsPerPacket != 200 || r.ServerForwardedPPS != 2000 ||
+	if r.ServerCPUUsPerPacket != 200 || r.ServerForwardedPPS != 2000 || r.ServerCPUPct != 40 ||
 		r.ServerRSSMB != 30_000.0/1024 || r.ServerRSSKBPerParticipant != 2000 {
 		t.Fatalf("%+v", r)
 	}
 	var none Report
 	serverFigures(&none, serverSample{}, serverSample{}, serverSample{}, time.Second, 3)
-	if none.ServerCPUUsPerPacket+none.ServerForwardedPPS+none.ServerRSSMB+none.ServerRSSKBPerParticipant != 0 {
+	if none.ServerCPUUsPerPacket+none.ServerForwardedPPS+none.ServerRSSMB+none.ServerRSSKBPerParticipant+
+		none.ServerCPUPct != 0 {
 		t.Fatalf("figures without samples: %+v", none)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,7 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 		}
 	}
 	probe := newServerProbe(rc.ServerPID, rc.MetricsURL)
+	self := newServerProbe(os.Getpid(), "")
 	base, err := probe.sample(ctx)
 	r.note(err)
 
@@ -128,11 +130,14 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 	}
 	start, err := probe.sample(ctx)
 	r.note(err)
+	selfStart, _ := self.sample(ctx) // best effort: a figure about the bots, not the server
 	if err := sleepCtx(ctx, time.Until(to)); err != nil {
 		return r.report(base, start, start), err
 	}
 	end, err := probe.sample(ctx)
 	r.note(err)
+	selfEnd, _ := self.sample(ctx)
+	r.botsCPUPct = cpuPct(selfStart, selfEnd, rc.Duration)
 	err = sleepCtx(ctx, drainDelay)
 	return r.report(base, start, end), err
 }
@@ -144,6 +149,8 @@ type runner struct {
 	mu       sync.Mutex            // guards failures and probeErrs
 	failures []string              // per bot; "" while fine
 	probe    []string              // server measurement errors
+
+	botsCPUPct float64 // this process's CPU over the window; set once it ended
 }
 
 // fail records why bot i failed.
@@ -264,6 +271,7 @@ func (r *runner) report(base, start, end serverSample) Report {
 	}
 	rep := Summarize(stats, r.rc.Duration)
 	serverFigures(&rep, base, start, end, r.rc.Duration, rep.Joined)
+	rep.BotsCPUPct = r.botsCPUPct
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, f := range r.failures {

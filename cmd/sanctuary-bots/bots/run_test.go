@@ -30,19 +30,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestRunAgainstFakeServer(t *testing.T) {
+// A whole run against a real server in this process: its CPU and RSS are
+// this process's, its forwarded packets come from a real /metrics page.
+func TestRunAgainstRealServer(t *testing.T) {
 	lim := test.TimeOut(60 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
-	api, err := NewAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newFakeServer(t, api, 3)
+	srv := newTestServer(t, 3)
 	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
 	var progress syncBuffer
-	rep, err := Run(context.Background(), RunConfig{
-		URL: srv.wsURL(), Secret: []byte("test secret"), Bots: 5, Speakers: 2,
+	rep, err := Run(ctx, RunConfig{
+		URL: srv.wsURL(), Secret: testSecret, Bots: 5, Speakers: 2,
 		Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond, JoinConcurrency: 2,
 		Progress: &progress, ServerPID: os.Getpid(), MetricsURL: srv.metricsURL(),
 	})
@@ -50,20 +50,31 @@ func TestRunAgainstFakeServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", rep)
-	if rep.Slots != 3 || rep.Bots != 5 || rep.Joined != 5 || rep.Failed != 0 || rep.Speakers != 2 || len(rep.Failures) != 0 {
-		t.Fatalf("bots %d joined %d failed %d speakers %d failures %v", rep.Bots, rep.Joined, rep.Failed,
-			rep.Speakers, rep.Failures)
+	if rep.Slots != 3 || rep.Bots != 5 || rep.Joined != 5 || rep.Connected != 5 || rep.Failed != 0 ||
+		rep.Speakers != 2 || len(rep.Failures) != 0 {
+		t.Fatalf("bots %d joined %d connected %d failed %d speakers %d failures %v", rep.Bots, rep.Joined,
+			rep.Connected, rep.Failed, rep.Speakers, rep.Failures)
 	}
 	// Each speaker is heard by the 4 others: expected = 4 × sent.
-	if rep.PacketsSent < 100 || rep.PacketsExpected != 4*rep.PacketsSent || rep.LossPct > 1 {
+	if rep.PacketsSent == 0 || rep.PacketsExpected != 4*rep.PacketsSent || rep.LossPct >= 1 {
 		t.Fatalf("sent %d expected %d received %d loss %.2f%%", rep.PacketsSent, rep.PacketsExpected,
 			rep.PacketsReceived, rep.LossPct)
 	}
-	if rep.ForeignPackets+rep.Renegotiations+rep.SeqGaps != 0 || rep.LatencyMsP50 <= 0 || rep.FirstAudioMsP50 <= 0 {
+	if rep.ForeignPackets+rep.Renegotiations+rep.SeqBackwards+rep.SSRCChanges+rep.Unrecognised != 0 ||
+		rep.LatencyMsP50 <= 0 || rep.FirstAudioMsP50 <= 0 || rep.JoinMsP50 <= 0 {
 		t.Fatalf("%+v", rep)
 	}
-	if rep.ServerForwardedPPS <= 0 || rep.ServerRSSMB <= 0 {
+	if rep.ServerForwardedPPS <= 0 || rep.ServerCPUUsPerPacket <= 0 || rep.ServerRSSMB <= 0 ||
+		rep.ServerCPUPct <= 0 || rep.BotsCPUPct <= 0 {
 		t.Fatalf("server figures missing: %+v", rep)
+	}
+	// The counter scraped is the forwarded one: over the window the server
+	// sent every listener's packets (≈ expected), four times what the
+	// speakers sent it. The window edges are sampled a few ms apart from
+	// the bots' send times, hence the tolerance.
+	if fwd := rep.ServerForwardedPPS * rep.DurationS; fwd < 0.8*float64(rep.PacketsExpected) ||
+		fwd > 1.2*float64(rep.PacketsExpected) {
+		t.Fatalf("server forwarded %.0f packets in the window; the bots expected %d", fwd, rep.PacketsExpected)
 	}
 	if !strings.Contains(progress.String(), "joined 5/5 connected 5") {
 		t.Fatalf("progress:\n%s", progress.String())

@@ -188,6 +188,7 @@ func parsePromCounter(r io.Reader, name string) (float64, error) {
 // joins (base), at the window start (a) and at its end (z).
 func serverFigures(r *Report, base, a, z serverSample, window time.Duration, joined int) {
 	if a.procOK && z.procOK {
+		r.ServerCPUPct = cpuPct(a, z, window)
 		r.ServerRSSMB = float64(z.rssKB) / 1024
 		if base.procOK && joined > 0 {
 			r.ServerRSSKBPerParticipant = (float64(z.rssKB) - float64(base.rssKB)) / float64(joined)
@@ -202,4 +203,13 @@ func serverFigures(r *Report, base, a, z serverSample, window time.Duration, joi
 			r.ServerCPUUsPerPacket = float64((z.cpu-a.cpu)/time.Microsecond) / fwd
 		}
 	}
+}
+
+// cpuPct is the CPU a process used between samples a and z, in % of one
+// core over window; 0 without both samples.
+func cpuPct(a, z serverSample, window time.Duration) float64 {
+	if !a.procOK || !z.procOK || window <= 0 {
+		return 0
+	}
+	return 100 * float64(z.cpu-a.cpu) / float64(window)
 }

@@ -88,17 +88,15 @@ func (b *Bot) handle(raw []byte) {
 		if b.decode(raw, &m) && m.Candidate != nil {
 			b.addCandidate(*m.Candidate)
 		}
-	case signaling.TypePing:
-		if err := b.Send(signaling.Envelope{Type: signaling.TypePong, ID: env.ID}); err != nil {
-			b.localError(err.Error())
-		}
 	case signaling.TypeReplaced:
 		b.mu.Lock()
 		b.st.replaced = true
 		b.mu.Unlock()
 	}
 	// slots (display only: never used to attribute packets), event, pong,
-	// ok and snapshot need nothing from a bot.
+	// ok and snapshot need nothing from a bot. The server never sends ping
+	// (PROTOCOL.md: ping is a client request; the server's liveness probes
+	// are websocket pings, which gorilla answers).
 }
 
 // decode unmarshals raw into v, recording a failure.

@@ -113,8 +113,8 @@ func (c *counters) checkContinuity(slot int, h *rtp.Header) {
 // Stats returns a copy of the bot's counters.
 func (b *Bot) Stats() Stats {
 	var aud []int
-	if a := b.audience.Load(); a != nil {
-		aud = slices.Sorted(maps.Keys(*a))
+	if a := b.audience.Load(); a != nil && !a.all {
+		aud = slices.Sorted(maps.Keys(a.set))
 		if aud == nil {
 			aud = []int{}
 		}

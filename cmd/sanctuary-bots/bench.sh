@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# bench.sh: load benchmarks of the server binary, measured by the bots
+# binary over loopback. `make bench` builds bin/sanctuary and
+# bin/sanctuary-bots and runs this from the repository root.
+#
+# For each shape it starts bin/sanctuary pinned to core 0 with K slots,
+# runs bin/sanctuary-bots pinned to core 1 for a fixed window, saves the
+# raw JSON report to bench-results/<shape>.json (the bots' progress and
+# verdict to <shape>.log, the server's log to <shape>.server.log), stops
+# the server with SIGTERM, and at the end writes bench-results/RESULTS.md.
+#
+# Every run ends by itself: the bots run under `timeout`, the server is
+# stopped by SIGTERM and killed if it does not exit, and an exit trap
+# kills a server left behind by an interrupted run.
+#
+# Environment:
+#   BENCH_DURATION  measurement window in seconds, "20" or "20s" (default 20)
+#   BENCH_WARMUP    warm-up between all connected and the window, seconds (default 3)
+#   BENCH_SHAPES    space-separated name:speakers:listeners:K (default: the three below)
+#   BENCH_OUT       output directory (default bench-results)
+#   BIN             directory of the binaries (default bin)
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+
+seconds() { # "20s" or "20" → 20; anything else is an error
+	local v=${1%s}
+	[[ $v =~ ^[0-9]+$ && $v -gt 0 ]] || { echo "bench: $2 must be whole seconds, got '$1'" >&2; exit 2; }
+	echo "$v"
+}
+DURATION=$(seconds "${BENCH_DURATION:-20}" BENCH_DURATION)
+WARMUP=$(seconds "${BENCH_WARMUP:-3}" BENCH_WARMUP)
+SHAPES=${BENCH_SHAPES:-"a-5x50:5:50:5 b-10x100:10:100:10 c-3x200:3:200:3"}
+OUT=${BENCH_OUT:-bench-results}
+BIN=${BIN:-bin}
+# Joins and connects are bounded per bot by the bots themselves (15 s + 20 s);
+# this bounds the whole run of one shape.
+BOTS_LIMIT=$((DURATION + WARMUP + 180))
+STOP_LIMIT=15 # seconds for the server to exit after SIGTERM
+
+for b in "$BIN/sanctuary" "$BIN/sanctuary-bots"; do
+	[[ -x $b ]] || { echo "bench: $b not built (make build)" >&2; exit 2; }
+done
+if ! command -v jq >/dev/null; then
+	echo "bench: installing jq" >&2
+	if [[ $(id -u) == 0 ]]; then sudo=""; else sudo="sudo"; fi
+	$sudo apt-get install -y jq >/dev/null || { $sudo apt-get update >/dev/null && $sudo apt-get install -y jq >/dev/null; }
+fi
+
+# Pinning: server on core 0, bots on core 1, when there are two cores.
+NPROC=$(nproc)
+if command -v taskset >/dev/null && ((NPROC >= 2)); then
+	PIN_SERVER=(taskset -c 0) PIN_BOTS=(taskset -c 1) PINNING="server on core 0, bots on core 1 (taskset)"
+else
+	PIN_SERVER=() PIN_BOTS=() PINNING="not pinned (nproc $NPROC or no taskset): server and bots share the cores"
+fi
+
+SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+mkdir -p "$OUT"
+
+server_pid=""
+cleanup() {
+	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -KILL "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+healthy() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+		printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
+		head -n1 <&3 | grep -q ' 200 ') 2>/dev/null
+}
+
+# start_server K LOG: starts the server on a free port; sets server_pid and port.
+start_server() {
+	local k=$1 log=$2 try i
+	for try in 1 2 3; do
+		port=$((20000 + RANDOM % 40000))
+		port_free "$port" || continue
+		"${PIN_SERVER[@]}" "$BIN/sanctuary" -slots "$k" -jwt-secret "$SECRET" -dev=false -ice-loopback-only \
+			-listen "127.0.0.1:$port" -log-level warn >"$log" 2>&1 &
+		server_pid=$!
+		for i in $(seq 100); do # 10 s
+			healthy "$port" && return 0
+			kill -0 "$server_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		cleanup
+		server_pid=""
+	done
+	echo "bench: the server did not become healthy; see $log" >&2
+	return 1
+}
+
+# stop_server: SIGTERM, then SIGKILL after STOP_LIMIT; sets stopped to how
+# the server ended.
+stop_server() {
+	local i status=0 killed=""
+	kill -TERM "$server_pid"
+	for i in $(seq $((STOP_LIMIT * 10))); do
+		kill -0 "$server_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$server_pid" 2>/dev/null; then
+		kill -KILL "$server_pid"
+		killed=" (killed: still running ${STOP_LIMIT}s after SIGTERM)"
+	fi
+	wait "$server_pid" || status=$?
+	server_pid=""
+	stopped="exit $status$killed"
+}
+
+declare -a ROWS NOTES
+for shape in $SHAPES; do
+	IFS=: read -r name speakers listeners k <<<"$shape"
+	nbots=$((speakers + listeners))
+	echo "== bench $name: $speakers speakers + $listeners listeners, K=$k, ${DURATION}s window" >&2
+	start_server "$k" "$OUT/$name.server.log"
+	code=0
+	SANCTUARY_BOTS_SECRET=$SECRET timeout --signal=TERM --kill-after=10 "$BOTS_LIMIT" \
+		"${PIN_BOTS[@]}" "$BIN/sanctuary-bots" \
+		-url "ws://127.0.0.1:$port/ws" -session "bench-$name" -bots "$nbots" -speakers "$speakers" \
+		-duration "${DURATION}s" -warmup "${WARMUP}s" -json \
+		-server-pid "$server_pid" -metrics-url "http://127.0.0.1:$port/metrics" \
+		>"$OUT/$name.json" 2>"$OUT/$name.log" || code=$?
+	stop_server
+	tail -n 3 "$OUT/$name.log" | sed 's/^/   /' >&2
+
+	if ! jq -e . "$OUT/$name.json" >/dev/null 2>&1; then
+		why="bots exit $code"
+		if ((code == 124)); then why="$why: timed out after ${BOTS_LIMIT}s"; fi
+		ROWS+=("| $name | $nbots ($speakers speak) | $k | no report ($why) | | | | | | | | | | | | |")
+		NOTES+=("- $name: no report ($why); see $name.log; server $stopped")
+		continue
+	fi
+	ROWS+=("$(jq -r --arg name "$name" --arg k "$k" '
+		def r(n): if . == null then "–" else ((. * pow(10; n) | round) / pow(10; n) | tostring) end;
+		def pair(a; b; n): "\(a | r(n)) / \(b | r(n))";
+		"| \($name) | \(.bots) (\(.speakers) speak) | \($k) | \(.server_forwarded_pps | r(0)) "
+		+ "| \(.server_cpu_us_per_packet | r(2)) | \(.server_cpu_pct | r(0)) | \(.bots_cpu_pct | r(0)) "
+		+ "| \(.server_rss_mb | r(1)) | \(.server_rss_kb_per_participant | r(0)) "
+		+ "| \(pair(.first_audio_ms_p50; .first_audio_ms_p99; 0)) | \(pair(.join_ms_p50; .join_ms_p99; 1)) "
+		+ "| \(pair(.latency_ms_p50; .latency_ms_p99; 1)) | \(.loss_pct | r(2)) "
+		+ "| \(.foreign_packets) | \(.renegotiations) | \(.joined)/\(.bots) |"' "$OUT/$name.json")")
+	verdict="passed"
+	((code == 0)) || verdict="bots exit $code: $(grep '^FAIL' "$OUT/$name.log" | head -n 3 | tr '\n' ' ')"
+	failures=$(jq -r '(.failures // [])[:3] | join("; ")' "$OUT/$name.json")
+	# A pinned process near 100% of its core was the limit of the shape.
+	limits=$(jq -r '[
+		(select((.server_cpu_pct // 0) >= 90) | "the server'"'"'s core was saturated"),
+		(select((.bots_cpu_pct // 0) >= 90) | "the bots'"'"' core was saturated: the load generator limited this shape")
+	] | join("; ")' "$OUT/$name.json")
+	NOTES+=("- $name: $verdict${failures:+ (failures: $failures)}${limits:+; $limits}; server after SIGTERM: $stopped")
+done
+
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+{
+	echo "# Load benchmark results"
+	echo
+	echo "Written by \`cmd/sanctuary-bots/bench.sh\` (\`make bench\`) on $(date -u '+%Y-%m-%d %H:%M UTC')."
+	echo
+	echo "Machine: $NPROC CPUs ($cpu_model), Linux $(uname -r), $(go version 2>/dev/null | cut -d' ' -f3- || echo 'go ?')."
+	echo "Pinning: $PINNING. Window: ${DURATION} s after ${WARMUP} s of warm-up; every bot joins one session over loopback."
+	echo
+	echo "| shape | bots | K | forwarded pkt/s | server CPU µs/pkt | server CPU % | bots CPU % | server RSS MB | RSS KB/participant | first audio p50/p99 ms | join p50/p99 ms | latency p50/p99 ms | loss % | foreign | renegotiations | joined |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	printf '%s\n' "${ROWS[@]}"
+	echo
+	echo "Outcome per shape:"
+	echo
+	printf '%s\n' "${NOTES[@]}"
+	echo
+	echo "## Method"
+	echo
+	echo "- **Server CPU µs per forwarded packet**: the server's user+sys CPU (utime+stime from"
+	echo "  /proc/PID/stat) over the measurement window ÷ the packets it forwarded in that window (the"
+	echo "  increase of \`sanctuary_rtp_packets_forwarded_total\` on its /metrics page, scraped at the"
+	echo "  window's start and end). **Server CPU %** is the same CPU ÷ the window, in % of one core"
+	echo "  (100 = the server's core was saturated); **bots CPU %** is the bots process's own, likewise"
+	echo "  (100 = the load generator was the limit)."
+	echo "- **Forwarded pkt/s**: forwarded packets in the window ÷ the window."
+	echo "- **Server RSS**: VmRSS at the window's end; **KB per participant**: its growth since before the"
+	echo "  joins ÷ bots joined."
+	echo "- **First audio**: websocket dial → first packet heard by the bot; **join**: websocket dial →"
+	echo "  welcome; **latency**: send → receive of the signed packets sent in the window."
+	echo "- **Loss**: 1 − received ÷ expected, where expected is, for every listener, the packets each"
+	echo "  speaker it may hear sent in the window (speakers = K here, so everyone is heard)."
+	echo "- **Foreign**: packets a bot received from outside its audience (must be 0);"
+	echo "  **renegotiations**: SDP offers after the first (target 0)."
+	echo "- Raw reports: \`<shape>.json\`; bots' progress and verdict: \`<shape>.log\`; server log: \`<shape>.server.log\`."
+} >"$OUT/RESULTS.md"
+echo "== wrote $OUT/RESULTS.md" >&2
+cat "$OUT/RESULTS.md"

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sanctuary-sfu/sanctuary/cmd/sanctuary-bots/bots"
+)
+
+// The acceptance run: the bots command against a running server,
+// 20 bots, 3 speakers, 20 s: no failed join, loss < 1%, zero foreign
+// packets. Both binaries are built as a user builds them and talk over
+// loopback; the server is stopped the way an operator stops it.
+func TestBotsCommandAgainstRunningServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds both binaries and runs a 20 s load")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root := moduleRoot(ctx, t)
+	dir := t.TempDir()
+	serverBin, botsBin := filepath.Join(dir, "sanctuary"), filepath.Join(dir, "sanctuary-bots")
+	goBuild(ctx, t, root, serverBin, "./cmd/sanctuary")
+	goBuild(ctx, t, root, botsBin, "./cmd/sanctuary-bots")
+
+	const secret = "command-test-secret-0123456789abcdef"
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	server := exec.CommandContext(ctx, serverBin,
+		"-listen", addr, "-jwt-secret", secret, "-dev=false", "-ice-loopback-only")
+	var serverLog bytes.Buffer // written by exec's copier until Wait returns
+	server.Stdout, server.Stderr = &serverLog, &serverLog
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var serverErr error // set before exited is closed
+	exited := make(chan struct{})
+	go func() { serverErr = server.Wait(); close(exited) }()
+	stopped := false
+	defer func() {
+		if !stopped { // a failed test: the server must not outlive it
+			_ = server.Process.Kill()
+			<-exited
+			t.Logf("server log:\n%s", serverLog.String())
+		}
+	}()
+	waitHealthy(ctx, t, "http://"+addr+"/healthz", exited)
+
+	var stdout, stderr bytes.Buffer
+	run := exec.CommandContext(ctx, botsBin,
+		"-url", "ws://"+addr+"/ws", "-secret", secret, "-session", "cmdtest",
+		"-bots", "20", "-speakers", "3", "-duration", "20s", "-json",
+		"-server-pid", strconv.Itoa(server.Process.Pid), "-metrics-url", "http://"+addr+"/metrics")
+	run.Stdout, run.Stderr = &stdout, &stderr
+	err := run.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("bots: %v\n%s", err, stderr.String())
+	}
+	if code := run.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("bots exited %d; stderr:\n%s", code, stderr.String())
+	}
+	rep := decodeOneReport(t, stdout.Bytes())
+	t.Logf("%+v", rep)
+	if rep.Bots != 20 || rep.Joined != 20 || rep.Connected != 20 || rep.Failed != 0 || len(rep.Failures) != 0 {
+		t.Errorf("bots %d joined %d connected %d failed %d: %v", rep.Bots, rep.Joined, rep.Connected,
+			rep.Failed, rep.Failures)
+	}
+	if rep.Speakers != 3 || rep.PacketsReceived == 0 || rep.LossPct >= 1 {
+		t.Errorf("speakers %d, received %d of %d, loss %.2f%%", rep.Speakers, rep.PacketsReceived,
+			rep.PacketsExpected, rep.LossPct)
+	}
+	if rep.ForeignPackets != 0 || rep.Renegotiations != 0 {
+		t.Errorf("foreign packets %d, renegotiations %d", rep.ForeignPackets, rep.Renegotiations)
+	}
+	if rep.ServerCPUUsPerPacket <= 0 || rep.ServerForwardedPPS <= 0 || rep.ServerRSSMB <= 0 ||
+		rep.ServerRSSKBPerParticipant <= 0 {
+		t.Errorf("server figures missing: CPU %.2f µs/packet, %.0f packets/s, RSS %.1f MB, %.0f KB/participant",
+			rep.ServerCPUUsPerPacket, rep.ServerForwardedPPS, rep.ServerRSSMB, rep.ServerRSSKBPerParticipant)
+	}
+
+	if err := server.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		stopped = true
+		if serverErr != nil {
+			t.Errorf("server after SIGTERM: %v\n%s", serverErr, serverLog.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("server did not stop after SIGTERM")
+	}
+}
+
+// moduleRoot is the directory of the go.mod this test belongs to.
+func moduleRoot(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == "/dev/null" {
+		t.Fatalf("go env GOMOD: %q, %v", gomod, err)
+	}
+	return filepath.Dir(gomod)
+}
+
+// goBuild builds pkg of the module at root into out.
+func goBuild(ctx context.Context, t *testing.T, root, out, pkg string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitHealthy polls url until it answers 200, the server exits, or ctx
+// ends (bounded to 30 s).
+func waitHealthy(ctx context.Context, t *testing.T, url string, exited <-chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatal("server exited before it was healthy")
+		case <-ctx.Done():
+			t.Fatalf("server not healthy at %s", url)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// decodeOneReport parses stdout, which must hold exactly one JSON object.
+func decodeOneReport(t *testing.T, stdout []byte) bots.Report {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(stdout))
+	var rep bots.Report
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("stdout is not a JSON report: %v\n%s", err, stdout)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		t.Fatalf("stdout holds more than one JSON object:\n%s", stdout)
+	}
+	return rep
+}
