@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sanctuary-sfu/sanctuary/auth"
 	"github.com/sanctuary-sfu/sanctuary/auth/agora"
 	"github.com/sanctuary-sfu/sanctuary/rooms"
 )
@@ -82,12 +81,6 @@ type AgoraToken struct {
 	Token     string `json:"token"`
 	Format    string `json:"format"`    // "006" or "007"
 	ExpiresAt int64  `json:"expiresAt"` // unix seconds: when the token and its privileges expire
-}
-
-// apiErrorBody is the JSON body of every error answer.
-type apiErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
 }
 
 // AgoraChannel is the Agora channel of a room of a session:
@@ -195,33 +188,10 @@ type agoraHandler struct {
 	cfg *AgoraConfig // immutable; TTL in [1 s, MaxAgoraTTL], Now set; nil when not configured
 }
 
-// apiError is an error answer: an HTTP status and a JSON body.
-type apiError struct {
-	status        int
-	code, message string
-}
-
-func (e *apiError) Error() string { return e.code + ": " + e.message }
-
-func apiErrorf(status int, code, format string, args ...any) *apiError {
-	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
-}
-
 func (h *agoraHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.serve(w, r)
 	if err != nil {
-		e, ok := errors.AsType[*apiError](err)
-		if !ok {
-			h.s.log.Error("agora token", "err", err)
-			e = apiErrorf(http.StatusInternalServerError, CodeInternal, "could not build the token")
-		}
-		switch e.status {
-		case http.StatusMethodNotAllowed:
-			w.Header().Set("Allow", http.MethodPost)
-		case http.StatusUnauthorized:
-			w.Header().Set("WWW-Authenticate", "Bearer")
-		}
-		writeAPIJSON(w, e.status, apiErrorBody{Code: e.code, Message: e.message})
+		h.s.writeAPIError(w, err, "agora token")
 		return
 	}
 	writeAPIJSON(w, http.StatusOK, tok)
@@ -237,7 +207,7 @@ func (h *agoraHandler) serve(w http.ResponseWriter, r *http.Request) (AgoraToken
 		return AgoraToken{}, apiErrorf(http.StatusServiceUnavailable, CodeAgoraNotConfigured,
 			"this server has no Agora app id and certificate")
 	}
-	id, err := h.authenticate(r)
+	id, err := h.s.authenticate(r)
 	if err != nil {
 		return AgoraToken{}, err
 	}
@@ -280,24 +250,6 @@ func (h *agoraHandler) serve(w http.ResponseWriter, r *http.Request) (AgoraToken
 	h.s.log.Debug("agora token", "session", session, "participant", p.ID, "channel", tok.Channel,
 		"uid", tok.UID, "format", tok.Format, "expires_at", tok.ExpiresAt)
 	return tok, nil
-}
-
-// authenticate verifies the bearer token of r.
-func (h *agoraHandler) authenticate(r *http.Request) (auth.Identity, error) {
-	header := strings.TrimSpace(r.Header.Get("Authorization"))
-	scheme, token, _ := strings.Cut(header, " ")
-	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return auth.Identity{}, apiErrorf(http.StatusUnauthorized, CodeUnauthorized, "send your token as Authorization: Bearer <token>")
-	}
-	id, err := h.s.cfg.Verifier.Verify(token)
-	if err != nil {
-		code := CodeTokenInvalid
-		if errors.Is(err, auth.ErrTokenExpired) {
-			code = CodeTokenExpired
-		}
-		return auth.Identity{}, apiErrorf(http.StatusUnauthorized, code, "%v", err)
-	}
-	return id, nil
 }
 
 // readAgoraRequest reads the optional body of r: empty, or one JSON object
@@ -381,15 +333,4 @@ func (h *agoraHandler) build(channel string, uid uint32, o tokenOptions) (AgoraT
 		AppID: h.cfg.Credentials.AppID, Channel: channel, UID: uid, Token: token,
 		Format: o.format, ExpiresAt: expiresAt,
 	}, nil
-}
-
-// writeAPIJSON writes v as the JSON answer with status. Answers carry
-// credentials, so they are not to be cached.
-func writeAPIJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // messages say <token>; tokens hold no HTML
-	_ = enc.Encode(v)
 }

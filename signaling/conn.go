@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sanctuary-sfu/sanctuary/rooms"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
 )
 
@@ -44,7 +46,18 @@ type conn struct {
 	pending   [][]byte // messages for after the offer, held back until it is
 
 	leaving bool // the client asked to leave: no grace period
+
+	roleNow      atomic.Value // rooms.Role: kept current from events, for alert delivery
+	lastReaction time.Time    // reader goroutine only
 }
+
+// role is the participant's current role, as the events told it.
+func (c *conn) role() rooms.Role {
+	r, _ := c.roleNow.Load().(rooms.Role)
+	return r
+}
+
+func (c *conn) setRole(r rooms.Role) { c.roleNow.Store(r) }
 
 func newConn(s *Server, ws *websocket.Conn) *conn {
 	return &conn{

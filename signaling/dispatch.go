@@ -60,6 +60,10 @@ func (c *conn) dispatch(raw []byte) {
 		c.sendMsg(Envelope{Type: TypeOK, ID: env.ID})
 		c.close()
 	default:
+		if _, ok := commands[env.Type]; ok || env.Type == CmdReact {
+			c.command(env.Type, raw)
+			return
+		}
 		c.sendError(env.ID, CodeUnknownType, "unknown message type "+strconv.Quote(env.Type))
 	}
 }
@@ -117,11 +121,16 @@ func (c *conn) join(m Join) {
 	res, err := c.s.hub.Join(sessionID, rooms.Identity{UserID: id.UserID, Alias: alias, Role: rooms.ParseRole(id.Role)})
 	if err != nil {
 		c.s.release(sess)
-		c.sendError(m.ID, CodeBadMessage, err.Error())
+		code, _ := commandError(err)
+		if code == CodeInternal {
+			code = CodeBadMessage // a session or user id rooms does not accept
+		}
+		c.sendError(m.ID, code, publicMessage(err))
 		return
 	}
 	sess.observe(res.Snapshot.Created)
 	c.sess, c.pid, c.epoch = sess, res.Participant.ID, res.Participant.Epoch
+	c.setRole(res.Participant.Role)
 
 	if !c.takeOver() {
 		return // a newer socket of the same user won the race
@@ -178,6 +187,12 @@ func (c *conn) takeOver() bool {
 	c.peer = peer
 	m.conn.Store(c)
 	return true
+}
+
+// removed tells c that a moderator removed it, and closes it.
+func (c *conn) removed(reason string) {
+	c.sendMsg(Removed{Envelope: Envelope{Type: TypeRemoved}, Reason: reason})
+	c.close()
 }
 
 // replaced tells c that a newer socket holds its record, closes its

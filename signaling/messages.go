@@ -20,6 +20,27 @@ const (
 	TypeSnapshot  = "snapshot"  // ask for the session snapshot (both directions)
 )
 
+// Commands, client to server: each is one atomic change of the session
+// state, answered by ok (with the new version) or error. The same commands
+// are served over REST (see rest.go); commands.go holds their handlers.
+const (
+	CmdCreateBreakouts = "breakouts.create"
+	CmdAssign          = "breakouts.assign"
+	CmdSelfSelect      = "breakouts.selfselect"
+	CmdCloseBreakouts  = "breakouts.close"
+	CmdMove            = "move"
+	CmdBroadcast       = "broadcast"
+	CmdMute            = "mute"
+	CmdRequestUnmute   = "unmute.request"
+	CmdRemove          = "remove"
+	CmdSetRole         = "role"
+	CmdHand            = "hand"
+	CmdDeafen          = "deafen"
+	CmdAlert           = "alert"
+	CmdEndSession      = "session.end"
+	CmdReact           = "react" // ephemeral: not versioned, answered by ok without version
+)
+
 // Message types, server to client.
 const (
 	TypeWelcome  = "welcome"  // answer to join
@@ -29,7 +50,9 @@ const (
 	TypeSlots    = "slots"    // which participant each downstream slot carries
 	TypeError    = "error"    // a request failed; see the Code* constants
 	TypeReplaced = "replaced" // the same user joined on another connection
-	TypeOK       = "ok"       // a request without a result succeeded
+	TypeOK       = "ok"       // a request succeeded; commands carry the new version
+	TypeReaction = "reaction" // an ephemeral emoji reaction from someone in the room
+	TypeRemoved  = "removed"  // a moderator removed this participant; the socket closes
 )
 
 // Error codes. They are stable: clients switch on them.
@@ -50,6 +73,12 @@ const (
 	CodeSessionNotFound = "session_not_found"         // no such session
 	CodeRenegotiation   = "renegotiation_unsupported" // a second answer; the first stands
 	CodeICEFailed       = "ice_failed"                // the media path failed; reconnect to resume
+	CodeForbidden       = "forbidden"                 // the role may not do this; the message names the action
+	CodeNotFound        = "not_found"                 // no such participant or room
+	CodeRoomFull        = "room_full"                 // the breakout room is at capacity
+	CodeInvalid         = "invalid"                   // a field's value is not acceptable
+	CodeRemoved         = "removed"                   // this user was removed from the session
+	CodeSessionEnded    = "session_ended"             // the host ended the session
 )
 
 // Envelope is the part every message has. Requests carry an ID; the answer
@@ -95,19 +124,102 @@ type Candidate struct {
 	Candidate *webrtc.ICECandidateInit `json:"candidate"`
 }
 
-// Event is a versioned change of the session state.
+// Event is a versioned change of the session state. Which fields are set
+// depends on Event; see PROTOCOL.md.
 type Event struct {
 	Envelope
-	Event       string       `json:"event"` // see Event* constants
-	Version     uint64       `json:"version"`
-	Participant *Participant `json:"participant,omitempty"`
+	Event       string        `json:"event"` // see Event* constants
+	Version     uint64        `json:"version"`
+	Participant *Participant  `json:"participant,omitempty"`
+	Actor       string        `json:"actor,omitempty"`  // participant id of who did it; "" for the server or an integration
+	Change      string        `json:"change,omitempty"` // participant.updated: what changed
+	FromRoom    string        `json:"fromRoom,omitempty"`
+	Room        string        `json:"room,omitempty"`
+	Rooms       []Room        `json:"rooms,omitempty"`
+	Moves       []Participant `json:"moves,omitempty"`
+	Message     string        `json:"message,omitempty"`
+	Reason      string        `json:"reason,omitempty"`
+	SelfSelect  *bool         `json:"selfSelect,omitempty"`
 }
 
-// Event names carried by Event.Event.
+// Command is every client-to-server command after join; each command uses
+// the fields it needs (see PROTOCOL.md).
+type Command struct {
+	Envelope
+	Rooms         []RoomSpec          `json:"rooms,omitempty"`        // breakouts.create
+	Count         int                 `json:"count,omitempty"`        // breakouts.create: N rooms named "Room 1".."Room N"
+	Capacity      int                 `json:"capacity,omitempty"`     // breakouts.create with count
+	DurationSec   int                 `json:"durationSec,omitempty"`  // breakouts.create with count
+	Mode          string              `json:"mode,omitempty"`         // breakouts.assign
+	Assignments   map[string]string   `json:"assignments,omitempty"`  // breakouts.assign manual: participant id → room id
+	Groups        [][]string          `json:"groups,omitempty"`       // breakouts.assign groups
+	RoomIDs       []string            `json:"roomIds,omitempty"`      // breakouts.assign: target rooms
+	IncludeStaff  bool                `json:"includeStaff,omitempty"` // breakouts.assign
+	Enabled       *bool               `json:"enabled,omitempty"`      // breakouts.selfselect, mute, hand, deafen
+	Room          string              `json:"room,omitempty"`         // move, breakouts.close (empty: all)
+	ParticipantID string              `json:"participantId,omitempty"`
+	Message       string              `json:"message,omitempty"` // broadcast, alert
+	Reason        string              `json:"reason,omitempty"`  // remove
+	Role          string              `json:"role,omitempty"`    // role
+	Emoji         string              `json:"emoji,omitempty"`   // react
+	Extra         map[string]struct{} `json:"-"`
+}
+
+// RoomSpec asks for one breakout room.
+type RoomSpec struct {
+	Name        string `json:"name,omitempty"`
+	Capacity    int    `json:"capacity,omitempty"`
+	DurationSec int    `json:"durationSec,omitempty"`
+}
+
+// Room is one open breakout room.
+type Room struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Capacity     int    `json:"capacity,omitempty"`
+	EndsAt       int64  `json:"endsAt,omitempty"` // unix milliseconds; absent: no timer
+	WarnAt       int64  `json:"warnAt,omitempty"` // unix milliseconds
+	AgoraChannel string `json:"agoraChannel"`
+}
+
+// OK answers a request that succeeded. Version is the session version
+// after a command (absent for requests that change no state).
+type OK struct {
+	Envelope
+	Version uint64 `json:"version,omitempty"`
+}
+
+// Reaction is an ephemeral emoji, sent to the members of the sender's room.
+type Reaction struct {
+	Envelope
+	ParticipantID string `json:"participantId"`
+	Emoji         string `json:"emoji"`
+}
+
+// Removed tells a participant that a moderator removed it; the socket
+// closes next and the same user cannot join this session again.
+type Removed struct {
+	Envelope
+	Reason string `json:"reason"`
+}
+
+// Event names carried by Event.Event. They are the rooms package's event
+// kinds, passed through unchanged.
 const (
 	EventParticipantJoined  = "participant.joined"
 	EventParticipantLeft    = "participant.left"
 	EventParticipantUpdated = "participant.updated"
+	EventParticipantMoved   = "participant.moved"
+	EventParticipantRemoved = "participant.removed"
+	EventBreakoutsCreated   = "breakouts.created"
+	EventBreakoutsAssigned  = "breakouts.assigned"
+	EventBreakoutsClosed    = "breakouts.closed"
+	EventBreakoutsWarning   = "breakouts.warning"
+	EventSelfSelect         = "breakouts.selfselect"
+	EventBroadcast          = "broadcast"
+	EventUnmuteRequested    = "unmute.requested"
+	EventAlert              = "alert"
+	EventSessionEnded       = "session.ended"
 )
 
 // Slots tells a client which participant each of its downstream slots
@@ -135,15 +247,24 @@ type Snapshot struct {
 	Session      string        `json:"session"`
 	Version      uint64        `json:"version"`
 	Participants []Participant `json:"participants"`
+	Rooms        []Room        `json:"rooms"`           // open breakout rooms
+	SelfSelect   bool          `json:"selfSelect"`      // participants may choose a room
+	Hands        []string      `json:"hands"`           // raised hands, in the order raised
+	Ended        bool          `json:"ended,omitempty"` // the host ended the session
+	MainChannel  string        `json:"agoraChannel"`    // the main room's Agora channel
 }
 
 // Participant is one participant as clients see it.
 type Participant struct {
-	ID    string `json:"id"`
-	Alias string `json:"alias"`
-	Role  string `json:"role"`
-	Room  string `json:"room"`
-	State string `json:"state"`
+	ID           string `json:"id"`
+	Alias        string `json:"alias"`
+	Role         string `json:"role"`
+	Room         string `json:"room"`
+	State        string `json:"state"`
+	Muted        bool   `json:"muted,omitempty"`    // muted by a moderator: nobody hears them
+	Deafened     bool   `json:"deafened,omitempty"` // hears nobody, by their own choice
+	HandRaised   bool   `json:"handRaised,omitempty"`
+	AgoraChannel string `json:"agoraChannel"` // the Agora channel of their room
 }
 
 // Replaced tells a connection that the same user joined on another one; the

@@ -32,6 +32,7 @@ const (
 	DefaultReconnectGrace  = 20 * time.Second
 	DefaultPingInterval    = 15 * time.Second
 	DefaultReadTimeout     = 45 * time.Second // silent this long: dead
+	DefaultTickInterval    = 200 * time.Millisecond
 	writeTimeout           = 10 * time.Second
 )
 
@@ -50,6 +51,8 @@ type Config struct {
 	ReconnectGrace  time.Duration // a dropped participant keeps its record this long
 	PingInterval    time.Duration
 	ReadTimeout     time.Duration
+	TickInterval    time.Duration // how often breakout timers are checked
+	WarnBefore      time.Duration // breakout end warning lead; 0 means rooms' default (60 s)
 
 	// CheckOrigin decides websocket origins; nil allows all (tokens, not
 	// cookies, authenticate).
@@ -70,6 +73,7 @@ func (c *Config) defaults() {
 	set(&c.ReconnectGrace, DefaultReconnectGrace)
 	set(&c.PingInterval, DefaultPingInterval)
 	set(&c.ReadTimeout, DefaultReadTimeout)
+	set(&c.TickInterval, DefaultTickInterval)
 	if c.Slots <= 0 {
 		c.Slots = sfu.DefaultSlots
 	}
@@ -128,11 +132,13 @@ func NewServer(cfg Config) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 		stopping: make(chan struct{}),
 	}
-	s.hub = rooms.NewHub(rooms.Options{OnEvent: s.onEvent})
+	s.hub = rooms.NewHub(rooms.Options{OnEvent: s.onEvent, WarnBefore: cfg.WarnBefore})
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize: 4096, WriteBufferSize: 4096,
 		CheckOrigin: cfg.CheckOrigin,
 	}
+	s.wg.Add(1)
+	go s.tick()
 	return s, nil
 }
 
@@ -192,17 +198,63 @@ func (s *Server) Close() {
 }
 
 // onEvent fans a session event out to the session's sockets. It runs under
-// the rooms session lock, in version order: it only encodes once and
-// enqueues without blocking.
+// the rooms session lock, in version order: it encodes once, enqueues
+// without blocking, and leaves anything slow to goroutines.
 func (s *Server) onEvent(ev rooms.Event) {
-	s.mu.Lock()
-	sess := s.sessions[ev.Session]
-	s.mu.Unlock()
+	sess := s.lookup(ev.Session)
 	if sess == nil {
 		return
 	}
-	p := toWireParticipant(ev.Participant)
-	sess.broadcast(ev.Version, encode(Event{Envelope: Envelope{Type: TypeEvent}, Event: ev.Kind, Version: ev.Version, Participant: &p}))
+	full := encode(toWireEvent(ev))
+	var redacted []byte
+	if ev.Kind == rooms.EventAlert {
+		// Who raised an alert, and from where, is for hosts and moderators
+		// only; everyone else sees that the version moved on.
+		redacted = encode(Event{Envelope: Envelope{Type: TypeEvent}, Event: ev.Kind, Version: ev.Version})
+	}
+	sess.broadcast(sentEvent{version: ev.Version, msg: full, redacted: redacted})
+
+	switch ev.Kind {
+	case rooms.EventUpdated:
+		if c := sess.conn(ev.Participant.ID); c != nil {
+			c.setRole(ev.Participant.Role)
+		}
+	case rooms.EventRemoved:
+		if c := sess.conn(ev.Participant.ID); c != nil {
+			go c.removed(ev.Reason)
+		}
+	case rooms.EventSessionEnded:
+		for _, c := range sess.conns() {
+			go c.close()
+		}
+	}
+}
+
+// lookup returns the live signaling session id, or nil.
+func (s *Server) lookup(id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
+}
+
+// tick runs the session timers (breakout warnings and auto-close, expiry)
+// and re-routes the sessions they changed.
+func (s *Server) tick() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopping:
+			return
+		case now := <-t.C:
+			for _, id := range s.hub.Tick(now) {
+				if sess := s.lookup(id); sess != nil {
+					s.syncAudiences(sess)
+				}
+			}
+		}
+	}
 }
 
 // acquire returns the signaling session id, creating it (and its router)

@@ -27,9 +27,20 @@ type session struct {
 // gets every event newer than its welcome snapshot.
 const historyLen = 256
 
+// sentEvent is one encoded event. When redacted is set, only sockets whose
+// role may receive alerts get msg; the others get redacted.
 type sentEvent struct {
-	version uint64
-	msg     []byte
+	version  uint64
+	msg      []byte
+	redacted []byte
+}
+
+// for returns the encoding of e that c may see.
+func (e sentEvent) forConn(c *conn) []byte {
+	if e.redacted != nil && !rooms.Allowed(c.role(), rooms.ActionReceiveAlerts) {
+		return e.redacted
+	}
+	return e.msg
 }
 
 // member serialises the sockets of one participant record, so that a
@@ -76,18 +87,41 @@ func (s *session) observe(created time.Time) {
 
 // broadcast records an encoded event and enqueues it, without blocking, on
 // every socket of the session that has been welcomed.
-func (s *session) broadcast(version uint64, msg []byte) {
+func (s *session) broadcast(e sentEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.history) == historyLen {
 		s.history = append(s.history[:0], s.history[1:]...)
 	}
-	s.history = append(s.history, sentEvent{version, msg})
+	s.history = append(s.history, e)
 	for _, m := range s.members {
 		if c := m.conn.Load(); c != nil && c.welcomed {
-			c.enqueue(msg)
+			c.enqueue(e.forConn(c))
 		}
 	}
+}
+
+// conn returns the socket holding participant pid's record, or nil.
+func (s *session) conn(pid string) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.members[pid]; m != nil {
+		return m.conn.Load()
+	}
+	return nil
+}
+
+// conns returns every socket of the session.
+func (s *session) conns() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*conn
+	for _, m := range s.members {
+		if c := m.conn.Load(); c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // welcome enqueues c's welcome and then every event newer than the
@@ -100,21 +134,77 @@ func (s *session) welcome(c *conn, w Welcome) {
 	c.welcomed = true
 	for _, e := range s.history {
 		if e.version > w.Snapshot.Version {
-			c.enqueue(e.msg)
+			c.enqueue(e.forConn(c))
 		}
 	}
 }
 
 // toWireParticipant is the one conversion from a rooms record to what
 // clients see.
-func toWireParticipant(p rooms.Participant) Participant {
-	return Participant{ID: p.ID, Alias: p.Alias, Role: string(p.Role), Room: p.Room, State: string(p.State)}
+func toWireParticipant(session string, p rooms.Participant) Participant {
+	return Participant{
+		ID: p.ID, Alias: p.Alias, Role: string(p.Role), Room: p.Room, State: string(p.State),
+		Muted: p.Muted, Deafened: p.Deafened, HandRaised: p.HandRaised,
+		AgoraChannel: AgoraChannel(session, p.Room),
+	}
+}
+
+func toWireParticipants(session string, ps []rooms.Participant) []Participant {
+	out := make([]Participant, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, toWireParticipant(session, p))
+	}
+	return out
+}
+
+func toWireRooms(session string, rs []rooms.Room) []Room {
+	out := make([]Room, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, Room{
+			ID: r.ID, Name: r.Name, Capacity: r.Capacity,
+			EndsAt: unixMilli(r.EndsAt), WarnAt: unixMilli(r.WarnAt),
+			AgoraChannel: AgoraChannel(session, r.ID),
+		})
+	}
+	return out
+}
+
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 func toWireSnapshot(s rooms.Snapshot) Snapshot {
-	out := Snapshot{Session: s.Session, Version: s.Version, Participants: make([]Participant, 0, len(s.Participants))}
-	for _, p := range s.Participants {
-		out.Participants = append(out.Participants, toWireParticipant(p))
+	return Snapshot{
+		Session: s.Session, Version: s.Version,
+		Participants: toWireParticipants(s.Session, s.Participants),
+		Rooms:        toWireRooms(s.Session, s.Rooms),
+		SelfSelect:   s.SelfSelect, Hands: append([]string{}, s.Hands...), Ended: s.Ended,
+		MainChannel: AgoraChannel(s.Session, rooms.MainRoom),
+	}
+}
+
+func toWireEvent(ev rooms.Event) Event {
+	out := Event{
+		Envelope: Envelope{Type: TypeEvent}, Event: ev.Kind, Version: ev.Version,
+		Actor: ev.Actor, Change: ev.Change, FromRoom: ev.FromRoom, Room: ev.Room,
+		Message: ev.Message, Reason: ev.Reason,
+	}
+	if ev.Participant.ID != "" {
+		p := toWireParticipant(ev.Session, ev.Participant)
+		out.Participant = &p
+	}
+	if len(ev.Rooms) > 0 {
+		out.Rooms = toWireRooms(ev.Session, ev.Rooms)
+	}
+	if len(ev.Moves) > 0 {
+		out.Moves = toWireParticipants(ev.Session, ev.Moves)
+	}
+	if ev.Kind == rooms.EventSelfSelect {
+		on := ev.SelfSelect
+		out.SelfSelect = &on
 	}
 	return out
 }

@@ -44,7 +44,7 @@ func (m *metrics) register(e *sfu.Engine, hub *rooms.Hub) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(f(e.Stats())) }))
 	}
-	gauge("sanctuary_sessions", "Sessions with at least one participant record.",
+	gauge("sanctuary_sessions", "Sessions kept by the server (live, idle until expiry, or ended and kept for statistics).",
 		func() float64 { return float64(hub.Sessions()) })
 	gauge("sanctuary_participants", "Participant records over all sessions.",
 		func() float64 { return float64(hub.Participants()) })

@@ -1,0 +1,227 @@
+package signaling
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sanctuary-sfu/sanctuary/rooms"
+)
+
+// command is one session command: it applies cmd for actor to session and
+// returns the new session version. Commands are shared by the websocket
+// and REST; each is one atomic operation of rooms.Hub.
+type command func(s *Server, session string, actor rooms.Actor, cmd *Command) (uint64, error)
+
+// commands is the table of every session command, by wire name.
+var commands = map[string]command{
+	CmdCreateBreakouts: cmdCreateBreakouts,
+	CmdAssign:          cmdAssign,
+	CmdSelfSelect: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		return s.hub.SetSelfSelect(sess, a, enabled(c))
+	},
+	CmdCloseBreakouts: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		if c.Room == "" {
+			return s.hub.CloseAllRooms(sess, a)
+		}
+		return s.hub.CloseRoom(sess, a, c.Room)
+	},
+	CmdMove: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		target := c.ParticipantID
+		if target == "" {
+			target = a.ParticipantID
+		}
+		return s.hub.Move(sess, a, target, c.Room)
+	},
+	CmdBroadcast: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		return s.hub.Broadcast(sess, a, c.Message)
+	},
+	CmdMute: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		return s.hub.SetMuted(sess, a, c.ParticipantID, enabled(c))
+	},
+	CmdRequestUnmute: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		return s.hub.RequestUnmute(sess, a, c.ParticipantID)
+	},
+	CmdRemove: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		return s.hub.Remove(sess, a, c.ParticipantID, c.Reason)
+	},
+	CmdSetRole: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		role := rooms.Role(c.Role)
+		if !role.Valid() {
+			return 0, fmt.Errorf("role %q: %w", c.Role, rooms.ErrInvalid)
+		}
+		return s.hub.SetRole(sess, a, c.ParticipantID, role)
+	},
+	CmdHand: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		target := c.ParticipantID
+		if target == "" {
+			target = a.ParticipantID
+		}
+		return s.hub.SetHand(sess, a, target, enabled(c))
+	},
+	CmdDeafen: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		return s.hub.SetDeafened(sess, a, enabled(c))
+	},
+	CmdAlert: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+		return s.hub.Alert(sess, a, c.Message)
+	},
+	CmdEndSession: func(s *Server, sess string, a rooms.Actor, _ *Command) (uint64, error) {
+		return s.hub.EndSession(sess, a)
+	},
+}
+
+// enabled reads a command's on/off switch; absent means on.
+func enabled(c *Command) bool { return c.Enabled == nil || *c.Enabled }
+
+// maxRooms is how many breakout rooms one command may create.
+const maxRooms = 50
+
+func cmdCreateBreakouts(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	specs := make([]rooms.RoomSpec, 0, max(len(c.Rooms), c.Count))
+	for _, r := range c.Rooms {
+		specs = append(specs, rooms.RoomSpec{Name: r.Name, Capacity: r.Capacity,
+			Duration: time.Duration(r.DurationSec) * time.Second})
+	}
+	if len(c.Rooms) == 0 {
+		if c.Count < 1 || c.Count > maxRooms {
+			return 0, fmt.Errorf("count %d: want 1..%d rooms (or a rooms list): %w", c.Count, maxRooms, rooms.ErrInvalid)
+		}
+		for i := range c.Count {
+			specs = append(specs, rooms.RoomSpec{Name: fmt.Sprintf("Room %d", i+1), Capacity: c.Capacity,
+				Duration: time.Duration(c.DurationSec) * time.Second})
+		}
+	}
+	_, v, err := s.hub.CreateBreakouts(sess, a, specs)
+	return v, err
+}
+
+func cmdAssign(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	mode := rooms.AssignMode(c.Mode)
+	if mode == "" {
+		mode = rooms.AssignBalanced
+	}
+	_, v, err := s.hub.Assign(sess, a, rooms.Assignment{
+		Mode: mode, Manual: c.Assignments, Groups: c.Groups, Rooms: c.RoomIDs, IncludeStaff: c.IncludeStaff,
+	})
+	return v, err
+}
+
+// runCommand applies a named command and syncs the router's audiences with
+// the new state, so a move is heard from the next packet on.
+func (s *Server) runCommand(name, session string, actor rooms.Actor, cmd *Command) (uint64, error) {
+	f, ok := commands[name]
+	if !ok {
+		return 0, errUnknownCommand
+	}
+	v, err := f(s, session, actor, cmd)
+	if err != nil {
+		return 0, err
+	}
+	if sess := s.lookup(session); sess != nil {
+		s.syncAudiences(sess)
+	}
+	return v, nil
+}
+
+var errUnknownCommand = errors.New("unknown command")
+
+// commandError maps an error of a command to its wire code and HTTP status:
+// one table for the websocket and REST.
+func commandError(err error) (code string, status int) {
+	switch {
+	case errors.Is(err, rooms.ErrForbidden):
+		return CodeForbidden, http.StatusForbidden
+	case errors.Is(err, rooms.ErrNotFound):
+		return CodeNotFound, http.StatusNotFound
+	case errors.Is(err, rooms.ErrRoomFull):
+		return CodeRoomFull, http.StatusConflict
+	case errors.Is(err, rooms.ErrEnded):
+		return CodeSessionEnded, http.StatusGone
+	case errors.Is(err, rooms.ErrRemoved):
+		return CodeRemoved, http.StatusForbidden
+	case errors.Is(err, rooms.ErrInvalid):
+		return CodeInvalid, http.StatusBadRequest
+	case errors.Is(err, errUnknownCommand):
+		return CodeUnknownType, http.StatusNotFound
+	}
+	return CodeInternal, http.StatusInternalServerError
+}
+
+// publicMessage is the text of an error for the person who caused it,
+// without the package prefixes of wrapped errors.
+func publicMessage(err error) string {
+	return strings.ReplaceAll(err.Error(), "rooms: ", "")
+}
+
+// reactionEvery is the minimum spacing of one participant's reactions.
+const reactionEvery = 500 * time.Millisecond
+
+// maxEmojiRunes bounds a reaction: one emoji, possibly with modifiers.
+const maxEmojiRunes = 8
+
+// react sends an ephemeral reaction to the members of c's room. It is not
+// part of the session state and carries no version.
+func (c *conn) react(m *Command) {
+	emoji := strings.TrimSpace(m.Emoji)
+	if emoji == "" || utf8.RuneCountInString(emoji) > maxEmojiRunes {
+		c.sendError(m.ID, CodeInvalid, "a reaction is one emoji")
+		return
+	}
+	now := time.Now()
+	if now.Sub(c.lastReaction) < reactionEvery {
+		c.sendError(m.ID, CodeRateLimited, "one reaction every 500 ms")
+		return
+	}
+	c.lastReaction = now
+	if err := rooms.Check(c.role(), rooms.ActionReact); err != nil {
+		c.sendError(m.ID, CodeForbidden, publicMessage(err))
+		return
+	}
+	snap, err := c.s.hub.Snapshot(c.sess.id)
+	if err != nil {
+		c.sendError(m.ID, CodeNotFound, publicMessage(err))
+		return
+	}
+	room := ""
+	for _, p := range snap.Participants {
+		if p.ID == c.pid {
+			room = p.Room
+		}
+	}
+	msg := encode(Reaction{Envelope: Envelope{Type: TypeReaction}, ParticipantID: c.pid, Emoji: emoji})
+	for _, p := range snap.Participants {
+		if p.Room == room {
+			if to := c.sess.conn(p.ID); to != nil {
+				to.enqueue(msg)
+			}
+		}
+	}
+	c.sendMsg(OK{Envelope: Envelope{Type: TypeOK, ID: m.ID}})
+}
+
+// command runs a session command sent on the websocket.
+func (c *conn) command(name string, raw []byte) {
+	var m Command
+	if err := json.Unmarshal(raw, &m); err != nil {
+		c.sendError("", CodeBadMessage, err.Error())
+		return
+	}
+	if name == CmdReact {
+		c.react(&m)
+		return
+	}
+	v, err := c.s.runCommand(name, c.sess.id, rooms.Actor{ParticipantID: c.pid}, &m)
+	if err != nil {
+		code, _ := commandError(err)
+		if code == CodeInternal {
+			c.s.log.Error("command", "command", name, "session", c.sess.id, "participant", c.pid, "err", err)
+		}
+		c.sendError(m.ID, code, publicMessage(err))
+		return
+	}
+	c.sendMsg(OK{Envelope: Envelope{Type: TypeOK, ID: m.ID}, Version: v})
+}
