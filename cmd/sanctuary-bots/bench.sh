@@ -16,7 +16,12 @@
 # Environment:
 #   BENCH_DURATION  measurement window in seconds, "20" or "20s" (default 20)
 #   BENCH_WARMUP    warm-up between all connected and the window, seconds (default 3)
-#   BENCH_SHAPES    space-separated name:speakers:listeners:K (default: the three below)
+#   BENCH_SHAPES    space-separated name:speakers:listeners:K[:rooms:move-every] (default: the
+#                   five below). With rooms, bot 0 (the host, counted among the listeners)
+#                   creates that many breakout rooms, assigns everyone else to them and,
+#                   unless move-every is 0, moves a random bot to another room that often
+#                   through the window; the speakers are bots 1..speakers, spread over the rooms.
+#                   d-moves and e-nomoves are the same 60 bots in 6 rooms, with and without moves.
 #   BENCH_OUT       output directory (default bench-results)
 #   BIN             directory of the binaries (default bin)
 set -euo pipefail
@@ -30,7 +35,7 @@ seconds() { # "20s" or "20" → 20; anything else is an error
 }
 DURATION=$(seconds "${BENCH_DURATION:-20}" BENCH_DURATION)
 WARMUP=$(seconds "${BENCH_WARMUP:-3}" BENCH_WARMUP)
-SHAPES=${BENCH_SHAPES:-"a-5x50:5:50:5 b-10x100:10:100:10 c-3x200:3:200:3"}
+SHAPES=${BENCH_SHAPES:-"a-5x50:5:50:5 b-10x100:10:100:10 c-3x200:3:200:3 d-moves:12:48:5:6:200ms e-nomoves:12:48:5:6:0"}
 OUT=${BENCH_OUT:-bench-results}
 BIN=${BIN:-bin}
 # Joins and connects are bounded per bot by the bots themselves (15 s + 20 s);
@@ -115,15 +120,23 @@ stop_server() {
 
 declare -a ROWS NOTES
 for shape in $SHAPES; do
-	IFS=: read -r name speakers listeners k <<<"$shape"
+	IFS=: read -r name speakers listeners k rooms every <<<"$shape"
 	nbots=$((speakers + listeners))
-	echo "== bench $name: $speakers speakers + $listeners listeners, K=$k, ${DURATION}s window" >&2
+	rooms=${rooms:-0} every=${every:-0}
+	[[ $rooms =~ ^[0-9]+$ ]] || { echo "bench: shape $shape: rooms must be a number" >&2; exit 2; }
+	breakout_args=()
+	what="$speakers speakers + $listeners listeners, K=$k"
+	if ((rooms > 0)); then
+		breakout_args=(-breakouts "$rooms" -move-every "$every")
+		what="$what, $rooms rooms, $([[ $every =~ ^0[a-z]*$ ]] && echo "no moves" || echo "a move every $every")"
+	fi
+	echo "== bench $name: $what, ${DURATION}s window" >&2
 	start_server "$k" "$OUT/$name.server.log"
 	code=0
 	SANCTUARY_BOTS_SECRET=$SECRET timeout --signal=TERM --kill-after=10 "$BOTS_LIMIT" \
 		"${PIN_BOTS[@]}" "$BIN/sanctuary-bots" \
 		-url "ws://127.0.0.1:$port/ws" -session "bench-$name" -bots "$nbots" -speakers "$speakers" \
-		-duration "${DURATION}s" -warmup "${WARMUP}s" -json \
+		-duration "${DURATION}s" -warmup "${WARMUP}s" -json "${breakout_args[@]}" \
 		-server-pid "$server_pid" -metrics-url "http://127.0.0.1:$port/metrics" \
 		>"$OUT/$name.json" 2>"$OUT/$name.log" || code=$?
 	stop_server
@@ -132,18 +145,19 @@ for shape in $SHAPES; do
 	if ! jq -e . "$OUT/$name.json" >/dev/null 2>&1; then
 		why="bots exit $code"
 		if ((code == 124)); then why="$why: timed out after ${BOTS_LIMIT}s"; fi
-		ROWS+=("| $name | $nbots ($speakers speak) | $k | no report ($why) | | | | | | | | | | | | |")
+		ROWS+=("| $name | $nbots ($speakers speak) | $k | $rooms | no report ($why) | | | | | | | | | | | | | | |")
 		NOTES+=("- $name: no report ($why); see $name.log; server $stopped")
 		continue
 	fi
 	ROWS+=("$(jq -r --arg name "$name" --arg k "$k" '
 		def r(n): if . == null then "–" else ((. * pow(10; n) | round) / pow(10; n) | tostring) end;
 		def pair(a; b; n): "\(a | r(n)) / \(b | r(n))";
-		"| \($name) | \(.bots) (\(.speakers) speak) | \($k) | \(.server_forwarded_pps | r(0)) "
+		"| \($name) | \(.bots) (\(.speakers) speak) | \($k) | \(.breakouts | r(0)) | \(.server_forwarded_pps | r(0)) "
 		+ "| \(.server_cpu_us_per_packet | r(2)) | \(.server_cpu_pct | r(0)) | \(.bots_cpu_pct | r(0)) "
 		+ "| \(.server_rss_mb | r(1)) | \(.server_rss_kb_per_participant | r(0)) "
 		+ "| \(pair(.first_audio_ms_p50; .first_audio_ms_p99; 0)) | \(pair(.join_ms_p50; .join_ms_p99; 1)) "
 		+ "| \(pair(.latency_ms_p50; .latency_ms_p99; 1)) | \(.loss_pct | r(2)) "
+		+ "| \(if .breakouts then (.moves // 0) else null end | r(0)) | \(pair(.move_ms_p50; .move_ms_p99; 1)) "
 		+ "| \(.foreign_packets) | \(.renegotiations) | \(.joined)/\(.bots) |"' "$OUT/$name.json")")
 	verdict="passed"
 	((code == 0)) || verdict="bots exit $code: $(grep '^FAIL' "$OUT/$name.log" | head -n 3 | tr '\n' ' ')"
@@ -164,9 +178,12 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo
 	echo "Machine: $NPROC CPUs ($cpu_model), Linux $(uname -r), $(go version 2>/dev/null | cut -d' ' -f3- || echo 'go ?')."
 	echo "Pinning: $PINNING. Window: ${DURATION} s after ${WARMUP} s of warm-up; every bot joins one session over loopback."
+	echo "In the shapes with rooms, bot 0 (the host, one of the listeners) creates them and assigns everyone else"
+	echo "(balanced) before the warm-up, and moves a random bot to another room every move-every through the"
+	echo "window (shapes: \`$SHAPES\`)."
 	echo
-	echo "| shape | bots | K | forwarded pkt/s | server CPU µs/pkt | server CPU % | bots CPU % | server RSS MB | RSS KB/participant | first audio p50/p99 ms | join p50/p99 ms | latency p50/p99 ms | loss % | foreign | renegotiations | joined |"
-	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	echo "| shape | bots | K | rooms | forwarded pkt/s | server CPU µs/pkt | server CPU % | bots CPU % | server RSS MB | RSS KB/participant | first audio p50/p99 ms | join p50/p99 ms | latency p50/p99 ms | loss % | moves | move p50/p99 ms | foreign | renegotiations | joined |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 	printf '%s\n' "${ROWS[@]}"
 	echo
 	echo "Outcome per shape:"
@@ -178,7 +195,8 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo "- **Server CPU µs per forwarded packet**: the server's user+sys CPU (utime+stime from"
 	echo "  /proc/PID/stat) over the measurement window ÷ the packets it forwarded in that window (the"
 	echo "  increase of \`sanctuary_rtp_packets_forwarded_total\` on its /metrics page, scraped at the"
-	echo "  window's start and end). **Server CPU %** is the same CPU ÷ the window, in % of one core"
+	echo "  window's start and end; in a shape with moves, the moves happen within that window)."
+	echo "  **Server CPU %** is the same CPU ÷ the window, in % of one core"
 	echo "  (100 = the server's core was saturated); **bots CPU %** is the bots process's own, likewise"
 	echo "  (100 = the load generator was the limit)."
 	echo "- **Forwarded pkt/s**: forwarded packets in the window ÷ the window."
@@ -187,8 +205,22 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo "- **First audio**: websocket dial → first packet heard by the bot; **join**: websocket dial →"
 	echo "  welcome; **latency**: send → receive of the signed packets sent in the window."
 	echo "- **Loss**: 1 − received ÷ expected, where expected is, for every listener, the packets each"
-	echo "  speaker it may hear sent in the window (speakers = K here, so everyone is heard)."
-	echo "- **Foreign**: packets a bot received from outside its audience (must be 0);"
+	echo "  speaker it may hear sent in the window (in the shapes without rooms speakers ≤ K, so everyone"
+	echo "  is heard). In the"
+	echo "  shapes with rooms a listener may hear the speakers of its own room only, and only settled"
+	echo "  time counts: the packets a speaker sent while it and the listener were in the same room, from"
+	echo "  the server's answer to the command that last put either there until 100 ms before the"
+	echo "  command that next moved either was sent (a packet sent just before a move may rightly be"
+	echo "  dropped); moves of other bots do not interrupt it, so glitches of bystanders count. Moves keep"
+	echo "  rooms at ≤ K speakers and never take a room's last speaker, so everyone who speaks is heard,"
+	echo "  and rooms at ≤ K+1 members where that fits everyone, else at most one above an even split."
+	echo "- **Moves**: moves the server accepted in the window; **move time**: the move command sent by"
+	echo "  the host → the first packet from a speaker of the new room received by the moved bot"
+	echo "  (recognised by its signature), over the moves into a room with a speaker; a moved bot that"
+	echo "  never heard its new room fails the run (\`moves_unheard\` in the JSON)."
+	echo "- **Foreign**: packets a bot received from outside its audience (must be 0); across a move, a"
+	echo "  bot expects its room-mates of before and after until the server's answer, and from then on"
+	echo "  only those after, for every packet sent after the answer was received;"
 	echo "  **renegotiations**: SDP offers after the first (target 0)."
 	echo "- Raw reports: \`<shape>.json\`; bots' progress and verdict: \`<shape>.log\`; server log: \`<shape>.server.log\`."
 } >"$OUT/RESULTS.md"

@@ -5,13 +5,23 @@
 // given the server's pid and metrics URL, its CPU per forwarded packet and
 // memory per participant.
 //
+// With -breakouts N, bot 0 (the host) creates N breakout rooms and assigns
+// everyone else to them (balanced); the speakers are then bots 1..S,
+// spread so every room has some. With -move-every D it moves a random bot
+// to another room every D through the window, and the report adds the
+// moves and their times (move command sent → the moved bot hears its new
+// room); loss then counts only the time each pair of bots was settled in
+// the same room.
+//
 // Every flag has a SANCTUARY_BOTS_* environment twin (-metrics-url is
 // SANCTUARY_BOTS_METRICS_URL); a flag given on the command line wins.
 // Prefer SANCTUARY_BOTS_SECRET to -secret: arguments are visible to other
 // users of the machine.
 //
-// It exits 0 when every bot joined, loss was at most 1% and no packet
-// leaked; 1 otherwise, saying why on stderr; 2 when it could not run.
+// It exits 0 when every bot joined, loss was at most 1%, no packet leaked
+// and, with breakouts, every command was accepted and every moved bot
+// heard its new room; 1 otherwise, saying why on stderr; 2 when it could
+// not run.
 package main
 
 import (
@@ -65,6 +75,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as one JSON object on stdout")
 	fs.IntVar(&o.rc.ServerPID, "server-pid", 0, "server pid, to sample its CPU and RSS from /proc")
 	fs.StringVar(&o.rc.MetricsURL, "metrics-url", "", "server /metrics URL, for forwarded packets")
+	fs.IntVar(&o.rc.Breakouts, "breakouts", 0, "breakout rooms bot 0 (the host) creates and assigns everyone to (0: none)")
+	fs.DurationVar(&o.rc.MoveEvery, "move-every", 0, "with -breakouts: move a random bot to another room this often (0: never)")
 	// Environment twins: applied before parsing, so the command line wins
 	// and -h never prints a secret taken from the environment.
 	var errs []error
@@ -120,7 +132,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		printTable(stdout, rep)
 	}
-	if rep.Slots > 0 && rep.Speakers > rep.Slots {
+	if rep.Breakouts == 0 && rep.Slots > 0 && rep.Speakers > rep.Slots {
 		fmt.Fprintf(stderr, "note: %d speakers > %d slots: a listener hears only the %d loudest, "+
 			"so the loss figure counts the others\n", rep.Speakers, rep.Slots, rep.Slots)
 	}
@@ -153,6 +165,13 @@ func verdict(r bots.Report) []string {
 	if r.ForeignPackets > 0 {
 		why = append(why, fmt.Sprintf("%d packets leaked from outside a bot's audience", r.ForeignPackets))
 	}
+	if r.MovesUnheard > 0 {
+		why = append(why, fmt.Sprintf("%d of %d moved bots never heard the speakers of their new room",
+			r.MovesUnheard, r.MovesUnheard+r.MovesTimed))
+	}
+	for _, f := range r.BreakoutFailures {
+		why = append(why, "breakouts: "+f)
+	}
 	return why
 }
 
@@ -167,12 +186,19 @@ func printTable(w io.Writer, r bots.Report) {
 		{"first audio ms p50 / p99", f(r.FirstAudioMsP50) + " / " + f(r.FirstAudioMsP99)},
 		{"window s", f(r.DurationS)},
 		{"packets sent / expected / received", fmt.Sprintf("%d / %d / %d", r.PacketsSent, r.PacketsExpected, r.PacketsReceived)},
-		{"loss %", f(r.LossPct)},
+		{lossLabel(r), f(r.LossPct)},
 		{"latency ms p50 / p99", f(r.LatencyMsP50) + " / " + f(r.LatencyMsP99)},
 		{"renegotiations", strconv.FormatUint(r.Renegotiations, 10)},
 		{"foreign packets", strconv.FormatUint(r.ForeignPackets, 10)},
 		{"seq gaps / backwards / ssrc changes", fmt.Sprintf("%d / %d / %d", r.SeqGaps, r.SeqBackwards, r.SSRCChanges)},
 		{"unrecognised packets", strconv.FormatUint(r.Unrecognised, 10)},
+	}
+	if r.Breakouts > 0 {
+		rows = append(rows,
+			[2]string{"breakout rooms", strconv.Itoa(r.Breakouts)},
+			[2]string{"moves (timed / unheard)", fmt.Sprintf("%d (%d / %d)", r.Moves, r.MovesTimed, r.MovesUnheard)},
+			[2]string{"move ms p50 / p99", f(r.MoveMsP50) + " / " + f(r.MoveMsP99)},
+		)
 	}
 	if r.ServerForwardedPPS > 0 || r.ServerRSSMB > 0 {
 		rows = append(rows,
@@ -190,4 +216,13 @@ func printTable(w io.Writer, r bots.Report) {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
 	_ = tw.Flush()
+}
+
+// lossLabel names the loss row: in a breakout run loss counts settled time
+// only (see bots.Report.PacketsExpected).
+func lossLabel(r bots.Report) string {
+	if r.Breakouts > 0 {
+		return "loss % (settled in rooms)"
+	}
+	return "loss %"
 }

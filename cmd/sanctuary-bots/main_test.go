@@ -19,15 +19,17 @@ func TestParseOptionsEnvAndFlags(t *testing.T) {
 		"SANCTUARY_BOTS_DURATION":    "30s",
 		"SANCTUARY_BOTS_METRICS_URL": "http://127.0.0.1:9/metrics",
 		"SANCTUARY_BOTS_JSON":        "true",
+		"SANCTUARY_BOTS_MOVE_EVERY":  "250ms",
 	})
 	var stderr bytes.Buffer
-	o, err := parseOptions([]string{"-bots", "7", "-server-pid", "42"}, env, &stderr)
+	o, err := parseOptions([]string{"-bots", "7", "-server-pid", "42", "-breakouts", "6"}, env, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.rc.Bots != 7 || o.rc.Duration != 30*time.Second || string(o.rc.Secret) != "s3cret" ||
 		o.rc.MetricsURL != "http://127.0.0.1:9/metrics" || !o.jsonOut || o.rc.ServerPID != 42 ||
-		o.rc.Speakers != 3 || o.rc.URL != "ws://127.0.0.1:8080/ws" {
+		o.rc.Speakers != 3 || o.rc.URL != "ws://127.0.0.1:8080/ws" || o.rc.Breakouts != 6 ||
+		o.rc.MoveEvery != 250*time.Millisecond {
 		t.Fatalf("%+v", o)
 	}
 }
@@ -40,6 +42,7 @@ func TestParseOptionsErrors(t *testing.T) {
 		{nil, nil}, // no secret
 		{[]string{"-secret", "x", "extra"}, nil},
 		{[]string{"-secret", "x"}, map[string]string{"SANCTUARY_BOTS_BOTS": "many"}},
+		{[]string{"-secret", "x"}, map[string]string{"SANCTUARY_BOTS_MOVE_EVERY": "often"}},
 	} {
 		var stderr bytes.Buffer
 		if _, err := parseOptions(tc.args, envOf(tc.env), &stderr); err == nil {
@@ -76,12 +79,26 @@ func TestVerdict(t *testing.T) {
 	if len(v) != 4 {
 		t.Fatalf("%q", v)
 	}
+	v = verdict(bots.Report{Bots: 3, Breakouts: 2, Moves: 5, MovesTimed: 4, MovesUnheard: 1,
+		BreakoutFailures: []string{"move bot 2 to r-x: no answer"}})
+	if len(v) != 2 || !strings.Contains(v[0], "1 of 5 moved bots") || !strings.HasPrefix(v[1], "breakouts: ") {
+		t.Fatalf("%q", v)
+	}
 }
 
 func TestPrintTable(t *testing.T) {
 	var b bytes.Buffer
 	printTable(&b, bots.Report{Bots: 2, ServerRSSMB: 12})
-	if !strings.Contains(b.String(), "server RSS MB") || !strings.Contains(b.String(), "loss %") {
+	if !strings.Contains(b.String(), "server RSS MB") || !strings.Contains(b.String(), "loss %") ||
+		strings.Contains(b.String(), "moves") {
 		t.Fatal(b.String())
+	}
+	b.Reset()
+	printTable(&b, bots.Report{Bots: 2, Breakouts: 3, Moves: 7, MovesTimed: 6, MoveMsP50: 8.5, MoveMsP99: 12})
+	for _, want := range []string{"breakout rooms", "7 (6 / 0)", "move ms p50 / p99",
+		"8.50 / 12.00", "loss % (settled in rooms)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("no %q in\n%s", want, b.String())
+		}
 	}
 }

@@ -47,6 +47,10 @@ type Config struct {
 	// (signed false when it carries none). It must not block nor keep h,
 	// which is reused for the next packet.
 	OnPacket func(slot int, h *rtp.Header, sig Signature, signed bool)
+	// OnSend, when set, is called from the speaker goroutine with the
+	// signature of every packet the local track accepted, after it was
+	// counted. It must not block.
+	OnSend func(sig Signature)
 }
 
 // Bot is one load-test participant: a websocket, a PeerConnection with one

@@ -9,7 +9,11 @@
 // expected audience is counted as foreign (a leak).
 //
 // Run drives a whole load run (mint tokens, join N bots, warm up, measure a
-// window, summarise into a Report); cmd/sanctuary-bots is its CLI.
+// window, summarise into a Report); cmd/sanctuary-bots is its CLI. With
+// RunConfig.Breakouts the host bot also creates breakout rooms, assigns
+// everyone and moves bots between them through the window (a Controller
+// sends the session commands on its socket), and the report adds the
+// moves, their times and loss that follows the rooms.
 //
 // Every bot binds ICE to loopback only (see NewAPI): load tests never send a
 // packet off the machine.

@@ -30,7 +30,8 @@ var (
 	ErrICEFailed = errors.New("bots: peer connection failed")
 )
 
-// ServerError is an `error` message the server answered a join with.
+// ServerError is an `error` message the server answered a join or a
+// command with.
 type ServerError struct {
 	Code    string // stable code, see signaling.Code*
 	Message string // human text

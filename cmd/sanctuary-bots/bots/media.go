@@ -81,8 +81,8 @@ func (b *Bot) speak() {
 		last = now
 		level[0] = levelByte(b.level.Load())
 		sent := now.UnixNano()
-		payload = Signature{RunID: b.cfg.RunID, Source: uint32(b.cfg.Index), Counter: counter, SentAt: sent}.
-			AppendOpus(payload[:0])
+		sig := Signature{RunID: b.cfg.RunID, Source: uint32(b.cfg.Index), Counter: counter, SentAt: sent}
+		payload = sig.AppendOpus(payload[:0])
 		pkt.Payload = payload
 		pkt.Marker = marker
 		marker = false
@@ -99,6 +99,9 @@ func (b *Bot) speak() {
 			}
 		}
 		b.mu.Unlock()
+		if err == nil && b.cfg.OnSend != nil {
+			b.cfg.OnSend(sig)
+		}
 		b.speakMu.Unlock()
 	}
 }

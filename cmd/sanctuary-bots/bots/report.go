@@ -29,15 +29,46 @@ type Report struct {
 	// assumes every listener hears all of its speakers, so speakers ≤ K
 	// (the session's slots); with more, loss counts the speakers the SFU
 	// rightly did not forward.
+	//
+	// In a breakout run the audiences follow the rooms, and only settled
+	// time counts: a listener expects a speaker's packets sent while both
+	// were settled in the same room, that is from the server's answer to
+	// the command that last put either of them there until 100 ms before
+	// the command that next moved either of them was sent (a packet sent
+	// just before a move may rightly be dropped when it reaches the server
+	// after the re-routing). Moves of other bots do not interrupt a pair's
+	// settled time: loss includes any glitch a move causes to bystanders.
+	// The moves keep rooms at ≤ K speakers where possible, so every
+	// speaker is heard.
 	PacketsExpected uint64 `json:"packets_expected"`
 	// PacketsReceived is Σ over connected listeners of the packets from
-	// their audience sent within the window.
+	// their audience sent within the window (in a breakout run, within
+	// the settled time of PacketsExpected).
 	PacketsReceived uint64 `json:"packets_received"`
 	// LossPct is 100 × (expected − received) / expected.
 	LossPct float64 `json:"loss_pct"`
 
 	LatencyMsP50 float64 `json:"latency_ms_p50"` // send → receive, window packets
 	LatencyMsP99 float64 `json:"latency_ms_p99"` //
+
+	// Breakouts is the breakout rooms of the run (RunConfig.Breakouts).
+	Breakouts int `json:"breakouts,omitempty"`
+	// Moves counts the moves the server accepted within the window.
+	Moves int `json:"moves,omitempty"`
+	// MovesTimed counts the moves into a room with a speaker after which
+	// the moved bot heard one of them; MoveMsP50 and MoveMsP99 are over
+	// those: the move command sent → the first packet from a speaker of
+	// the new room received by the moved bot, recognised by signature.
+	MovesTimed int     `json:"moves_timed,omitempty"`
+	MoveMsP50  float64 `json:"move_ms_p50,omitempty"`
+	MoveMsP99  float64 `json:"move_ms_p99,omitempty"`
+	// MovesUnheard counts the moves into a room with a speaker after which
+	// the moved bot heard none of them before it was moved again or the
+	// run ended. Its target is 0.
+	MovesUnheard int `json:"moves_unheard,omitempty"`
+	// BreakoutFailures says what went wrong driving the breakouts: a
+	// command refused or unanswered, the host missing.
+	BreakoutFailures []string `json:"breakout_failures,omitempty"`
 
 	Renegotiations uint64  `json:"renegotiations"`       // offers after the first; target 0
 	ForeignPackets uint64  `json:"foreign_packets"`      // leaks; must be 0

@@ -27,6 +27,7 @@ const (
 	tokenMargin            = 10 * time.Minute // tokens outlive the run by this much
 	loudestLevel           = 10               // -dBov of speaker 0; each next speaker is levelStep quieter
 	levelStep              = 3
+	maxBreakouts           = 50 // rooms one breakouts.create opens at most
 )
 
 // RunConfig describes a load run.
@@ -46,6 +47,16 @@ type RunConfig struct {
 	ServerPID int
 	// MetricsURL, when set, is scraped for sanctuary_rtp_packets_forwarded_total.
 	MetricsURL string
+	// Breakouts, when > 0, makes a breakout run: once everyone joined, bot
+	// 0 (the host, who then neither speaks nor is moved) creates this many
+	// rooms and assigns everyone else (balanced), and the speakers are bots
+	// 1..Speakers, spread so every room has some where possible. See
+	// Report.PacketsExpected for how loss follows the rooms.
+	Breakouts int
+	// MoveEvery, in a breakout run, is how often the host moves a random
+	// bot to another room during the window; 0 means never. The server
+	// allows 20 messages a second per socket by default.
+	MoveEvery time.Duration
 }
 
 func (rc *RunConfig) defaults() error {
@@ -54,6 +65,17 @@ func (rc *RunConfig) defaults() error {
 	}
 	if rc.Bots < 1 || rc.Speakers < 0 || rc.Speakers > rc.Bots {
 		return fmt.Errorf("bots: run needs 1 ≤ bots and 0 ≤ speakers ≤ bots (got %d, %d)", rc.Bots, rc.Speakers)
+	}
+	if rc.Breakouts < 0 || rc.Breakouts > maxBreakouts || rc.MoveEvery < 0 {
+		return fmt.Errorf("bots: run needs 0 ≤ breakouts ≤ %d and move-every ≥ 0 (got %d, %v)",
+			maxBreakouts, rc.Breakouts, rc.MoveEvery)
+	}
+	if rc.MoveEvery > 0 && rc.Breakouts == 0 {
+		return errors.New("bots: moves need breakout rooms")
+	}
+	if rc.Breakouts > 0 && (rc.Bots < 2 || rc.Speakers > rc.Bots-1) {
+		return fmt.Errorf("bots: a breakout run needs a host and 0 ≤ speakers ≤ bots − 1 (got %d bots, %d speakers)",
+			rc.Bots, rc.Speakers)
 	}
 	if rc.Duration <= 0 {
 		rc.Duration = defaultDuration
@@ -75,6 +97,10 @@ func (rc *RunConfig) defaults() error {
 // bot listens, waits for packets in flight and summarises. Bots that fail
 // are reported, not fatal; Run returns an error only when it cannot run
 // at all or ctx ends (with the report so far).
+//
+// With rc.Breakouts the host sets the rooms up before the warm-up (see
+// RunConfig.Breakouts) and moves bots through the window (MoveEvery); the
+// server figures are then those of a window with moves.
 func Run(ctx context.Context, rc RunConfig) (Report, error) {
 	if err := rc.defaults(); err != nil {
 		return Report{}, err
@@ -89,6 +115,9 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 		rc.Session = "load-" + prefix
 	}
 	r := &runner{rc: rc, bots: make([]atomic.Pointer[Bot], rc.Bots), failures: make([]string, rc.Bots)}
+	if rc.Breakouts > 0 {
+		r.br = newBreakoutRun(rc, runID)
+	}
 	defer r.closeAll()
 	tokens := make([]string, rc.Bots)
 	for i := range tokens {
@@ -112,12 +141,20 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 	stopProgress := r.startProgress()
 	defer stopProgress()
 	cfg := func(i int) Config {
-		return Config{URL: rc.URL, Token: tokens[i], Session: rc.Session, Index: i, RunID: runID, API: api,
+		c := Config{URL: rc.URL, Token: tokens[i], Session: rc.Session, Index: i, RunID: runID, API: api,
 			Speak: i < rc.Speakers, Level: uint8(min(loudestLevel+levelStep*i, levelSilence-1))}
+		if r.br != nil { // speakers 1..Speakers, speaker 1 loudest
+			c.Speak, c.Level = r.br.speaks(i), uint8(min(loudestLevel+levelStep*max(i-1, 0), levelSilence-1))
+			r.br.hook(&c)
+		}
+		return c
 	}
 	r.joinAll(ctx, cfg)
 	if err := ctx.Err(); err != nil {
 		return r.report(base, base, base), err
+	}
+	if r.br != nil {
+		r.br.setup(ctx, r)
 	}
 	if err := sleepCtx(ctx, rc.Warmup); err != nil {
 		return r.report(base, base, base), err
@@ -125,13 +162,21 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 	from := time.Now().Add(windowLead)
 	to := from.Add(rc.Duration)
 	r.each(func(b *Bot) { b.SetWindow(from, to) })
+	if r.br != nil {
+		r.br.window.Store(&measureWindow{from: from.UnixNano(), to: to.UnixNano()})
+	}
 	if err := sleepCtx(ctx, time.Until(from)); err != nil {
 		return r.report(base, base, base), err
 	}
 	start, err := probe.sample(ctx)
 	r.note(err)
 	selfStart, _ := self.sample(ctx) // best effort: a figure about the bots, not the server
-	if err := sleepCtx(ctx, time.Until(to)); err != nil {
+	if r.br != nil {
+		err = r.br.moveUntil(ctx, to) // returns at to
+	} else {
+		err = sleepCtx(ctx, time.Until(to))
+	}
+	if err != nil {
 		return r.report(base, start, start), err
 	}
 	end, err := probe.sample(ctx)
@@ -149,6 +194,7 @@ type runner struct {
 	mu       sync.Mutex            // guards failures and probeErrs
 	failures []string              // per bot; "" while fine
 	probe    []string              // server measurement errors
+	br       *breakoutRun          // nil unless rc.Breakouts > 0; see its ownership rules
 
 	botsCPUPct float64 // this process's CPU over the window; set once it ended
 }
@@ -252,8 +298,12 @@ func (r *runner) startProgress() (stop func()) {
 				received += p.received
 				foreign += p.foreign
 			})
-			fmt.Fprintf(r.rc.Progress, "%6.1fs joined %d/%d connected %d received %d foreign %d\n",
-				time.Since(t0).Seconds(), joined, r.rc.Bots, connected, received, foreign)
+			moves := ""
+			if r.br != nil {
+				moves = fmt.Sprintf(" moves %d", r.br.moved.Load())
+			}
+			fmt.Fprintf(r.rc.Progress, "%6.1fs joined %d/%d connected %d received %d foreign %d%s\n",
+				time.Since(t0).Seconds(), joined, r.rc.Bots, connected, received, foreign, moves)
 		}
 	})
 	return func() { close(done); wg.Wait() }
@@ -270,6 +320,9 @@ func (r *runner) report(base, start, end serverSample) Report {
 		}
 	}
 	rep := Summarize(stats, r.rc.Duration)
+	if r.br != nil {
+		r.br.fill(&rep, stats)
+	}
 	serverFigures(&rep, base, start, end, r.rc.Duration, rep.Joined)
 	rep.BotsCPUPct = r.botsCPUPct
 	r.mu.Lock()
