@@ -17,7 +17,8 @@ build:
 # deps installs what the test suite needs on a fresh machine of this kind.
 deps:
 	$(GO) mod download
-	$(GO) build ./... 
+	$(GO) build ./...
+	sh web/e2e/run.sh deps
 
 # The suite runs inside a network namespace that has only loopback when
 # that is possible (root with unshare), so it provably needs no network.
@@ -32,13 +33,15 @@ define in_loopback_ns
 endef
 
 test: deps lint
-	$(call in_loopback_ns,all tests,$(GO) test $(TESTFLAGS) ./...)
+	$(call in_loopback_ns,Go tests,$(GO) test $(TESTFLAGS) ./...)
+	$(call in_loopback_ns,browser tests,sh web/e2e/run.sh test)
 
 test-fast: deps
 	$(call in_loopback_ns,fast tests,$(GO) test $(TESTFLAGS) -short ./...)
 
 test-slow: deps
 	$(call in_loopback_ns,slow tests,$(GO) test $(TESTFLAGS) -run 'E2E|Bots' ./...)
+	$(call in_loopback_ns,browser tests,sh web/e2e/run.sh test)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above are not formatted"; exit 1; }

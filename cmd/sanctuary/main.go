@@ -92,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		mux.Handle("POST "+path, agoraToken)
 		mux.Handle("GET "+path, agoraToken) // a JSON 405 rather than the web client's 404
 	}
+	registerDevToken(mux, cfg, devSecret) // GET /dev/token, dev mode only
 	// The session REST API: snapshot, stats and every session command.
 	api := sig.APIHandler()
 	mux.Handle("GET /api/v1/sessions/", api)

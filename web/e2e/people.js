@@ -1,0 +1,117 @@
+// One person in a browser context: join through the UI, read what the page
+// hears. Every wait is bounded by a timeout; nothing asserts wall-clock time.
+
+/** How long any one wait may take (ms). */
+export const WAIT_MS = 20000;
+/** The interval over which a stream must grow, or stay still (ms). */
+const SAMPLE_MS = 1000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Opens a page in a new context and joins through the join form (dev mode).
+ * @param {import('playwright-core').Browser} browser
+ * @param {string} url the server's base URL
+ * @param {{session: string, alias: string, role: string, viewport?: {width: number, height: number}}} o
+ */
+export async function join(browser, url, o) {
+  const context = await browser.newContext({ viewport: o.viewport ?? { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(`${url}/`);
+  await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
+  await page.getByLabel('Session', { exact: true }).fill(o.session);
+  await page.getByLabel('Name others see').fill(o.alias);
+  await page.getByLabel('Join as').selectOption(o.role);
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+  await page.waitForFunction(() => window.sanctuary?.client?.status === 'connected', null, { timeout: WAIT_MS });
+  const id = await page.evaluate(() => window.sanctuary.client.participantId);
+  return { page, context, id, alias: o.alias, errors };
+}
+
+/** The page's per-slot receive statistics. */
+export function stats(person) {
+  return person.page.evaluate(() => window.sanctuary.client.slotStats());
+}
+
+/** The protocol counters of the page (joins, offers, peerConnections…). */
+export function counters(person) {
+  return person.page.evaluate(() => ({ ...window.sanctuary.counters }));
+}
+
+/**
+ * Waits until cond(before, after) holds for two samples SAMPLE_MS apart.
+ * @returns {Promise<{before: any, after: any}>}
+ */
+async function until(person, what, cond) {
+  const deadline = Date.now() + WAIT_MS;
+  let last;
+  while (Date.now() < deadline) {
+    const before = await stats(person);
+    await sleep(SAMPLE_MS);
+    const after = await stats(person);
+    last = { before, after };
+    if (cond(before, after)) return last;
+  }
+  throw new Error(`${person.alias}: ${what} not seen within ${WAIT_MS} ms; last samples: ${JSON.stringify(last)}`);
+}
+
+/** Slot i carries audio from `pid` now: packets grow, with a level or energy. */
+function live(before, after, pid) {
+  return after.slots.some((s) => {
+    const b = before.slots[s.index];
+    return s.participant === pid && b.participant === pid && s.packetsReceived > b.packetsReceived
+      && (s.audioLevel > 0 || s.totalAudioEnergy > b.totalAudioEnergy);
+  });
+}
+
+/**
+ * Waits until the person hears exactly `sources`: each has a slot whose
+ * packets and energy grow, no slot names anyone else, and every slot that
+ * names nobody has stopped growing.
+ * @param {{page: any, alias: string}} person
+ * @param {{id: string}[]} sources
+ */
+export function hearsExactly(person, sources) {
+  const want = new Set(sources.map((s) => s.id));
+  return until(person, `hearing exactly [${sources.map((s) => s.alias).join(', ')}]`, (before, after) => {
+    const named = after.slots.map((s) => s.participant).filter(Boolean);
+    if (named.length !== want.size || named.some((p) => !want.has(p))) return false;
+    for (const s of after.slots) {
+      if (!s.participant && s.packetsReceived !== before.slots[s.index].packetsReceived) return false;
+    }
+    return [...want].every((pid) => live(before, after, pid));
+  });
+}
+
+/**
+ * Waits until the person hears nobody: every slot is empty and no slot's
+ * packetsReceived grows.
+ */
+export function hearsNobody(person) {
+  return until(person, 'silence', (before, after) => after.slots.every((s, i) =>
+    !s.participant && s.packetsReceived === before.slots[i].packetsReceived));
+}
+
+/** The last `slots` message the page received. */
+export async function lastSlots(person) {
+  return person.page.evaluate(() => window.sanctuary.client.slots);
+}
+
+/** Every participant id any `slots` message named since index `from` of the log. */
+export async function slotNamesSince(person, from) {
+  return person.page.evaluate((i) => [...new Set(window.sanctuary.slotLog.slice(i)
+    .flatMap((e) => e.slots).filter(Boolean))], from);
+}
+
+/** The current length of the page's slots log. */
+export function slotLogLength(person) {
+  return person.page.evaluate(() => window.sanctuary.slotLog.length);
+}
+
+/** Waits until the person's page says they are in `room`. */
+export async function inRoom(person, room) {
+  await person.page.locator('#room-name').filter({ hasText: room }).waitFor({ timeout: WAIT_MS });
+}

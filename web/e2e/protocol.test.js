@@ -1,0 +1,247 @@
+// The protocol layer (web/static/js/protocol.js) in node, against a fake
+// websocket and a fake RTCPeerConnection: join, the one offer, candidate
+// queues, versions and snapshots, commands, reconnect, fatal errors.
+
+import { describe, it, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { SanctuaryClient, counters } from '../static/js/protocol.js';
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+class FakeWS {
+  static all = [];
+  constructor(url) {
+    this.url = url;
+    this.readyState = 0;
+    this.sent = [];
+    FakeWS.all.push(this);
+  }
+  send(s) { this.sent.push(JSON.parse(s)); }
+  close() { this.readyState = 3; }
+  // test side
+  open() { this.readyState = 1; this.onopen?.(); }
+  receive(m) { this.onmessage?.({ data: JSON.stringify(m) }); }
+  drop() { this.readyState = 3; this.onclose?.({}); }
+  last(type) { return this.sent.filter((m) => m.type === type).at(-1); }
+}
+
+class FakePC {
+  static all = [];
+  constructor() {
+    this.transceivers = [];
+    this.added = [];
+    this.closed = false;
+    this.connectionState = 'new';
+    FakePC.all.push(this);
+  }
+  async setRemoteDescription(d) {
+    this.remoteDescription = d;
+    for (const [, mid] of d.sdp.matchAll(/a=mid:(\S+)/g)) {
+      const t = { mid, direction: 'recvonly', sender: { track: null }, receiver: { track: { id: `track-${mid}` } } };
+      t.sender.replaceTrack = async (tr) => { t.sender.track = tr; };
+      this.transceivers.push(t);
+    }
+  }
+  getTransceivers() { return this.transceivers; }
+  async createAnswer() { return { type: 'answer', sdp: 'answer-sdp' }; }
+  async setLocalDescription(d) { this.localDescription = d; }
+  async addIceCandidate(c) {
+    if (!this.remoteDescription) throw new Error('no remote description');
+    this.added.push(c ?? null);
+  }
+  close() { this.closed = true; }
+  // test side
+  candidate(c) { this.onicecandidate?.({ candidate: c && { toJSON: () => c } }); }
+  connect() { this.connectionState = 'connected'; this.onconnectionstatechange?.(); }
+}
+
+const mic = { kind: 'audio', enabled: true, stop() {} };
+const OFFER = { type: 'offer', sdp: 'v=0\r\na=mid:0\r\na=mid:1\r\na=mid:2\r\n', upstreamMid: '0', slotMids: ['1', '2'] };
+const SNAP = { session: 's', version: 4, participants: [{ id: 'p-me', alias: 'Quiet Fox', role: 'participant', room: 'main' }] };
+
+function newClient(extra = {}) {
+  const c = new SanctuaryClient({
+    url: 'ws://x/ws', token: 'tok', session: 's', alias: 'Quiet Fox',
+    getMicrophone: async () => ({ getAudioTracks: () => [mic] }),
+    WebSocket: FakeWS, RTCPeerConnection: FakePC, backoffMs: [5], ...extra,
+  });
+  const seen = [];
+  for (const t of ['status', 'problem', 'closed', 'tracks', 'event']) {
+    c.addEventListener(t, (e) => seen.push([t, e.detail]));
+  }
+  return { c, seen };
+}
+
+/** Starts a client and takes it through welcome and the offer. */
+async function joined(extra) {
+  const { c, seen } = newClient(extra);
+  c.start();
+  const ws = FakeWS.all.at(-1);
+  ws.open();
+  ws.receive({ type: 'welcome', id: ws.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP });
+  ws.receive(OFFER);
+  await tick(5);
+  return { c, seen, ws, pc: FakePC.all.at(-1) };
+}
+
+describe('protocol layer', () => {
+  beforeEach(() => {
+    FakeWS.all = [];
+    FakePC.all = [];
+  });
+
+  it('joins, answers the one offer, and sends the microphone upstream', async () => {
+    const before = { ...counters };
+    const { c, seen } = newClient();
+    c.start();
+    const ws0 = FakeWS.all[0];
+    ws0.open();
+    const j = ws0.last('join');
+    assert.deepEqual([j.token, j.session, j.alias], ['tok', 's', 'Quiet Fox']);
+    ws0.receive({ type: 'welcome', id: j.id, participantId: 'p-me', slots: 2, snapshot: SNAP });
+    ws0.receive(OFFER);
+    ws0.receive({ type: 'candidate', candidate: { candidate: 'c1', sdpMid: '0' } }); // before the remote description
+    await tick(5);
+    const p = FakePC.all[0];
+    assert.equal(FakePC.all.length, 1);
+    assert.deepEqual(p.added, [{ candidate: 'c1', sdpMid: '0' }]);
+    const [up, s1, s2] = p.transceivers;
+    assert.equal(up.direction, 'sendonly');
+    assert.equal(up.sender.track, mic);
+    assert.deepEqual([s1.direction, s2.direction], ['recvonly', 'recvonly']);
+    assert.equal(ws0.last('answer').sdp, 'answer-sdp');
+    assert.deepEqual(seen.find(([t]) => t === 'tracks')[1].tracks.map((t) => t.id), ['track-1', 'track-2']);
+    p.candidate({ candidate: 'l1' });
+    p.candidate(null);
+    assert.deepEqual(ws0.sent.filter((m) => m.type === 'candidate').map((m) => m.candidate), [{ candidate: 'l1' }, null]);
+    p.connect();
+    assert.equal(c.status, 'connected');
+    assert.equal(counters.peerConnections - before.peerConnections, 1);
+    assert.equal(counters.offers - before.offers, 1);
+    assert.equal(counters.answers - before.answers, 1);
+  });
+
+  it('holds local candidates until the answer is sent', async () => {
+    const { c } = newClient();
+    c.start();
+    const ws = FakeWS.all[0];
+    ws.open();
+    ws.receive({ type: 'welcome', id: ws.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP });
+    ws.receive(OFFER);
+    FakePC.all[0].candidate({ candidate: 'early' }); // gathered before the answer went out
+    await tick(5);
+    const types = ws.sent.map((m) => m.type);
+    assert.ok(types.indexOf('answer') < types.indexOf('candidate'), types.join(','));
+  });
+
+  it('ignores a second offer: no second RTCPeerConnection', async () => {
+    const { ws, seen } = await joined();
+    ws.receive(OFFER);
+    await tick(5);
+    assert.equal(FakePC.all.length, 1);
+    assert.equal(ws.sent.filter((m) => m.type === 'answer').length, 1);
+    assert.ok(seen.some(([t, d]) => t === 'problem' && d.code === 'renegotiation_unsupported'));
+  });
+
+  it('applies events in order and asks for a snapshot on a gap', async () => {
+    const { c, ws } = await joined();
+    const joinedEv = (v, id) => ({ type: 'event', event: 'participant.joined', version: v,
+      participant: { id, alias: id, role: 'participant', room: 'main' } });
+    ws.receive(joinedEv(5, 'p-a'));
+    ws.receive(joinedEv(5, 'p-a')); // stale: ignored
+    assert.equal(c.state.version, 5);
+    ws.receive(joinedEv(7, 'p-c')); // 6 is missing
+    assert.equal(c.state.version, 5);
+    const req = ws.last('snapshot');
+    assert.ok(req, 'a snapshot request');
+    ws.receive(joinedEv(8, 'p-d')); // buffered meanwhile
+    ws.receive({ type: 'snapshot', id: req.id, snapshot: { ...SNAP, version: 7,
+      participants: [...SNAP.participants, { id: 'p-a', room: 'main' }, { id: 'p-b', room: 'main' }, { id: 'p-c', room: 'main' }] } });
+    assert.equal(c.state.version, 8);
+    assert.deepEqual([...c.state.participants.keys()], ['p-me', 'p-a', 'p-b', 'p-c', 'p-d']);
+  });
+
+  it('answers commands with ok or a coded error', async () => {
+    const { c, ws } = await joined();
+    const ok = c.command('move', { participantId: 'p-a', room: 'r-1' });
+    const m = ws.last('move');
+    assert.deepEqual([m.participantId, m.room], ['p-a', 'r-1']);
+    ws.receive({ type: 'ok', id: m.id, version: 9 });
+    assert.equal((await ok).version, 9);
+    const bad = c.command('breakouts.assign', { mode: 'balanced' });
+    ws.receive({ type: 'error', id: ws.last('breakouts.assign').id, code: 'forbidden', message: 'no' });
+    await assert.rejects(bad, (e) => e.code === 'forbidden');
+  });
+
+  it('reconnects with a new join after the socket drops, and fails pending commands', async () => {
+    const { c, ws, pc, seen } = await joined();
+    pc.connect();
+    const pending = c.command('hand', { enabled: true });
+    ws.drop();
+    await assert.rejects(pending, (e) => e.code === 'disconnected');
+    assert.equal(pc.closed, true);
+    assert.equal(c.status, 'reconnecting');
+    await tick(20);
+    const ws2 = FakeWS.all.at(-1);
+    assert.notEqual(ws2, ws);
+    ws2.open();
+    assert.ok(ws2.last('join'), 'joins again on the new socket');
+    ws2.receive({ type: 'welcome', id: ws2.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP });
+    ws2.receive(OFFER);
+    await tick(5);
+    assert.equal(FakePC.all.length, 2, 'a new join has its own PeerConnection');
+    FakePC.all[1].connect();
+    assert.equal(c.status, 'connected');
+    assert.ok(!seen.some(([t]) => t === 'closed'));
+  });
+
+  it('says the server is unreachable after failed opens, and keeps trying', async () => {
+    const { c, seen } = newClient();
+    c.start();
+    for (let i = 0; i < 3; i++) {
+      FakeWS.all.at(-1).drop(); // never opened
+      await tick(20);
+    }
+    assert.ok(seen.some(([t, d]) => t === 'problem' && d.code === 'unreachable'));
+    assert.ok(FakeWS.all.length >= 4);
+    c.stop('left');
+  });
+
+  for (const [name, msg, code] of [
+    ['an expired token', (ws) => ({ type: 'error', id: ws.last('join').id, code: 'token_expired', message: 'x' }), 'token_expired'],
+    ['removal by the host', () => ({ type: 'removed', reason: 'disruptive' }), 'removed'],
+    ['a takeover by another window', () => ({ type: 'replaced', message: 'x' }), 'replaced'],
+  ]) {
+    it(`stops for good on ${name}`, async () => {
+      const { c, seen } = newClient();
+      c.start();
+      const ws = FakeWS.all[0];
+      ws.open();
+      ws.receive(msg(ws));
+      ws.drop();
+      await tick(20);
+      assert.equal(FakeWS.all.length, 1, 'no reconnect');
+      assert.equal(c.status, 'closed');
+      assert.deepEqual(seen.filter(([t]) => t === 'closed').map(([, d]) => d.code), [code]);
+    });
+  }
+
+  it('leaves without reconnecting', async () => {
+    const { c, ws, seen } = await joined();
+    const done = c.leave();
+    ws.receive({ type: 'ok', id: ws.last('leave').id });
+    await done;
+    ws.drop();
+    await tick(20);
+    assert.equal(FakeWS.all.length, 1);
+    assert.deepEqual(seen.filter(([t]) => t === 'closed').map(([, d]) => d.code), ['left']);
+  });
+
+  it('mutes the microphone locally', async () => {
+    const { c } = await joined();
+    await c.setMicEnabled(false);
+    assert.equal(mic.enabled, false);
+    await c.setMicEnabled(true);
+    assert.equal(mic.enabled, true);
+  });
+});

@@ -1,0 +1,49 @@
+#!/bin/sh
+# Browser end-to-end tests of the web client (node's test runner, playwright-core
+# driving Debian's headless Chromium with a fake microphone, loopback ICE only).
+#
+#   web/e2e/run.sh          install what is missing, build the server, run the tests
+#   web/e2e/run.sh deps     only install: chromium (apt-get) and playwright-core (npm ci)
+#   web/e2e/run.sh test     only build and test (no network needed: fits a
+#                           loopback-only namespace after `run.sh deps`)
+# E2E_TESTS selects test files (default: every *.test.js here).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+phase=${1:-all}
+
+deps() {
+	if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+		echo "== installing chromium (apt-get)"
+		sudo_cmd=""
+		[ "$(id -u)" = 0 ] || sudo_cmd=sudo
+		$sudo_cmd apt-get update
+		DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends chromium
+	fi
+	node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+	if [ "$node_major" -lt 20 ]; then
+		echo "web/e2e: node 20 or newer is needed (found: $(node --version 2>/dev/null || echo none))" >&2
+		exit 1
+	fi
+	echo "== npm ci (playwright-core, pinned; it downloads no browser)"
+	(cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+}
+
+run_tests() {
+	echo "== building the server"
+	bin_dir=$(mktemp -d)
+	trap 'rm -rf "$bin_dir"' EXIT
+	(cd "$root" && go build -o "$bin_dir/sanctuary" ./cmd/sanctuary)
+	echo "== browser tests"
+	cd "$here"
+	# shellcheck disable=SC2086 # E2E_TESTS may name several files
+	SANCTUARY_BIN="$bin_dir/sanctuary" node --test --test-concurrency=1 ${E2E_TESTS:-.}
+}
+
+case "$phase" in
+all) deps; run_tests ;;
+deps) deps ;;
+test) run_tests ;;
+*) echo "usage: $0 [deps|test]" >&2; exit 2 ;;
+esac

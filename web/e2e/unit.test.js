@@ -1,0 +1,125 @@
+// The client's pure modules in node: session state, event words, token
+// sources, error words, aliases.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SessionState } from '../static/js/state.js';
+import { describeEvent } from '../static/js/notify.js';
+import { tokenFromFragment, allowedOrigins, tokenFromMessage } from '../static/js/token.js';
+import { describeError, isFatal } from '../static/js/errors.js';
+import { generateAlias, aliasCount } from '../static/js/alias.js';
+
+const P = (id, extra = {}) => ({ id, alias: id.toUpperCase(), role: 'participant', room: 'main', state: 'connected', ...extra });
+
+function loaded() {
+  const st = new SessionState();
+  st.load({ session: 's', version: 10, participants: [P('h', { role: 'host' }), P('a'), P('b')], rooms: [], hands: [] });
+  return st;
+}
+
+describe('SessionState', () => {
+  it('applies the breakout lifecycle in version order', () => {
+    const st = loaded();
+    const rooms = [{ id: 'r-1', name: 'Room 1' }, { id: 'r-2', name: 'Room 2' }];
+    assert.equal(st.apply({ event: 'breakouts.created', version: 11, rooms }), 'applied');
+    assert.equal(st.apply({ event: 'participant.moved', version: 12, participant: P('a', { room: 'r-1' }), fromRoom: 'main' }), 'applied');
+    assert.equal(st.apply({ event: 'breakouts.assigned', version: 13, moves: [P('b', { room: 'r-2' })] }), 'applied');
+    assert.deepEqual(st.members('r-1').map((p) => p.id), ['a']);
+    assert.equal(st.roomName('r-2'), 'Room 2');
+    assert.equal(st.apply({ event: 'breakouts.closed', version: 14, rooms, moves: [P('a'), P('b')] }), 'applied');
+    assert.deepEqual(st.rooms, []);
+    assert.deepEqual(st.members('main').map((p) => p.id), ['h', 'a', 'b']);
+  });
+
+  it('reports stale events and gaps without changing anything', () => {
+    const st = loaded();
+    assert.equal(st.apply({ event: 'participant.left', version: 10, participant: P('a') }), 'stale');
+    assert.equal(st.apply({ event: 'participant.left', version: 12, participant: P('a') }), 'gap');
+    assert.equal(st.participants.size, 3);
+    assert.equal(st.version, 10);
+  });
+
+  it('keeps hands in the order raised and forgets those who leave', () => {
+    const st = loaded();
+    st.apply({ event: 'participant.updated', change: 'hand', version: 11, participant: P('b', { handRaised: true }) });
+    st.apply({ event: 'participant.updated', change: 'hand', version: 12, participant: P('a', { handRaised: true }) });
+    assert.deepEqual(st.hands, ['b', 'a']);
+    st.apply({ event: 'participant.removed', version: 13, participant: P('b', { handRaised: true }) });
+    assert.deepEqual(st.hands, ['a']);
+  });
+
+  it('empties on session.ended and moves the version on for unknown kinds', () => {
+    const st = loaded();
+    st.apply({ event: 'something.new', version: 11 });
+    st.apply({ event: 'session.ended', version: 12 });
+    assert.equal(st.ended, true);
+    assert.equal(st.participants.size, 0);
+    assert.equal(st.version, 12);
+  });
+});
+
+describe('describeEvent', () => {
+  it('tells a moved participant where they are', () => {
+    const st = loaded();
+    st.apply({ event: 'breakouts.created', version: 11, rooms: [{ id: 'r-1', name: 'Room 1' }] });
+    const ev = { event: 'participant.moved', version: 12, participant: P('a', { room: 'r-1' }), fromRoom: 'main' };
+    st.apply(ev);
+    assert.equal(describeEvent(ev, st, 'a').text, 'You are now in Room 1.');
+    assert.equal(describeEvent(ev, st, 'b').text, 'A went to Room 1.');
+  });
+
+  it('shows a broadcast as a banner and alerts only staff', () => {
+    const st = loaded();
+    assert.equal(describeEvent({ event: 'broadcast', message: 'Five minutes' }, st, 'a').banner, 'Five minutes');
+    const alert = { event: 'alert', participant: P('a'), room: 'main', message: '' };
+    assert.equal(describeEvent(alert, st, 'b'), null);
+    assert.equal(describeEvent(alert, st, 'h').urgent, true);
+  });
+
+  it('tells me when the host mutes me', () => {
+    const st = loaded();
+    const n = describeEvent({ event: 'participant.updated', change: 'muted', participant: P('a', { muted: true }) }, st, 'a');
+    assert.equal(n.text, 'The host muted you for everyone.');
+  });
+});
+
+describe('token sources', () => {
+  it('reads the fragment', () => {
+    assert.deepEqual(tokenFromFragment('#token=abc.def&session=demo'), { token: 'abc.def', session: 'demo' });
+    assert.equal(tokenFromFragment('#session=demo'), null);
+    assert.equal(tokenFromFragment(''), null);
+  });
+
+  it('allows only listed exact origins and its own', () => {
+    const allowed = allowedOrigins('?origins=https://care.example, https://x.example/path,*,javascript:alert(1)', 'http://127.0.0.1:8080');
+    assert.deepEqual(allowed, ['http://127.0.0.1:8080', 'https://care.example']);
+  });
+
+  it('takes a token only from an allowed origin and of the right shape', () => {
+    const allowed = ['https://care.example'];
+    const data = { type: 'sanctuary-token', token: 't', session: 's' };
+    assert.deepEqual(tokenFromMessage({ origin: 'https://care.example', data }, allowed), { token: 't', session: 's' });
+    assert.equal(tokenFromMessage({ origin: 'https://evil.example', data }, allowed), null);
+    assert.equal(tokenFromMessage({ origin: 'https://care.example', data: { type: 'other', token: 't' } }, allowed), null);
+    assert.equal(tokenFromMessage({ origin: 'https://care.example', data: { type: 'sanctuary-token' } }, allowed), null);
+  });
+});
+
+describe('errors and aliases', () => {
+  it('words every error code of PROTOCOL.md that a person can meet', () => {
+    for (const code of ['token_expired', 'token_invalid', 'session_full', 'room_full', 'removed', 'unreachable', 'session_ended']) {
+      assert.doesNotMatch(describeError(code).text, /went wrong/, code);
+    }
+    assert.equal(isFatal('removed'), true);
+    assert.equal(isFatal('room_full'), false);
+    assert.match(describeError('no_such_code').text, /went wrong/);
+  });
+
+  it('generates two-word aliases', () => {
+    let i = 0;
+    const seq = [0, 0.99, 0.5, 0.5];
+    assert.equal(generateAlias(() => seq[i++]), 'Quiet Whale');
+    assert.match(generateAlias(), /^[A-Z][a-z]+ [A-Z][a-z]+$/);
+    assert.ok(aliasCount >= 500);
+  });
+});

@@ -1,0 +1,179 @@
+/**
+ * The entry point: wires the join form, the protocol client, the room view,
+ * the host panel and the slot audio together. Tests read
+ * `window.sanctuary` (the client, the protocol counters, the slots log).
+ * @module app
+ */
+
+import { byId } from './dom.js';
+import { SanctuaryClient, counters } from './protocol.js';
+import { describeError } from './errors.js';
+import { describeEvent } from './notify.js';
+import { Announcer } from './announce.js';
+import { SlotAudio } from './audio.js';
+import { RoomView } from './ui.js';
+import { HostPanel } from './panel.js';
+import { JoinForm } from './join.js';
+
+/** Levels above this count as speaking (linear audio level, 0..1). */
+const SPEAKING_LEVEL = 0.02;
+/** How often the speaking indicators are refreshed (ms). */
+const SPEAKING_EVERY_MS = 300;
+/** Entries kept in window.sanctuary.slotLog. */
+const SLOT_LOG_MAX = 500;
+
+const announcer = new Announcer(byId('announce-polite'), byId('announce-urgent'), byId('activity'));
+const view = new RoomView();
+const panel = new HostPanel({ say: (t, o) => announcer.say(t, o), fail: showFailure, confirm });
+const audio = new SlotAudio(byId('audio-sink'), () => { byId('sound-button').hidden = false; });
+const join = new JoinForm(start);
+
+/** What tests and developers may inspect. */
+const exposed = { counters, client: null, slotLog: [] };
+window.sanctuary = exposed;
+
+/** @type {SanctuaryClient|null} */
+let client = null;
+let timers = [];
+
+function start({ token, session, alias }) {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  client = new SanctuaryClient({ url: `${proto}//${location.host}/ws`, token, session, alias });
+  exposed.client = client;
+  view.reset();
+  panel.attach(client);
+  byId('activity').replaceChildren();
+  listen(client);
+  join.show(false);
+  byId('end-view').hidden = true;
+  byId('room-view').hidden = false;
+  byId('room-name').focus();
+  client.start();
+  timers = [
+    setInterval(() => { view.tick(); panel.tick(); }, 1000),
+    setInterval(() => pollSpeaking(client), SPEAKING_EVERY_MS),
+  ];
+}
+
+function listen(c) {
+  c.addEventListener('status', (e) => {
+    view.setStatus(e.detail.status);
+    if (e.detail.status === 'connected') view.showError('');
+  });
+  c.addEventListener('retry', (e) => {
+    const s = Math.max(1, Math.round(e.detail.delayMs / 1000));
+    view.setStatus(c.status, `next try in ${s} s`);
+  });
+  c.addEventListener('state', () => render(c));
+  c.addEventListener('event', (e) => {
+    const n = describeEvent(e.detail, c.state, c.participantId);
+    if (!n) return;
+    if (n.banner) view.showBanner(`Message from the host: ${n.banner}`);
+    announcer.say(n.text, n);
+  });
+  c.addEventListener('slots', (e) => {
+    exposed.slotLog.push({ at: Date.now(), slots: [...e.detail.slots] });
+    if (exposed.slotLog.length > SLOT_LOG_MAX) exposed.slotLog.shift();
+  });
+  c.addEventListener('tracks', (e) => audio.attach(e.detail.tracks));
+  c.addEventListener('problem', (e) => {
+    const text = describeError(e.detail.code).text;
+    view.showError(text);
+    announcer.say(text, { quiet: true });
+  });
+  c.addEventListener('reaction', (e) => {
+    const who = c.state.participant(e.detail.participantId)?.alias ?? 'Someone';
+    announcer.say(`${who} reacted ${e.detail.emoji}`, { quiet: true });
+  });
+  c.addEventListener('closed', (e) => ended(e.detail.code));
+}
+
+function render(c) {
+  const { roomChanged, roomName } = view.render(c);
+  const me = c.state.participant(c.participantId);
+  const staff = me?.role === 'host' || me?.role === 'moderator';
+  panel.show(staff);
+  if (staff) panel.render();
+  if (roomChanged) view.showBanner('');
+  document.title = `${roomName} · Sanctuary`;
+}
+
+async function pollSpeaking(c) {
+  if (c !== client || !c.pc) return;
+  let stats;
+  try {
+    stats = await c.slotStats();
+  } catch {
+    return;
+  }
+  const prev = pollSpeaking.prev ?? new Map();
+  const ids = new Set();
+  for (const s of stats.slots) {
+    const grew = s.packetsReceived > (prev.get(s.mid) ?? 0);
+    prev.set(s.mid, s.packetsReceived);
+    if (grew && s.participant && s.audioLevel > SPEAKING_LEVEL) ids.add(s.participant);
+  }
+  pollSpeaking.prev = prev;
+  if (c.micEnabled && stats.self > SPEAKING_LEVEL) ids.add(c.participantId);
+  view.setSpeaking(ids);
+}
+
+function ended(code) {
+  for (const t of timers) clearInterval(t);
+  timers = [];
+  audio.clear();
+  pollSpeaking.prev = null;
+  byId('room-view').hidden = true;
+  const left = code === 'left';
+  byId('end-title').textContent = left ? 'You have left' : 'You are no longer connected';
+  byId('end-text').textContent = left ? 'Thank you for being here. Take care of yourself.' : describeError(code).text;
+  byId('end-view').hidden = false;
+  byId('end-title').focus();
+  view.setStatus('closed');
+}
+
+function showFailure(err) {
+  const text = err?.text ?? describeError(err?.code ?? '').text;
+  view.showError(text);
+  announcer.say(text, { urgent: true });
+}
+
+/**
+ * Asks a yes/no question in a modal dialog.
+ * @param {string} question
+ * @param {string} yes the label of the confirming button
+ * @returns {Promise<boolean>}
+ */
+function confirm(question, yes) {
+  const dialog = byId('confirm-dialog');
+  byId('confirm-text').textContent = question;
+  byId('confirm-ok').textContent = yes;
+  dialog.returnValue = '';
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+  });
+}
+
+byId('mute-button').addEventListener('click', () => {
+  if (!client) return;
+  const muted = client.micEnabled;
+  client.setMicEnabled(!muted);
+  view.setMuted(muted);
+  announcer.say(muted ? 'Your microphone is muted.' : 'Your microphone is on.');
+});
+byId('hand-button').addEventListener('click', () => {
+  const me = client?.state.participant(client.participantId);
+  if (me) client.command('hand', { enabled: !me.handRaised }).catch(showFailure);
+});
+byId('leave-button').addEventListener('click', () => client?.leave());
+byId('sound-button').addEventListener('click', (e) => {
+  audio.resume();
+  e.currentTarget.hidden = true;
+});
+byId('rejoin-button').addEventListener('click', () => {
+  byId('end-view').hidden = true;
+  join.show(true);
+});
+
+join.init();

@@ -1,0 +1,485 @@
+/**
+ * The protocol layer: one websocket and one RTCPeerConnection per join,
+ * as signaling/PROTOCOL.md describes. No DOM: the UI listens to the events
+ * of a {@link SanctuaryClient} and calls its methods.
+ *
+ * Events (CustomEvent, data in `detail`):
+ * - `status`  {status: 'connecting'|'reconnecting'|'connected'|'closed'}
+ * - `state`   the session state changed (read `client.state`)
+ * - `event`   one session event, applied (broadcasts, warnings, moves…)
+ * - `slots`   {slots: string[]} who each downstream slot carries
+ * - `tracks`  {tracks: MediaStreamTrack[]} the slot tracks of a new join
+ * - `problem` {code, fatal} something the person should be told
+ * - `retry`   {attempt, delayMs, everOpened} a reconnect is scheduled
+ * - `reaction` {participantId, emoji}
+ * @module protocol
+ */
+
+import { SessionState } from './state.js';
+import { isFatal } from './errors.js';
+
+/**
+ * Counters for tests and diagnostics. A join creates exactly one
+ * RTCPeerConnection and gets exactly one offer; moves never add any.
+ */
+export const counters = {
+  joins: 0, // join messages sent (one per websocket)
+  welcomes: 0,
+  offers: 0, // offers received
+  answers: 0,
+  peerConnections: 0, // RTCPeerConnection constructions
+  reconnects: 0, // websockets opened after the first
+};
+
+/** Delays before reconnect attempts (ms); the last repeats, with ±20% jitter. */
+const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
+/** A command not answered in this time fails with `timeout` (ms). */
+const COMMAND_TIMEOUT_MS = 10000;
+/** An application ping every 15 s; no pong in 10 s means the socket is dead. */
+const PING_EVERY_MS = 15000;
+const PONG_TIMEOUT_MS = 10000;
+/** After this many failed opens in a row, tell the person the server is unreachable. */
+const UNREACHABLE_AFTER = 3;
+
+/** WebSocket.OPEN, spelled out so the module loads where WebSocket is not global. */
+const OPEN = 1;
+
+/** A failed request or a reason the client stopped. */
+export class ProtocolError extends Error {
+  /** @param {string} code a protocol error code @param {string} [message] the server's text */
+  constructor(code, message = code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** A client of one session: join, media, commands, reconnect. */
+export class SanctuaryClient extends EventTarget {
+  /**
+   * @param {object} o
+   * @param {string} o.url the websocket URL (ws://host/ws)
+   * @param {string} o.token a JWT for the session
+   * @param {string} [o.session] the session id (optional when the token names one)
+   * @param {string} [o.alias] the alias others see
+   * @param {() => Promise<MediaStream>} [o.getMicrophone] defaults to getUserMedia({audio: true})
+   * @param {RTCConfiguration} [o.rtcConfig]
+   * @param {typeof WebSocket} [o.WebSocket] for tests; the browser's by default
+   * @param {typeof RTCPeerConnection} [o.RTCPeerConnection] for tests; the browser's by default
+   * @param {number[]} [o.backoffMs] reconnect delays; BACKOFF_MS by default
+   */
+  constructor(o) {
+    super();
+    this.opts = o;
+    this.state = new SessionState();
+    /** @type {string} my participant id, from welcome */
+    this.participantId = '';
+    /** @type {string[]} slots[i]: the participant id in slot i, "" when silent */
+    this.slots = [];
+    /** @type {string[]} the m-line mid of each slot, from the offer */
+    this.slotMids = [];
+    /** @type {RTCPeerConnection|null} the one PeerConnection of the current join */
+    this.pc = null;
+    /** @type {WebSocket|null} */
+    this.ws = null;
+    this.status = 'idle';
+    this.micEnabled = true;
+    this.stopped = false;
+    this.leaving = false;
+    this.everConnected = false;
+    this.failedOpens = 0;
+    this.attempt = 0;
+    this.nextId = 1;
+    /** @type {Map<string, {resolve: Function, reject: Function, timer: any}>} */
+    this.pending = new Map();
+    this.awaitingSnapshot = false;
+    this.buffered = [];
+    this.mic = null; // Promise<MediaStreamTrack|null>, asked once for the client's life
+  }
+
+  /** Starts connecting (and asks for the microphone at the same time). */
+  start() {
+    const get = this.opts.getMicrophone ?? (() => navigator.mediaDevices.getUserMedia({ audio: true }));
+    this.mic = Promise.resolve()
+      .then(get)
+      .then((s) => s.getAudioTracks()[0] ?? null)
+      .catch(() => {
+        this.emit('problem', { code: 'microphone', fatal: false });
+        return null;
+      });
+    this.open();
+  }
+
+  /**
+   * Sends a session command and waits for its answer.
+   * @param {string} type e.g. 'move', 'breakouts.create'
+   * @param {object} [fields] the command's fields (see PROTOCOL.md)
+   * @returns {Promise<object>} the `ok` message (with `version`)
+   * @throws {ProtocolError} the server's error, `disconnected` or `timeout`
+   */
+  command(type, fields = {}) {
+    return this.request({ ...fields, type });
+  }
+
+  /**
+   * Mutes or unmutes my microphone locally (the track sends silence).
+   * @param {boolean} enabled
+   */
+  async setMicEnabled(enabled) {
+    this.micEnabled = enabled;
+    const track = await this.mic;
+    if (track) track.enabled = enabled;
+  }
+
+  /** Leaves the session for good: no reconnect, the record goes at once. */
+  async leave() {
+    if (this.stopped) return;
+    this.leaving = true; // the server closes the socket after its ok: no reconnect
+    if (this.ws?.readyState === OPEN) {
+      await Promise.race([this.request({ type: 'leave' }).catch(() => {}), sleep(1000)]);
+    }
+    this.stop('left');
+  }
+
+  /**
+   * Per-slot receive statistics and levels, plus my own microphone level.
+   * @returns {Promise<{self: number, slots: {index: number, mid: string, participant: string,
+   *   packetsReceived: number, audioLevel: number, totalAudioEnergy: number}[]}>}
+   */
+  async slotStats() {
+    const pc = this.pc;
+    const out = { self: 0, slots: [] };
+    if (!pc) return out;
+    const report = await pc.getStats();
+    const byMid = new Map();
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') byMid.set(s.mid, s);
+      if (s.type === 'media-source' && s.kind === 'audio') out.self = s.audioLevel ?? 0;
+    });
+    this.slotMids.forEach((mid, index) => {
+      const s = byMid.get(mid) ?? {};
+      out.slots.push({
+        index, mid, participant: this.slots[index] ?? '',
+        packetsReceived: s.packetsReceived ?? 0, audioLevel: s.audioLevel ?? 0,
+        totalAudioEnergy: s.totalAudioEnergy ?? 0,
+      });
+    });
+    return out;
+  }
+
+  // --- websocket ---------------------------------------------------------
+
+  open() {
+    if (this.stopped) return;
+    this.setStatus(this.everConnected ? 'reconnecting' : 'connecting');
+    const WS = this.opts.WebSocket ?? globalThis.WebSocket;
+    const ws = new WS(this.opts.url);
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      this.failedOpens = 0;
+      if (counters.joins > 0) counters.reconnects++;
+      counters.joins++;
+      this.joinId = this.newId();
+      const { token, session, alias } = this.opts;
+      this.send({ type: 'join', id: this.joinId, token, session, alias });
+      this.startPinger(ws);
+    };
+    ws.onmessage = (e) => {
+      let m;
+      try {
+        m = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      this.onMessage(m);
+    };
+    ws.onclose = () => this.dropped(ws, opened);
+    ws.onerror = () => {}; // a close event follows
+  }
+
+  /** The socket ws is gone: tidy up and schedule a reconnect. */
+  dropped(ws, opened) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    ws.onclose = ws.onmessage = ws.onopen = null;
+    clearInterval(this.pinger);
+    this.closePeer();
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new ProtocolError('disconnected'));
+    }
+    this.pending.clear();
+    if (this.stopped || this.leaving) return;
+    if (!opened && ++this.failedOpens === UNREACHABLE_AFTER) {
+      this.emit('problem', { code: 'unreachable', fatal: false });
+    }
+    const backoff = this.opts.backoffMs ?? BACKOFF_MS;
+    const base = backoff[Math.min(this.attempt, backoff.length - 1)];
+    const delayMs = Math.round(base * (0.8 + 0.4 * Math.random()));
+    this.attempt++;
+    this.setStatus(this.everConnected ? 'reconnecting' : 'connecting');
+    this.emit('retry', { attempt: this.attempt, delayMs, everOpened: opened });
+    this.retryTimer = setTimeout(() => this.open(), delayMs);
+  }
+
+  startPinger(ws) {
+    clearInterval(this.pinger);
+    this.pinger = setInterval(() => {
+      if (ws !== this.ws) return;
+      const timer = setTimeout(() => {
+        try {
+          ws.close();
+        } catch {
+          // already closing
+        }
+        this.dropped(ws, true); // do not wait for a dead TCP connection's close
+      }, PONG_TIMEOUT_MS);
+      this.request({ type: 'ping' }).then(() => clearTimeout(timer), () => clearTimeout(timer));
+    }, PING_EVERY_MS);
+  }
+
+  send(m) {
+    if (this.ws?.readyState !== OPEN) return false;
+    this.ws.send(JSON.stringify(m));
+    return true;
+  }
+
+  newId() {
+    return String(this.nextId++);
+  }
+
+  request(m) {
+    return new Promise((resolve, reject) => {
+      const id = this.newId();
+      if (!this.send({ ...m, id })) {
+        reject(new ProtocolError('disconnected'));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ProtocolError('timeout'));
+      }, COMMAND_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
+    });
+  }
+
+  /** Stops for good: closes the socket and the PeerConnection. */
+  stop(code, message) {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pinger);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      ws.close();
+    }
+    this.closePeer();
+    this.mic?.then((t) => t?.stop());
+    this.setStatus('closed');
+    this.emit('closed', { code, message });
+  }
+
+  // --- messages ----------------------------------------------------------
+
+  onMessage(m) {
+    if (m.id && this.pending.has(m.id) && m.type !== 'snapshot') {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      clearTimeout(p.timer);
+      if (m.type === 'error') p.reject(new ProtocolError(m.code, m.message));
+      else p.resolve(m);
+      return;
+    }
+    switch (m.type) {
+      case 'welcome':
+        counters.welcomes++;
+        this.participantId = m.participantId;
+        this.attempt = 0;
+        this.awaitingSnapshot = false;
+        this.buffered = [];
+        this.state.load(m.snapshot ?? {});
+        this.emit('state', {});
+        break;
+      case 'offer':
+        counters.offers++;
+        this.onOffer(m).catch((err) => {
+          console.error('sanctuary: offer', err);
+          this.emit('problem', { code: 'ice_failed', fatal: false });
+        });
+        break;
+      case 'candidate':
+        this.onRemoteCandidate(m.candidate ?? null);
+        break;
+      case 'slots':
+        this.slots = m.slots ?? [];
+        this.emit('slots', { slots: this.slots });
+        break;
+      case 'event':
+        this.onEvent(m);
+        break;
+      case 'snapshot':
+        this.onSnapshot(m.snapshot ?? {});
+        break;
+      case 'reaction':
+        this.emit('reaction', { participantId: m.participantId, emoji: m.emoji });
+        break;
+      case 'replaced':
+        this.stop('replaced', m.message);
+        break;
+      case 'removed':
+        this.stop('removed', m.reason);
+        break;
+      case 'error':
+        this.onError(m);
+        break;
+      default:
+        break; // pong, ok without a pending request, types added later
+    }
+  }
+
+  onError(m) {
+    if (isFatal(m.code)) {
+      this.stop(m.code, m.message);
+      return;
+    }
+    // Errors that close the socket (ice_failed, shutting_down, internal)
+    // are followed by a close: dropped() reconnects.
+    this.emit('problem', { code: m.code, fatal: false, message: m.message });
+  }
+
+  onEvent(ev) {
+    if (this.awaitingSnapshot) {
+      this.buffered.push(ev);
+      return;
+    }
+    const r = this.state.apply(ev);
+    if (r === 'gap') {
+      this.awaitingSnapshot = true;
+      this.buffered = [ev];
+      this.send({ type: 'snapshot', id: this.newId() });
+      return;
+    }
+    if (r === 'applied') this.applied(ev);
+  }
+
+  onSnapshot(snap) {
+    this.state.load(snap);
+    this.awaitingSnapshot = false;
+    const later = this.buffered.sort((a, b) => a.version - b.version);
+    this.buffered = [];
+    this.emit('state', {});
+    for (const ev of later) this.onEvent(ev);
+  }
+
+  applied(ev) {
+    this.emit('event', ev);
+    this.emit('state', {});
+    if (ev.event === 'session.ended') this.stop('session_ended');
+  }
+
+  // --- media -------------------------------------------------------------
+
+  async onOffer(m) {
+    if (this.pc) {
+      // The protocol never sends a second offer for one join.
+      this.emit('problem', { code: 'renegotiation_unsupported', fatal: false });
+      return;
+    }
+    const PC = this.opts.RTCPeerConnection ?? globalThis.RTCPeerConnection;
+    const pc = new PC(this.opts.rtcConfig ?? {});
+    counters.peerConnections++;
+    this.pc = pc;
+    this.remoteSet = false;
+    this.remoteQueue = [];
+    this.localQueue = [];
+    this.answered = false;
+    pc.onicecandidate = (e) => {
+      const c = e.candidate ? e.candidate.toJSON() : null;
+      if (this.answered) this.send({ type: 'candidate', candidate: c });
+      else this.localQueue.push(c);
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc !== this.pc) return;
+      if (pc.connectionState === 'connected') {
+        this.everConnected = true;
+        this.setStatus('connected');
+      }
+    };
+
+    await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+    if (pc !== this.pc) return;
+    this.remoteSet = true;
+    for (const c of this.remoteQueue) this.addRemote(pc, c);
+    this.remoteQueue = [];
+
+    const byMid = (mid) => pc.getTransceivers().find((t) => t.mid === mid);
+    const up = byMid(m.upstreamMid);
+    this.slotMids = m.slotMids ?? [];
+    for (const mid of this.slotMids) {
+      const t = byMid(mid);
+      if (t) t.direction = 'recvonly';
+    }
+    const track = await this.mic;
+    if (pc !== this.pc) return;
+    if (up) {
+      up.direction = 'sendonly';
+      if (track) {
+        track.enabled = this.micEnabled;
+        await up.sender.replaceTrack(track);
+      }
+    }
+    this.emit('tracks', { tracks: this.slotMids.map((mid) => byMid(mid)?.receiver.track ?? null) });
+
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    if (pc !== this.pc) return;
+    this.send({ type: 'answer', id: this.newId(), sdp: pc.localDescription.sdp });
+    counters.answers++;
+    this.answered = true;
+    for (const c of this.localQueue) this.send({ type: 'candidate', candidate: c });
+    this.localQueue = [];
+  }
+
+  onRemoteCandidate(c) {
+    if (!this.pc || !this.remoteSet) {
+      this.remoteQueue?.push(c);
+      return;
+    }
+    this.addRemote(this.pc, c);
+  }
+
+  addRemote(pc, c) {
+    // null: the server gathered all its candidates.
+    pc.addIceCandidate(c ?? undefined).catch(() => {});
+  }
+
+  closePeer() {
+    if (!this.pc) return;
+    const pc = this.pc;
+    this.pc = null;
+    pc.onicecandidate = pc.onconnectionstatechange = null;
+    pc.close();
+    this.remoteQueue = [];
+    this.slots = [];
+    this.emit('slots', { slots: [] });
+  }
+
+  // --- helpers -----------------------------------------------------------
+
+  setStatus(status) {
+    if (this.status === status) return;
+    this.status = status;
+    this.emit('status', { status });
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
