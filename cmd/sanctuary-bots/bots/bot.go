@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -284,47 +285,74 @@ func (b *Bot) SetSpeaking(on bool) {
 // other bot of the run; an empty non-nil slice expects silence.
 func (b *Bot) SetAudience(indices []int) { b.SetAudienceFrom(indices, time.Time{}) }
 
-// SetAudienceFrom changes the expected audience for packets sent at or
-// after from; a packet sent before from is checked against the audience it
-// replaces, since it may have been forwarded before the change. Tests pass
-// the time the server's acknowledgement of a move was received: the server
-// re-routes before it answers, so any packet sent after that time that
-// still arrives from outside the new audience is a real leak.
+// SetAudienceFrom changes the expected audience as of from (zero: now).
+// The bot keeps the recent history of its audiences: a packet is expected
+// when its source was in an audience that was in force at some instant
+// between the packet's send time and its arrival. Tests widen the audience
+// to old ∪ new room-mates before sending a move, and narrow it with from =
+// the time the server's acknowledgement arrived: the server re-routes
+// before it answers, so a packet sent after that from a source outside the
+// new audience, which no audience in force since then includes, is a leak.
 func (b *Bot) SetAudienceFrom(indices []int, from time.Time) {
-	a := &audience{from: from.UnixNano()}
 	if from.IsZero() {
-		a.from = 0
+		from = time.Now()
 	}
+	a := &audience{start: from.UnixNano(), all: indices == nil, prev: b.audience.Load()}
 	if indices != nil {
 		a.set = make(map[int]bool, len(indices))
 		for _, i := range indices {
 			a.set[i] = true
 		}
 	}
-	if prev := b.audience.Load(); prev != nil && a.from != 0 {
-		a.prev = &audience{set: prev.set, all: prev.all} // one step back is enough: packets are in flight for milliseconds
-	} else if prev == nil && a.from != 0 {
-		a.prev = &audience{all: true}
+	if a.prev == nil {
+		a.prev = &audience{all: true} // the default before any call
 	}
-	a.all = indices == nil
+	a.trim(audienceHistory)
 	b.audience.Store(a)
 }
 
-// audience is an expected audience, and the one before it for packets sent
-// before from.
+// audienceHistory bounds the audiences a bot remembers; packets are in
+// flight for milliseconds, far less than this many changes take.
+const audienceHistory = 64
+
+// audience is one expected audience, in force from start until the start
+// of the next one; prev is the one before. Nodes are immutable once
+// published.
 type audience struct {
-	set  map[int]bool
-	all  bool      // every other bot of the run
-	from int64     // unix ns; packets sent earlier are checked against prev
-	prev *audience // nil: no earlier audience applies
+	set   map[int]bool
+	all   bool  // every other bot of the run
+	start int64 // unix ns
+	prev  *audience
 }
 
-// expects reports whether a packet of src sent at sentAt may arrive.
-func (a *audience) expects(src int, sentAt int64) bool {
-	if a == nil || a.all || a.set[src] {
+// trim drops the history beyond n nodes.
+func (a *audience) trim(n int) {
+	for i := 1; a != nil; i++ {
+		if i == n {
+			a.prev = nil
+			return
+		}
+		a = a.prev
+	}
+}
+
+// expects reports whether a packet of src sent at sentAt and received at
+// recvAt may arrive: src was in an audience in force at some instant of
+// [sentAt, recvAt].
+func (a *audience) expects(src int, sentAt, recvAt int64) bool {
+	if a == nil {
 		return true
 	}
-	return sentAt < a.from && a.prev != nil && a.prev.expects(src, sentAt)
+	end := int64(math.MaxInt64)
+	for n := a; n != nil; end, n = n.start, n.prev {
+		if end <= sentAt {
+			return false // this audience and older ones ended before the packet was sent
+		}
+		if n.start <= recvAt && (n.all || n.set[src]) {
+			return true
+		}
+	}
+	return false
 }
 
 // SetWindow sets the measurement window: from now on, packets whose send

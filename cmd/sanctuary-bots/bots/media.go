@@ -185,7 +185,7 @@ func (b *Bot) account(slot int, h *rtp.Header, sig Signature, signed bool, now t
 		return
 	}
 	src := int(sig.Source)
-	if sig.RunID != b.cfg.RunID || src == b.cfg.Index || !audience.expects(src, sig.SentAt) {
+	if sig.RunID != b.cfg.RunID || src == b.cfg.Index || !audience.expects(src, sig.SentAt, now.UnixNano()) {
 		b.st.foreign++
 		return
 	}

@@ -48,7 +48,8 @@ func TestReceivePathDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 	// From itself, from outside the audience, from another run: foreign.
-	for _, s := range []Signature{{RunID: 9, Source: 1}, {RunID: 9, Source: 3}, {RunID: 8, Source: 0}} {
+	sent := time.Now().UnixNano()
+	for _, s := range []Signature{{RunID: 9, Source: 1, SentAt: sent}, {RunID: 9, Source: 3, SentAt: sent}, {RunID: 8, Source: 0, SentAt: sent}} {
 		b.account(0, &in.Header, s, true, time.Now())
 	}
 	b.account(0, &in.Header, Signature{}, false, time.Now())
@@ -85,6 +86,37 @@ func TestLevelByte(t *testing.T) {
 	}{{0, 0x80}, {20, 0x80 | 20}, {126, 0x80 | 126}, {127, 127}, {200, 127}} {
 		if got := levelByte(tc.dBov); got != tc.want {
 			t.Errorf("levelByte(%d) = %#x, want %#x", tc.dBov, got, tc.want)
+		}
+	}
+}
+
+// An audience change applies to packets by the instants they were on the
+// way: a packet is expected when its source was in an audience in force at
+// some instant between its sending and its arrival.
+func TestAudienceHistory(t *testing.T) {
+	b := &Bot{}
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	b.SetAudienceFrom([]int{1, 2}, at(0))
+	b.SetAudienceFrom([]int{1, 2, 3}, at(100)) // widened while a move is in flight
+	b.SetAudienceFrom([]int{3}, at(110))       // narrowed when the move was acknowledged
+	a := b.audience.Load()
+	ns := func(ms int) int64 { return at(ms).UnixNano() }
+	for _, c := range []struct {
+		src            int
+		sent, received int
+		want           bool
+	}{
+		{1, 50, 60, true},    // before the move
+		{1, 105, 108, true},  // in flight during the move
+		{1, 108, 115, true},  // sent before the ack, arrived after it
+		{1, 111, 112, false}, // sent after the ack: a leak
+		{3, 111, 112, true},  // the new room-mate
+		{3, 50, 60, false},   // the new room-mate, before any routing included it
+		{2, 200, 201, false}, // long after
+	} {
+		if got := a.expects(c.src, ns(c.sent), ns(c.received)); got != c.want {
+			t.Errorf("source %d sent at %d ms, received at %d ms: expected = %v, want %v", c.src, c.sent, c.received, got, c.want)
 		}
 	}
 }
