@@ -210,6 +210,12 @@ func (c *conn) command(name string, raw []byte) {
 		c.sendError("", CodeBadMessage, err.Error())
 		return
 	}
+	if c.sess.conn(c.pid) != c {
+		// A newer socket of the same user holds the record; this one is
+		// being closed and may no longer act for it.
+		c.sendError(m.ID, CodeForbidden, "this connection was replaced by a newer one")
+		return
+	}
 	if name == CmdReact {
 		c.react(&m)
 		return
