@@ -29,12 +29,10 @@ type slot struct {
 	id    string
 
 	mu     sync.Mutex
-	src    *source   // current source; nil when the slot is silent
-	munger Munger    // continuity across sources
-	w      rtpWriter // nil until bound
-	ssrc   uint32
-	pt     uint8
-	hdr    rtp.Header // reused for every packet: no allocation per write
+	src    *source    // current source; nil when the slot is silent
+	munger Munger     // continuity across sources
+	w      rtpWriter  // nil until bound
+	hdr    rtp.Header // reused for every packet; Version, SSRC and PayloadType set by Bind
 }
 
 func newSlot(owner *Peer, index int) *slot {
@@ -57,9 +55,6 @@ func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (
 	if !ok {
 		return false
 	}
-	s.hdr.Version = 2
-	s.hdr.PayloadType = s.pt
-	s.hdr.SSRC = s.ssrc
 	s.hdr.SequenceNumber = seq
 	s.hdr.Timestamp = ts
 	s.hdr.Marker = marker || pkt.Marker
@@ -97,7 +92,9 @@ func (s *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, er
 	for _, c := range ctx.CodecParameters() {
 		if c.MimeType == webrtc.MimeTypeOpus {
 			s.mu.Lock()
-			s.w, s.ssrc, s.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
+			s.w = ctx.WriteStream()
+			// The fields that never change are set once, not per packet.
+			s.hdr.Version, s.hdr.SSRC, s.hdr.PayloadType = 2, uint32(ctx.SSRC()), uint8(c.PayloadType)
 			s.mu.Unlock()
 			return c, nil
 		}

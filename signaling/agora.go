@@ -32,19 +32,6 @@ const (
 	breakoutSeparator    = "--"
 )
 
-// Error codes of the HTTP endpoints, in the `code` of a JSON error body
-// `{"code": …, "message": …}`. The token codes CodeTokenInvalid,
-// CodeTokenExpired, CodeWrongSession and CodeInternal are shared with the
-// websocket.
-const (
-	CodeUnauthorized       = "unauthorized"         // 401: no Authorization: Bearer header
-	CodeNotAMember         = "not_a_member"         // 403: the user has no record in the session
-	CodeBadRequest         = "bad_request"          // 400: the body is not the JSON expected, or no session is named
-	CodeRequestTooLarge    = "request_too_large"    // 413: the body is over 4 KiB
-	CodeMethodNotAllowed   = "method_not_allowed"   // 405: only POST is served
-	CodeAgoraNotConfigured = "agora_not_configured" // 503: the server has no Agora credentials
-)
-
 // AgoraConfig configures the Agora token endpoint. It is built in main and
 // passed to AgoraTokenHandler, which copies it.
 type AgoraConfig struct {

@@ -2,9 +2,9 @@ package signaling
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,7 +127,7 @@ func (c *conn) reader() {
 		}
 		return nil
 	})
-	buf := make([]byte, 0, 4096)
+	var buf bytes.Buffer // one message, reused
 	for {
 		kind, r, err := c.ws.NextReader()
 		if err != nil {
@@ -136,8 +136,8 @@ func (c *conn) reader() {
 			}
 			return
 		}
-		buf = buf[:0]
-		n, err := io.Copy(writerTo{&buf}, io.LimitReader(r, int64(cfg.MaxMessageBytes)+1))
+		buf.Reset()
+		n, err := buf.ReadFrom(io.LimitReader(r, int64(cfg.MaxMessageBytes)+1))
 		if err != nil {
 			return
 		}
@@ -145,7 +145,7 @@ func (c *conn) reader() {
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				return // over the hard limit: gorilla closes the socket
 			}
-			c.sendError("", CodeTooLarge, "messages are limited to "+itoa(cfg.MaxMessageBytes)+" bytes")
+			c.sendError("", CodeTooLarge, "messages are limited to "+strconv.Itoa(cfg.MaxMessageBytes)+" bytes")
 			continue
 		}
 		if c.sess != nil {
@@ -161,7 +161,7 @@ func (c *conn) reader() {
 			c.sendError("", CodeBadMessage, "messages are JSON text frames")
 			continue
 		}
-		c.dispatch(buf)
+		c.dispatch(buf.Bytes())
 		select {
 		case <-c.closing:
 			return
@@ -231,19 +231,6 @@ func (c *conn) offerDone() {
 		c.enqueue(m)
 	}
 	c.pending = nil
-}
-
-// decode unmarshals a message into v, rejecting unknown trailing data.
-func decode(raw []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	return d.Decode(v)
-}
-
-type writerTo struct{ b *[]byte }
-
-func (w writerTo) Write(p []byte) (int, error) {
-	*w.b = append(*w.b, p...)
-	return len(p), nil
 }
 
 func isTimeout(err error) bool {

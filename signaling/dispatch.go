@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -20,7 +21,7 @@ const maxAliasRunes = 64
 // dispatch handles one message on the reader goroutine.
 func (c *conn) dispatch(raw []byte) {
 	var env Envelope
-	if err := decode(raw, &env); err != nil {
+	if err := json.Unmarshal(raw, &env); err != nil {
 		c.sendError("", CodeBadMessage, "not a JSON object with a string type: "+err.Error())
 		return
 	}
@@ -69,7 +70,7 @@ func (c *conn) dispatch(raw []byte) {
 }
 
 func (c *conn) decodeOr(raw []byte, v any, id string) bool {
-	if err := decode(raw, v); err != nil {
+	if err := json.Unmarshal(raw, v); err != nil {
 		c.sendError(id, CodeBadMessage, err.Error())
 		return false
 	}
@@ -282,5 +283,3 @@ func (c *conn) leave() {
 	}
 	c.s.release(c.sess)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

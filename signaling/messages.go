@@ -81,6 +81,17 @@ const (
 	CodeSessionEnded    = "session_ended"             // the host ended the session
 )
 
+// Error codes of the HTTP APIs (REST and the Agora token endpoint), in the
+// body `{"code": …, "message": …}`; the codes above are shared with them.
+const (
+	CodeUnauthorized       = "unauthorized"         // 401: no Authorization: Bearer header
+	CodeNotAMember         = "not_a_member"         // 403: the user has no record in the session
+	CodeBadRequest         = "bad_request"          // 400: the body is not the JSON expected, or no session is named
+	CodeRequestTooLarge    = "request_too_large"    // 413: the body is over 4 KiB
+	CodeMethodNotAllowed   = "method_not_allowed"   // 405: only POST is served
+	CodeAgoraNotConfigured = "agora_not_configured" // 503: the server has no Agora credentials
+)
+
 // Envelope is the part every message has. Requests carry an ID; the answer
 // (or error) echoes it.
 type Envelope struct {
@@ -146,23 +157,22 @@ type Event struct {
 // the fields it needs (see PROTOCOL.md).
 type Command struct {
 	Envelope
-	Rooms         []RoomSpec          `json:"rooms,omitempty"`        // breakouts.create
-	Count         int                 `json:"count,omitempty"`        // breakouts.create: N rooms named "Room 1".."Room N"
-	Capacity      int                 `json:"capacity,omitempty"`     // breakouts.create with count
-	DurationSec   int                 `json:"durationSec,omitempty"`  // breakouts.create with count
-	Mode          string              `json:"mode,omitempty"`         // breakouts.assign
-	Assignments   map[string]string   `json:"assignments,omitempty"`  // breakouts.assign manual: participant id → room id
-	Groups        [][]string          `json:"groups,omitempty"`       // breakouts.assign groups
-	RoomIDs       []string            `json:"roomIds,omitempty"`      // breakouts.assign: target rooms
-	IncludeStaff  bool                `json:"includeStaff,omitempty"` // breakouts.assign
-	Enabled       *bool               `json:"enabled,omitempty"`      // breakouts.selfselect, mute, hand, deafen
-	Room          string              `json:"room,omitempty"`         // move, breakouts.close (empty: all)
-	ParticipantID string              `json:"participantId,omitempty"`
-	Message       string              `json:"message,omitempty"` // broadcast, alert
-	Reason        string              `json:"reason,omitempty"`  // remove
-	Role          string              `json:"role,omitempty"`    // role
-	Emoji         string              `json:"emoji,omitempty"`   // react
-	Extra         map[string]struct{} `json:"-"`
+	Rooms         []RoomSpec        `json:"rooms,omitempty"`        // breakouts.create
+	Count         int               `json:"count,omitempty"`        // breakouts.create: N rooms named "Room 1".."Room N"
+	Capacity      int               `json:"capacity,omitempty"`     // breakouts.create with count
+	DurationSec   int               `json:"durationSec,omitempty"`  // breakouts.create with count
+	Mode          string            `json:"mode,omitempty"`         // breakouts.assign
+	Assignments   map[string]string `json:"assignments,omitempty"`  // breakouts.assign manual: participant id → room id
+	Groups        [][]string        `json:"groups,omitempty"`       // breakouts.assign groups
+	RoomIDs       []string          `json:"roomIds,omitempty"`      // breakouts.assign: target rooms
+	IncludeStaff  bool              `json:"includeStaff,omitempty"` // breakouts.assign
+	Enabled       *bool             `json:"enabled,omitempty"`      // breakouts.selfselect, mute, hand, deafen
+	Room          string            `json:"room,omitempty"`         // move, breakouts.close (empty: all)
+	ParticipantID string            `json:"participantId,omitempty"`
+	Message       string            `json:"message,omitempty"` // broadcast, alert
+	Reason        string            `json:"reason,omitempty"`  // remove
+	Role          string            `json:"role,omitempty"`    // role
+	Emoji         string            `json:"emoji,omitempty"`   // react
 }
 
 // RoomSpec asks for one breakout room.
