@@ -41,6 +41,31 @@ func (s *session) actorLocked(a Actor) (actor, error) {
 	return actor{m: m, id: m.p.ID, role: m.p.Role}, nil
 }
 
+// Authorize reports whether a may perform action in session right now: nil,
+// or an error wrapping ErrNotFound (no such session or actor), ErrEnded or
+// ErrForbidden. It changes nothing. Every operation checks its permission
+// again under its own lock; Authorize lets a caller refuse a request before
+// doing any work for it. Actions whose rule depends on the target (moving
+// oneself, hands) are decided by their operations only.
+func (h *Hub) Authorize(sessionID string, a Actor, action Action) error {
+	s, err := h.lockSession(sessionID)
+	if err != nil {
+		return fmt.Errorf("rooms: authorize %q: %w", action, err)
+	}
+	defer s.mu.Unlock()
+	if s.ended {
+		return fmt.Errorf("rooms: authorize %q in session %q: %w", action, sessionID, ErrEnded)
+	}
+	act, err := s.actorLocked(a)
+	if err == nil {
+		err = Check(act.role, action)
+	}
+	if err != nil {
+		return fmt.Errorf("rooms: authorize in session %q: %w", sessionID, err)
+	}
+	return nil
+}
+
 // isSelf reports whether the actor is the participant m.
 func (act actor) isSelf(m *member) bool { return act.m != nil && act.m == m }
 

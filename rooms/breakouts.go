@@ -7,8 +7,13 @@ import (
 	"time"
 )
 
-// MaxRoomsPerCall is the most breakout rooms one CreateBreakouts call opens.
-const MaxRoomsPerCall = 50
+// Bounds of breakout rooms.
+const (
+	MaxRoomsPerCall = 50             // the most breakout rooms one CreateBreakouts call opens
+	MaxOpenRooms    = 100            // the most breakout rooms open at once in a session
+	MaxRoomCapacity = 10_000         // the largest Capacity a room may have
+	MaxRoomDuration = 24 * time.Hour // the longest timer a room may have
+)
 
 // roomIDChars is the number of random characters in a room id: 8 × 5 bits.
 const roomIDChars = 8
@@ -39,9 +44,11 @@ type Room struct {
 // order, as one change: one version and one EventBreakoutsCreated carrying
 // the new rooms. Nobody moves; see Assign and Move. Needs
 // ActionCreateBreakouts. A spec with a name over MaxRoomNameRunes runes or
-// not UTF-8, a negative Capacity or a negative Duration makes the whole
-// call fail with ErrInvalid, as does a count of specs outside 1..50. It
-// returns the rooms created and the version after the change.
+// not UTF-8, a Capacity outside 0..MaxRoomCapacity or a Duration outside
+// 0..MaxRoomDuration makes the whole call fail with ErrInvalid, as does a
+// count of specs outside 1..MaxRoomsPerCall or more than MaxOpenRooms rooms
+// open after it. It returns the rooms created and the version after the
+// change.
 func (h *Hub) CreateBreakouts(sessionID string, a Actor, specs []RoomSpec) ([]Room, uint64, error) {
 	if len(specs) == 0 || len(specs) > MaxRoomsPerCall {
 		return nil, 0, fmt.Errorf("rooms: create breakouts: %d rooms, want 1..%d: %w", len(specs), MaxRoomsPerCall, ErrInvalid)
@@ -52,14 +59,19 @@ func (h *Hub) CreateBreakouts(sessionID string, a Actor, specs []RoomSpec) ([]Ro
 		if err := checkText("room name", names[i], 0, MaxRoomNameRunes); err != nil {
 			return nil, 0, fmt.Errorf("rooms: create breakouts: room %d: %w", i, err)
 		}
-		if sp.Capacity < 0 || sp.Duration < 0 {
-			return nil, 0, fmt.Errorf("rooms: create breakouts: room %d: negative capacity or duration: %w", i, ErrInvalid)
+		if sp.Capacity < 0 || sp.Capacity > MaxRoomCapacity || sp.Duration < 0 || sp.Duration > MaxRoomDuration {
+			return nil, 0, fmt.Errorf("rooms: create breakouts: room %d: capacity %d or duration %v outside 0..%d and 0..%v: %w",
+				i, sp.Capacity, sp.Duration, MaxRoomCapacity, MaxRoomDuration, ErrInvalid)
 		}
 	}
 	var created []Room
 	v, err := h.mutate(sessionID, "create breakouts", a, func(s *session, act actor) error {
 		if err := Check(act.role, ActionCreateBreakouts); err != nil {
 			return err
+		}
+		if len(s.rooms)+len(specs) > MaxOpenRooms {
+			return fmt.Errorf("%d rooms are open, %d more would pass the limit of %d: %w",
+				len(s.rooms), len(specs), MaxOpenRooms, ErrInvalid)
 		}
 		now := h.now()
 		created = make([]Room, len(specs))
