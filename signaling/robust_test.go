@@ -223,15 +223,23 @@ func TestE2EConcurrentJoinsOfOneUser(t *testing.T) {
 			snap, err := h.srv.Hub().Snapshot("twins")
 			return err == nil && len(snap.Participants) == 1 && h.engine.Stats().Peers == 1
 		})
-		mu.Lock()
-		lost := 0
-		for j := range 2 {
-			if replaced[round*2+j] {
-				lost++
+		// The loser's `replaced` may still be on its way when the record
+		// has settled: wait for it, then check that only one was told.
+		lostNow := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			lost := 0
+			for j := range 2 {
+				if replaced[round*2+j] {
+					lost++
+				}
 			}
+			return lost
 		}
-		mu.Unlock()
-		if lost != 1 {
+		eventually(ctx, t, fmt.Sprintf("round %d: one of the racing sockets is told replaced", round), func() bool {
+			return lostNow() > 0
+		})
+		if lost := lostNow(); lost != 1 {
 			t.Fatalf("round %d: %d of the two racing sockets were told replaced, want exactly 1", round, lost)
 		}
 		// The replaced socket is closed by the server; the other one stays
