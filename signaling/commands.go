@@ -17,82 +17,111 @@ import (
 // and REST; each is one atomic operation of rooms.Hub.
 type command func(s *Server, session string, actor rooms.Actor, cmd *Command) (uint64, error)
 
+// commandSpec is one row of the command table: the permission the command
+// needs, checked before anything is decoded or built for it ("" where the
+// rule depends on the target, such as moving oneself; rooms decides those),
+// and its handler.
+type commandSpec struct {
+	action rooms.Action
+	run    command
+}
+
 // commands is the table of every session command, by wire name.
-var commands = map[string]command{
-	CmdCreateBreakouts: cmdCreateBreakouts,
-	CmdAssign:          cmdAssign,
-	CmdSelfSelect: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+var commands = map[string]commandSpec{
+	CmdCreateBreakouts: {rooms.ActionCreateBreakouts, cmdCreateBreakouts},
+	CmdAssign:          {rooms.ActionAssign, cmdAssign},
+	CmdSelfSelect: {rooms.ActionSelfSelect, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		return s.hub.SetSelfSelect(sess, a, enabled(c))
-	},
-	CmdCloseBreakouts: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdCloseBreakouts: {rooms.ActionCloseBreakouts, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		if c.Room == "" {
 			return s.hub.CloseAllRooms(sess, a)
 		}
 		return s.hub.CloseRoom(sess, a, c.Room)
-	},
-	CmdMove: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdMove: {"", func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		target := c.ParticipantID
 		if target == "" {
 			target = a.ParticipantID
 		}
 		return s.hub.Move(sess, a, target, c.Room)
-	},
-	CmdBroadcast: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdBroadcast: {rooms.ActionBroadcast, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		return s.hub.Broadcast(sess, a, c.Message)
-	},
-	CmdMute: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdMute: {rooms.ActionMuteOthers, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		return s.hub.SetMuted(sess, a, c.ParticipantID, enabled(c))
-	},
-	CmdRequestUnmute: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdRequestUnmute: {rooms.ActionRequestUnmute, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		return s.hub.RequestUnmute(sess, a, c.ParticipantID)
-	},
-	CmdRemove: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdRemove: {rooms.ActionRemove, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		return s.hub.Remove(sess, a, c.ParticipantID, c.Reason)
-	},
-	CmdSetRole: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdSetRole: {rooms.ActionPromote, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		role := rooms.Role(c.Role)
 		if !role.Valid() {
 			return 0, fmt.Errorf("role %q: %w", c.Role, rooms.ErrInvalid)
 		}
 		return s.hub.SetRole(sess, a, c.ParticipantID, role)
-	},
-	CmdHand: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdHand: {"", func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		target := c.ParticipantID
 		if target == "" {
 			target = a.ParticipantID
 		}
 		return s.hub.SetHand(sess, a, target, enabled(c))
-	},
-	CmdDeafen: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdDeafen: {rooms.ActionDeafen, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		return s.hub.SetDeafened(sess, a, enabled(c))
-	},
-	CmdAlert: func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	}},
+	CmdAlert: {rooms.ActionAlert, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		return s.hub.Alert(sess, a, c.Message)
-	},
-	CmdEndSession: func(s *Server, sess string, a rooms.Actor, _ *Command) (uint64, error) {
+	}},
+	CmdEndSession: {rooms.ActionEndSession, func(s *Server, sess string, a rooms.Actor, _ *Command) (uint64, error) {
 		return s.hub.EndSession(sess, a)
-	},
+	}},
 }
 
 // enabled reads a command's on/off switch; absent means on.
 func enabled(c *Command) bool { return c.Enabled == nil || *c.Enabled }
 
-// maxRooms is how many breakout rooms one command may create.
-const maxRooms = 50
+// maxDurationSec is the longest room timer a command may ask for, in
+// seconds (rooms.MaxRoomDuration).
+const maxDurationSec = int(rooms.MaxRoomDuration / time.Second)
 
-func cmdCreateBreakouts(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
-	specs := make([]rooms.RoomSpec, 0, max(len(c.Rooms), c.Count))
-	for _, r := range c.Rooms {
-		specs = append(specs, rooms.RoomSpec{Name: r.Name, Capacity: r.Capacity,
-			Duration: time.Duration(r.DurationSec) * time.Second})
+// roomSpec converts one wire room request, checking the duration before the
+// conversion to a time.Duration can overflow. rooms checks the rest.
+func roomSpec(name string, capacity, durationSec int) (rooms.RoomSpec, error) {
+	if durationSec < 0 || durationSec > maxDurationSec {
+		return rooms.RoomSpec{}, fmt.Errorf("durationSec %d: want 0..%d: %w", durationSec, maxDurationSec, rooms.ErrInvalid)
 	}
-	if len(c.Rooms) == 0 {
-		if c.Count < 1 || c.Count > maxRooms {
-			return 0, fmt.Errorf("count %d: want 1..%d rooms (or a rooms list): %w", c.Count, maxRooms, rooms.ErrInvalid)
+	return rooms.RoomSpec{Name: name, Capacity: capacity, Duration: time.Duration(durationSec) * time.Second}, nil
+}
+
+// cmdCreateBreakouts builds the room specs of a breakouts.create: the rooms
+// list when there is one, else count rooms. Every size is checked against
+// rooms.MaxRoomsPerCall before anything is allocated for it.
+func cmdCreateBreakouts(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	n := len(c.Rooms)
+	if n == 0 {
+		n = c.Count
+	}
+	if n < 1 || n > rooms.MaxRoomsPerCall {
+		return 0, fmt.Errorf("count %d, %d rooms listed: want 1..%d rooms, by count or by a rooms list: %w",
+			c.Count, len(c.Rooms), rooms.MaxRoomsPerCall, rooms.ErrInvalid)
+	}
+	specs := make([]rooms.RoomSpec, n)
+	for i := range specs {
+		var err error
+		if len(c.Rooms) > 0 {
+			r := c.Rooms[i]
+			specs[i], err = roomSpec(r.Name, r.Capacity, r.DurationSec)
+		} else {
+			specs[i], err = roomSpec(fmt.Sprintf("Room %d", i+1), c.Capacity, c.DurationSec)
 		}
-		for i := range c.Count {
-			specs = append(specs, rooms.RoomSpec{Name: fmt.Sprintf("Room %d", i+1), Capacity: c.Capacity,
-				Duration: time.Duration(c.DurationSec) * time.Second})
+		if err != nil {
+			return 0, fmt.Errorf("room %d: %w", i+1, err)
 		}
 	}
 	_, v, err := s.hub.CreateBreakouts(sess, a, specs)
@@ -113,11 +142,16 @@ func cmdAssign(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error
 // runCommand applies a named command and syncs the router's audiences with
 // the new state, so a move is heard from the next packet on.
 func (s *Server) runCommand(name, session string, actor rooms.Actor, cmd *Command) (uint64, error) {
-	f, ok := commands[name]
+	spec, ok := commands[name]
 	if !ok {
 		return 0, errUnknownCommand
 	}
-	v, err := f(s, session, actor, cmd)
+	if spec.action != "" {
+		if err := s.hub.Authorize(session, actor, spec.action); err != nil {
+			return 0, err
+		}
+	}
+	v, err := spec.run(s, session, actor, cmd)
 	if err != nil {
 		return 0, err
 	}
@@ -204,10 +238,10 @@ func (c *conn) react(m *Command) {
 }
 
 // command runs a session command sent on the websocket.
-func (c *conn) command(name string, raw []byte) {
+func (c *conn) command(name, id string, raw []byte) {
 	var m Command
 	if err := json.Unmarshal(raw, &m); err != nil {
-		c.sendError("", CodeBadMessage, err.Error())
+		c.sendError(id, CodeBadMessage, err.Error())
 		return
 	}
 	if c.sess.conn(c.pid) != c {

@@ -2,8 +2,11 @@ package signaling
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,18 +20,20 @@ import (
 
 // conn is one websocket. Its reader goroutine (run) alone reads and
 // dispatches messages; its writer goroutine alone writes to the socket,
-// from a bounded queue. Anything may enqueue; nothing blocks on a slow
-// client: when the queue is full the client is closed, and it resumes.
+// from the outbox. Anything may enqueue; nothing blocks on a slow client: a
+// client that falls behind on events is resynced with a snapshot, one that
+// stops reading altogether is closed (and resumes with a new socket).
 type conn struct {
 	s      *Server
 	ws     *websocket.Conn
 	opened time.Time
 	limit  rateLimiter // reader goroutine only
 
-	send      chan []byte
+	out       *outbox
 	closing   chan struct{} // closed once by close
 	closeOnce sync.Once
 	writerEnd chan struct{}
+	batching  atomic.Bool // the client accepts batch frames (join's "batch")
 
 	// Set by join, on the reader goroutine, before anything else can see
 	// the conn through its session.
@@ -37,16 +42,14 @@ type conn struct {
 	epoch uint64
 	peer  *sfu.Peer
 
-	// welcomed is set under sess.mu when the welcome is enqueued; events
-	// are sent only to welcomed conns.
-	welcomed bool
-
 	candMu    sync.Mutex
 	offerSent bool     // the offer is enqueued
 	pending   [][]byte // messages for after the offer, held back until it is
 
 	leaving bool // the client asked to leave: no grace period
 
+	connected    atomic.Bool  // the PeerConnection reached connected once
+	mediaTimer   *time.Timer  // fails the socket if media never connects; set by join
 	roleNow      atomic.Value // rooms.Role: kept current from events, for alert delivery
 	lastReaction time.Time    // reader goroutine only
 }
@@ -63,30 +66,35 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 	return &conn{
 		s: s, ws: ws, opened: time.Now(),
 		limit:     newRateLimiter(s.cfg.Rate, s.cfg.Burst),
-		send:      make(chan []byte, s.cfg.SendQueue),
+		out:       newOutbox(s.cfg.SendQueue, s.cfg.SendQueue),
 		closing:   make(chan struct{}),
 		writerEnd: make(chan struct{}),
 	}
 }
 
-// run serves the socket until it closes, then cleans up.
+// run serves the socket until it closes, then cleans up. The cleanup runs
+// whatever happened, a panic included.
 func (c *conn) run() {
 	go c.writer()
+	defer func() {
+		c.close()
+		<-c.writerEnd
+		_ = c.ws.Close()
+		c.cleanup()
+	}()
 	c.reader()
-	c.close()
-	<-c.writerEnd
-	_ = c.ws.Close()
-	c.cleanup()
 }
 
-// enqueue queues one encoded message without blocking. A full queue means
-// the client cannot keep up: it is closed (it resumes with a new socket).
+// enqueue queues one encoded message that is not an event, without
+// blocking. A client with too many such messages unread is not reading: it
+// is closed (it resumes with a new socket).
 func (c *conn) enqueue(msg []byte) {
-	select {
-	case <-c.closing:
-	case c.send <- msg:
-	default:
-		c.s.log.Warn("send queue full, closing client", "session", c.sessionID(), "participant", c.pid)
+	if !c.out.put(msg) {
+		select {
+		case <-c.closing:
+		default:
+			c.s.log.Warn("client stopped reading, closing it", "session", c.sessionID(), "participant", c.pid)
+		}
 		c.close()
 	}
 }
@@ -103,10 +111,14 @@ func (c *conn) sendError(id, code, message string) {
 	c.sendMsg(Error{Envelope: Envelope{Type: TypeError, ID: id}, Code: code, Message: message})
 }
 
-// close starts closing: the writer flushes what is queued, sends a close
-// frame and ends; the reader then fails and run cleans up.
+// close starts closing: the outbox takes nothing more, the writer flushes
+// what is queued, sends a close frame and ends; the reader then fails and
+// run cleans up.
 func (c *conn) close() {
-	c.closeOnce.Do(func() { close(c.closing) })
+	c.closeOnce.Do(func() {
+		c.out.close()
+		close(c.closing)
+	})
 }
 
 func (c *conn) sessionID() string {
@@ -117,6 +129,9 @@ func (c *conn) sessionID() string {
 }
 
 // reader reads and dispatches messages until the socket fails or closes.
+// Until a join succeeds the socket has AuthTimeout to send one; after it,
+// ReadTimeout of silence (pongs count) closes it, and the PeerConnection's
+// own ConnectTimeout decides whether media came up.
 func (c *conn) reader() {
 	cfg := &c.s.cfg
 	c.ws.SetReadLimit(int64(cfg.HardLimitBytes))
@@ -161,7 +176,12 @@ func (c *conn) reader() {
 			c.sendError("", CodeBadMessage, "messages are JSON text frames")
 			continue
 		}
-		c.dispatch(buf.Bytes())
+		joined := c.sess != nil
+		c.dispatchSafely(buf.Bytes())
+		if !joined && c.sess != nil {
+			// The join deadline is over: from now on silence decides.
+			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.ReadTimeout))
+		}
 		select {
 		case <-c.closing:
 			return
@@ -170,43 +190,98 @@ func (c *conn) reader() {
 	}
 }
 
-// writer is the only goroutine writing to the socket.
+// dispatchSafely dispatches one message; a panic in its handler is logged
+// with its stack, answered internal, and closes this socket (its cleanup
+// then runs as for any close). No other socket is affected.
+func (c *conn) dispatchSafely(raw []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			var env Envelope
+			_ = json.Unmarshal(raw, &env)
+			c.s.log.Error("panic in a message handler", "session", c.sessionID(), "participant", c.pid,
+				"type", env.Type, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			c.fail(env.ID, CodeInternal, "the server failed on this message; reconnect to resume")
+		}
+	}()
+	c.dispatch(raw)
+}
+
+// writer is the only goroutine writing to the socket. It sends what the
+// outbox holds, batched into one frame when the client accepts batches,
+// and resyncs a client that fell behind on events.
 func (c *conn) writer() {
 	defer close(c.writerEnd)
+	defer func() {
+		if v := recover(); v != nil {
+			c.s.log.Error("panic in a socket writer", "session", c.sessionID(), "participant", c.pid,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			c.close()
+			_ = c.ws.SetReadDeadline(time.Now()) // unblock the reader
+		}
+	}()
 	ping := time.NewTicker(c.s.cfg.PingInterval)
 	defer ping.Stop()
 	write := func(kind int, msg []byte) error {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 		return c.ws.WriteMessage(kind, msg)
 	}
+	var (
+		msgs  [][]byte
+		batch bytes.Buffer
+	)
 	for {
 		select {
-		case msg := <-c.send:
-			if write(websocket.TextMessage, msg) != nil {
-				c.close()
-				return
-			}
+		case <-c.out.wake:
 		case <-ping.C:
 			if write(websocket.PingMessage, nil) != nil {
 				c.close()
+				_ = c.ws.SetReadDeadline(time.Now())
 				return
 			}
-		case <-c.closing:
-			for {
-				select {
-				case msg := <-c.send:
-					if write(websocket.TextMessage, msg) != nil {
-						return
-					}
-				default:
-					_ = write(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-					// Unblock the reader if the client does not answer the close.
-					_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-					return
-				}
+			continue
+		}
+		var resync, closed bool
+		msgs, resync, closed = c.out.take(msgs[:0])
+		if resync {
+			c.resync()
+			more, _, nowClosed := c.out.take(nil)
+			msgs, closed = append(msgs, more...), closed || nowClosed
+		}
+		for rest := msgs; len(rest) > 0; {
+			var frame []byte
+			frame, rest = nextFrame(rest, c.batching.Load(), &batch)
+			if write(websocket.TextMessage, frame) != nil {
+				c.close()
+				_ = c.ws.SetReadDeadline(time.Now())
+				return
 			}
 		}
+		clear(msgs)
+		if closed {
+			_ = write(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			// Unblock the reader if the client does not answer the close.
+			_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
+			return
+		}
 	}
+}
+
+// resync brings a client that fell behind on events up to date: a snapshot
+// message (no id), then the events after it. Runs on the writer goroutine.
+func (c *conn) resync() {
+	for range maxCatchUpTries {
+		snap, err := c.s.hub.Snapshot(c.sess.id)
+		if err != nil {
+			c.fail("", CodeSessionNotFound, "the session is gone")
+			return
+		}
+		lead := encode(SnapshotMessage{Envelope: Envelope{Type: TypeSnapshot}, Snapshot: toWireSnapshot(snap)})
+		if c.sess.catchUp(c, snap.Version, lead) {
+			c.s.resyncs.Add(1)
+			return
+		}
+	}
+	c.close()
 }
 
 // afterOffer enqueues a message that must follow the offer (trickled

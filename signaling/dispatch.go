@@ -62,7 +62,7 @@ func (c *conn) dispatch(raw []byte) {
 		c.close()
 	default:
 		if _, ok := commands[env.Type]; ok || env.Type == CmdReact {
-			c.command(env.Type, raw)
+			c.command(env.Type, env.ID, raw)
 			return
 		}
 		c.sendError(env.ID, CodeUnknownType, "unknown message type "+strconv.Quote(env.Type))
@@ -140,10 +140,14 @@ func (c *conn) join(m Join) {
 	c.s.log.Info("joined", "session", sessionID, "participant", c.pid, "role", res.Participant.Role,
 		"replaced", res.Replaced)
 
-	sess.welcome(c, Welcome{
+	c.batching.Store(m.Batch)
+	c.watchMedia()
+	if !c.welcome(Welcome{
 		Envelope: Envelope{Type: TypeWelcome, ID: m.ID}, Protocol: ProtocolVersion,
 		ParticipantID: c.pid, Slots: sess.router.Slots(), Snapshot: toWireSnapshot(res.Snapshot),
-	})
+	}) {
+		return
+	}
 	offer, err := c.peer.Offer()
 	if errors.Is(err, sfu.ErrClosed) {
 		return // replaced by a newer socket meanwhile; it was told
@@ -155,6 +159,39 @@ func (c *conn) join(m Join) {
 	}
 	c.sendMsg(SDP{Envelope: Envelope{Type: TypeOffer}, SDP: offer.SDP, UpstreamMid: offer.UpstreamMid, SlotMids: offer.SlotMids})
 	c.offerDone()
+}
+
+// welcome queues w and then every event after its snapshot. When the
+// events after the join's snapshot are no longer all kept (a join storm), it
+// sends a newer snapshot instead. It reports false when it gave up and
+// closed the socket.
+func (c *conn) welcome(w Welcome) bool {
+	for range maxCatchUpTries {
+		if c.sess.catchUp(c, w.Snapshot.Version, encode(w)) {
+			return true
+		}
+		snap, err := c.s.hub.Snapshot(c.sess.id)
+		if err != nil {
+			c.fail(w.ID, CodeSessionNotFound, "the session is gone")
+			return false
+		}
+		w.Snapshot = toWireSnapshot(snap)
+	}
+	c.fail(w.ID, CodeInternal, "the session changes too fast to join it now; try again")
+	return false
+}
+
+// watchMedia starts the media deadline: a PeerConnection that has not
+// connected within ConnectTimeout of the join fails the socket with
+// connect_timeout (its record then waits the reconnect grace, as for any
+// drop).
+func (c *conn) watchMedia() {
+	c.mediaTimer = time.AfterFunc(c.s.cfg.ConnectTimeout, func() {
+		if !c.connected.Load() {
+			c.fail("", CodeConnectTimeout, "the media connection did not come up within "+
+				c.s.cfg.ConnectTimeout.String()+"; reconnect to try again")
+		}
+	})
 }
 
 // takeOver makes c the socket of its participant record. An older socket
@@ -213,6 +250,7 @@ func (c *conn) onCandidate(ci *webrtc.ICECandidateInit) {
 func (c *conn) onPeerState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
+		c.connected.Store(true)
 		if err := c.s.hub.SetState(c.sess.id, c.pid, c.epoch, rooms.StateConnected); err == nil {
 			c.s.syncAudiences(c.sess)
 		}
@@ -241,6 +279,9 @@ func (c *conn) answer(m SDP) {
 func (c *conn) cleanup() {
 	if c.sess == nil {
 		return
+	}
+	if c.mediaTimer != nil {
+		c.mediaTimer.Stop()
 	}
 	m := c.sess.member(c.pid)
 	m.mu.Lock()

@@ -3,7 +3,9 @@ package signaling_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -144,4 +146,48 @@ func received(b *bots.Bot, before map[int]uint64) map[int]uint64 {
 		out[src] = n - before[src]
 	}
 	return out
+}
+
+// usage is what a server holds for its clients: the leak check compares it
+// before and after.
+type usage struct {
+	goroutines   int
+	participants int   // present records over all sessions
+	peers        int64 // open PeerConnections
+}
+
+func (h *harness) usage() usage {
+	return usage{goroutines: runtime.NumGoroutine(), participants: h.srv.Hub().Participants(),
+		peers: h.engine.Stats().Peers}
+}
+
+// waitBaseline waits until the server holds no more than it did at base:
+// no records, PeerConnections or goroutines left behind by the test's
+// clients. It fails the test with the difference when ctx ends first.
+func (h *harness) waitBaseline(ctx context.Context, base usage) {
+	h.t.Helper()
+	http.DefaultClient.CloseIdleConnections()
+	var now usage
+	for {
+		now = h.usage()
+		if now.goroutines <= base.goroutines && now.participants <= base.participants && now.peers <= base.peers {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			h.t.Fatalf("leak: goroutines %d (baseline %d), records %d (%d), PeerConnections %d (%d)",
+				now.goroutines, base.goroutines, now.participants, base.participants, now.peers, base.peers)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// apiURL serves the REST API of h's server and returns its base URL.
+func (h *harness) apiURL() string {
+	h.t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/sessions/", h.srv.APIHandler())
+	hs := httptest.NewServer(mux)
+	h.t.Cleanup(hs.Close)
+	return hs.URL + "/api/v1/sessions/"
 }

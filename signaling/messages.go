@@ -53,6 +53,7 @@ const (
 	TypeOK       = "ok"       // a request succeeded; commands carry the new version
 	TypeReaction = "reaction" // an ephemeral emoji reaction from someone in the room
 	TypeRemoved  = "removed"  // a moderator removed this participant; the socket closes
+	TypeBatch    = "batch"    // several messages in one frame, to clients that asked for it
 )
 
 // Error codes. They are stable: clients switch on them.
@@ -73,6 +74,7 @@ const (
 	CodeSessionNotFound = "session_not_found"         // no such session
 	CodeRenegotiation   = "renegotiation_unsupported" // a second answer; the first stands
 	CodeICEFailed       = "ice_failed"                // the media path failed; reconnect to resume
+	CodeConnectTimeout  = "connect_timeout"           // the PeerConnection did not connect in time after join
 	CodeForbidden       = "forbidden"                 // the role may not do this; the message names the action
 	CodeNotFound        = "not_found"                 // no such participant or room
 	CodeRoomFull        = "room_full"                 // the breakout room is at capacity
@@ -105,6 +107,18 @@ type Join struct {
 	Token   string `json:"token"`
 	Session string `json:"session,omitempty"` // needed when the token names no session
 	Alias   string `json:"alias,omitempty"`   // overrides the token's alias when set
+	// Batch asks the server to send several messages in one batch frame
+	// when they are waiting together (see Batch).
+	Batch bool `json:"batch,omitempty"`
+}
+
+// Batch is several server messages in one frame, in order, each as it would
+// have been sent alone. Sent only to clients that joined with batch: true,
+// and only when more than one message is waiting. Built by nextFrame from
+// the messages' encodings; this type documents the shape.
+type Batch struct {
+	Envelope
+	Messages []json.RawMessage `json:"messages"`
 }
 
 // Welcome answers Join.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -26,13 +27,14 @@ const (
 	DefaultAuthTimeout     = 5 * time.Second
 	DefaultMaxMessageBytes = 64 << 10 // a K=16 offer is ~12 KiB
 	DefaultHardLimitBytes  = 1 << 20  // frames over this close the socket
-	DefaultSendQueue       = 256      // messages; overflow closes the client
+	DefaultSendQueue       = 256      // messages; see Config.SendQueue
 	DefaultRate            = 20       // messages per second, sustained
 	DefaultBurst           = 60       // messages at once
 	DefaultReconnectGrace  = 20 * time.Second
 	DefaultPingInterval    = 15 * time.Second
 	DefaultReadTimeout     = 45 * time.Second // silent this long: dead
 	DefaultTickInterval    = 200 * time.Millisecond
+	DefaultConnectTimeout  = 60 * time.Second // join → PeerConnection connected
 	writeTimeout           = 10 * time.Second
 )
 
@@ -42,15 +44,16 @@ type Config struct {
 	Engine   *sfu.Engine
 	Slots    int // K for new sessions; 0 means sfu.DefaultSlots
 
-	AuthTimeout     time.Duration // join must arrive within this
+	AuthTimeout     time.Duration // a new socket must join within this
 	MaxMessageBytes int           // larger messages get message_too_large and are discarded
 	HardLimitBytes  int           // larger frames close the socket
-	SendQueue       int           // per-connection outgoing messages
+	SendQueue       int           // per connection: unread events before a resync, unread other messages before a close
 	Rate            float64       // per-connection messages per second
 	Burst           int           // per-connection burst
 	ReconnectGrace  time.Duration // a dropped participant keeps its record this long
 	PingInterval    time.Duration
-	ReadTimeout     time.Duration
+	ReadTimeout     time.Duration // after join: silent this long (pongs count) closes the socket
+	ConnectTimeout  time.Duration // after join: the PeerConnection must connect within this
 	TickInterval    time.Duration // how often breakout timers are checked
 	WarnBefore      time.Duration // breakout end warning lead; 0 means rooms' default (60 s)
 
@@ -73,6 +76,7 @@ func (c *Config) defaults() {
 	set(&c.ReconnectGrace, DefaultReconnectGrace)
 	set(&c.PingInterval, DefaultPingInterval)
 	set(&c.ReadTimeout, DefaultReadTimeout)
+	set(&c.ConnectTimeout, DefaultConnectTimeout)
 	set(&c.TickInterval, DefaultTickInterval)
 	if c.Slots <= 0 {
 		c.Slots = sfu.DefaultSlots
@@ -114,7 +118,13 @@ type Server struct {
 	closed   bool
 	stopping chan struct{}  // closed by Close: grace periods end at once
 	wg       sync.WaitGroup // grace timers and connections
+
+	resyncs atomic.Uint64 // sockets caught up by a snapshot after falling behind
 }
+
+// Resyncs is how many times a socket that fell behind on events was caught
+// up with a snapshot instead of being closed, since the server started.
+func (s *Server) Resyncs() uint64 { return s.resyncs.Load() }
 
 // NewServer returns a Server with its own rooms.Hub.
 func NewServer(cfg Config) (*Server, error) {

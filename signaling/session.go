@@ -85,8 +85,9 @@ func (s *session) observe(created time.Time) {
 	}
 }
 
-// broadcast records an encoded event and enqueues it, without blocking, on
-// every socket of the session that has been welcomed.
+// broadcast records an encoded event and offers it, without blocking, to
+// every socket of the session. A socket not yet welcomed, or lagging,
+// refuses it; its catch-up will include it from the history.
 func (s *session) broadcast(e sentEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -95,8 +96,8 @@ func (s *session) broadcast(e sentEvent) {
 	}
 	s.history = append(s.history, e)
 	for _, m := range s.members {
-		if c := m.conn.Load(); c != nil && c.welcomed {
-			c.enqueue(e.forConn(c))
+		if c := m.conn.Load(); c != nil {
+			c.out.putEvent(e.forConn(c))
 		}
 	}
 }
@@ -124,19 +125,33 @@ func (s *session) conns() []*conn {
 	return out
 }
 
-// welcome enqueues c's welcome and then every event newer than the
-// welcome's snapshot, atomically with respect to broadcast: the client sees
-// each version once and in order.
-func (s *session) welcome(c *conn, w Welcome) {
+// maxCatchUpTries bounds the attempts to catch a socket up from a
+// snapshot: each retry takes a newer snapshot, so only a session changing
+// faster than historyLen events per snapshot exhausts them.
+const maxCatchUpTries = 5
+
+// catchUp queues lead (a welcome or a snapshot message showing the session
+// at version) on c, then every event after version, and lets c take events
+// again. It runs under s.mu, so no event is broadcast in between: the
+// client sees each version once and in order. It reports false, queuing
+// nothing, when the history no longer holds every event after version (the
+// caller takes a newer snapshot and tries again).
+func (s *session) catchUp(c *conn, version uint64, lead []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.enqueue(encode(w))
-	c.welcomed = true
-	for _, e := range s.history {
-		if e.version > w.Snapshot.Version {
-			c.enqueue(e.forConn(c))
-		}
+	i := len(s.history)
+	for i > 0 && s.history[i-1].version > version {
+		i--
 	}
+	if i == 0 && len(s.history) > 0 && s.history[0].version > version+1 {
+		return false // events between version and the oldest kept were dropped
+	}
+	after := make([][]byte, 0, len(s.history)-i)
+	for _, e := range s.history[i:] {
+		after = append(after, e.forConn(c))
+	}
+	c.out.catchUp(lead, after)
+	return true
 }
 
 // toWireParticipant is the one conversion from a rooms record to what

@@ -135,8 +135,8 @@ func Dial(ctx context.Context, c Config) (*Bot, error) {
 	ws.SetReadLimit(wsReadLimit)
 	b.ws = ws
 	if err := b.Send(signaling.Join{
-		Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: "join"},
-		Token:    c.Token, Session: c.Session, Alias: c.Alias,
+		Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: "join"}, Batch: true,
+		Token: c.Token, Session: c.Session, Alias: c.Alias,
 	}); err != nil {
 		_ = b.Close()
 		return nil, err

@@ -38,11 +38,20 @@ func (b *Bot) readLoop() {
 	}
 }
 
-// handle dispatches one server message.
+// handle dispatches one server message, or each message of a batch.
 func (b *Bot) handle(raw []byte) {
 	var env signaling.Envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		b.localError("undecodable server message: " + err.Error())
+		return
+	}
+	if env.Type == signaling.TypeBatch {
+		var batch signaling.Batch
+		if b.decode(raw, &batch) {
+			for _, m := range batch.Messages {
+				b.handle(m)
+			}
+		}
 		return
 	}
 	if b.cfg.OnMessage != nil {

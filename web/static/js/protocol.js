@@ -182,7 +182,7 @@ export class SanctuaryClient extends EventTarget {
       counters.joins++;
       this.joinId = this.newId();
       const { token, session, alias } = this.opts;
-      this.send({ type: 'join', id: this.joinId, token, session, alias });
+      this.send({ type: 'join', id: this.joinId, token, session, alias, batch: true });
       this.startPinger(ws);
     };
     ws.onmessage = (e) => {
@@ -190,6 +190,14 @@ export class SanctuaryClient extends EventTarget {
       try {
         m = JSON.parse(e.data);
       } catch {
+        return;
+      }
+      if (m.type === 'batch' && Array.isArray(m.messages)) {
+        // Several messages in one frame (we joined with batch: true).
+        for (const one of m.messages) {
+          if (ws !== this.ws) return; // a message in the batch closed this socket
+          this.onMessage(one);
+        }
         return;
       }
       this.onMessage(m);
