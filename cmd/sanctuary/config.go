@@ -37,6 +37,7 @@ type config struct {
 	natIPs         []string
 	reconnectGrace time.Duration
 	agora          agora.Credentials // both empty, or both valid (checked by parseConfig)
+	http           httpLimits        // every field positive (checked by parseConfig)
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -59,6 +60,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.reconnectGrace, "reconnect-grace", 20*time.Second, "how long a dropped participant keeps its record")
 	fs.StringVar(&c.agora.AppID, "agora-app-id", "", "Agora app id: serves Agora tokens at POST /api/v1/agora/token (with -agora-app-certificate)")
 	fs.StringVar(&c.agora.AppCertificate, "agora-app-certificate", "", "Agora app certificate (prefer SANCTUARY_AGORA_APP_CERTIFICATE: flags show in ps)")
+	c.http.flags(fs)
 
 	// Every flag has an environment twin: -jwt-secret is SANCTUARY_JWT_SECRET.
 	// The environment is applied first, so a flag on the command line wins.
@@ -89,6 +91,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.dev = dev.or(c.jwtSecret == "" && c.jwtPublicKey == "")
 	c.loopbackOnly = loopback.or(c.dev)
 	if err := checkAgora(c.agora); err != nil {
+		return c, err
+	}
+	if err := c.http.check(); err != nil {
 		return c, err
 	}
 	for _, ip := range strings.Split(natIPs, ",") {

@@ -69,43 +69,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	m.register(engine, sig.Hub())
-
-	var stopping atomic.Bool
-	mux := http.NewServeMux()
-	mux.Handle("GET /ws", sig)
-	mux.Handle("GET /metrics", m.handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"status": "ok", "sessions": sig.Hub().Sessions(), "participants": sig.Hub().Participants(),
-		})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if stopping.Load() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "stopping"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
-	})
-	agoraCfg := cfg.agoraConfig() // nil without credentials: the endpoint answers 503
-	agoraToken := sig.AgoraTokenHandler(agoraCfg)
-	for _, path := range []string{"/api/v1/agora/token", "/api/agora/token"} {
-		mux.Handle("POST "+path, agoraToken)
-		mux.Handle("GET "+path, agoraToken) // a JSON 405 rather than the web client's 404
-	}
-	registerDevToken(mux, cfg, devSecret) // GET /dev/token, dev mode only
-	// The session REST API: snapshot, stats and every session command.
-	api := sig.APIHandler()
-	mux.Handle("GET /api/v1/sessions/", api)
-	mux.Handle("POST /api/v1/sessions/", api)
-	mux.Handle("GET /", web.Handler())
+	a := &app{cfg: cfg, sig: sig, metrics: m, devSecret: devSecret}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := cfg.http.server(a.handler(), log)
 	log.Info("listening", "addr", ln.Addr().String(), "dev", cfg.dev, "slots", cfg.slots,
-		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort, "agora", agoraCfg != nil)
+		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort, "agora", cfg.agoraConfig() != nil)
 	if devSecret != "" {
 		printDevHelp(stdout, ln.Addr().String(), devSecret)
 	}
@@ -120,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	stopping.Store(true)
+	a.stopping.Store(true)
 	sig.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -128,4 +100,45 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// app is what the server's HTTP routes serve.
+type app struct {
+	cfg       config
+	sig       *signaling.Server
+	metrics   *metrics
+	devSecret string      // the generated dev secret, or ""
+	stopping  atomic.Bool // set when shutdown starts: /readyz answers 503
+}
+
+// handler routes every request of the server.
+func (a *app) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", a.sig)
+	mux.Handle("GET /metrics", a.metrics.handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		hub := a.sig.Hub()
+		writeJSON(w, http.StatusOK, map[string]any{
+			"status": "ok", "sessions": hub.Sessions(), "participants": hub.Participants(),
+		})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if a.stopping.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "stopping"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+	})
+	agoraToken := a.sig.AgoraTokenHandler(a.cfg.agoraConfig()) // nil config: the endpoint answers 503
+	for _, path := range []string{"/api/v1/agora/token", "/api/agora/token"} {
+		mux.Handle("POST "+path, agoraToken)
+		mux.Handle("GET "+path, agoraToken) // a JSON 405 rather than the web client's 404
+	}
+	registerDevToken(mux, a.cfg, a.devSecret) // GET /dev/token, dev mode only
+	// The session REST API: snapshot, stats and every session command.
+	api := a.sig.APIHandler()
+	mux.Handle("GET /api/v1/sessions/", api)
+	mux.Handle("POST /api/v1/sessions/", api)
+	mux.Handle("GET /", web.Handler())
+	return mux
 }
