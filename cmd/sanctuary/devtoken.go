@@ -20,14 +20,14 @@ const maxDevParam = 128
 // printDevHelp ("" when the operator gave -jwt-secret, which is then used).
 // Outside dev mode, or with only a public key (nothing to sign with), it
 // registers nothing and the path is the web client's 404.
-func registerDevToken(mux *http.ServeMux, cfg config, secret string) {
+func registerDevToken(rt *router, cfg config, secret string) {
 	if secret == "" {
 		secret = cfg.jwtSecret
 	}
 	if !cfg.dev || secret == "" {
 		return
 	}
-	mux.Handle("GET /dev/token", devTokenHandler([]byte(secret), cfg.jwtIssuer, cfg.jwtAudience))
+	rt.handle("GET /dev/token", devTokenHandler([]byte(secret), cfg.jwtIssuer, cfg.jwtAudience))
 }
 
 // devTokenHandler answers GET /dev/token?session=S&role=host|moderator|participant&user=U

@@ -49,6 +49,13 @@ type testServer struct {
 // websocket stays open without one.
 func startServer(t *testing.T, flags ...string) *testServer {
 	t.Helper()
+	return startServerWith(t, nil, flags...)
+}
+
+// startServerWith is startServer with extra routes registered after the
+// server's own.
+func startServerWith(t *testing.T, extra func(*router), flags ...string) *testServer {
+	t.Helper()
 	cfg, err := parseConfig(append([]string{"-jwt-secret", testSecret}, flags...), env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -79,9 +86,18 @@ func startServer(t *testing.T, flags ...string) *testServer {
 	}
 	ts := &testServer{
 		addr: ln.Addr().String(), url: "http://" + ln.Addr().String(), logs: logs, cfg: cfg, app: a,
-		srv: cfg.http.server(a.handler(), log), sig: sig,
-		cl: &http.Client{Transport: &http.Transport{}, Timeout: patience},
+		sig: sig,
+		cl: &http.Client{
+			Transport: &http.Transport{}, Timeout: patience,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 	}
+	rt := newRouter()
+	a.routes(rt)
+	if extra != nil {
+		extra(rt)
+	}
+	ts.srv = cfg.http.server(rt.handler(), log)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

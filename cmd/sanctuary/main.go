@@ -111,34 +111,38 @@ type app struct {
 	stopping  atomic.Bool // set when shutdown starts: /readyz answers 503
 }
 
-// handler routes every request of the server.
-func (a *app) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /ws", a.sig)
-	mux.Handle("GET /metrics", a.metrics.handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+// routes registers every route of the server on rt.
+func (a *app) routes(rt *router) {
+	rt.handle("GET /ws", a.sig)
+	rt.handle("GET /metrics", a.metrics.handler())
+	rt.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hub := a.sig.Hub()
 		writeJSON(w, http.StatusOK, map[string]any{
 			"status": "ok", "sessions": hub.Sessions(), "participants": hub.Participants(),
 		})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	}))
+	rt.handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if a.stopping.Load() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "stopping"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
-	})
+	}))
+	// Other methods get the API's JSON 405 with Allow: POST.
 	agoraToken := a.sig.AgoraTokenHandler(a.cfg.agoraConfig()) // nil config: the endpoint answers 503
-	for _, path := range []string{"/api/v1/agora/token", "/api/agora/token"} {
-		mux.Handle("POST "+path, agoraToken)
-		mux.Handle("GET "+path, agoraToken) // a JSON 405 rather than the web client's 404
-	}
-	registerDevToken(mux, a.cfg, a.devSecret) // GET /dev/token, dev mode only
-	// The session REST API: snapshot, stats and every session command.
-	api := a.sig.APIHandler()
-	mux.Handle("GET /api/v1/sessions/", api)
-	mux.Handle("POST /api/v1/sessions/", api)
-	mux.Handle("GET /", web.Handler())
-	return mux
+	rt.handle("POST /api/v1/agora/token", agoraToken)
+	rt.handle("POST /api/agora/token", agoraToken) // the old product's path
+	registerDevToken(rt, a.cfg, a.devSecret)       // GET /dev/token, dev mode only
+	// The session REST API: snapshot, stats and every session command; it
+	// routes methods itself.
+	rt.handle("/api/v1/sessions/", a.sig.APIHandler())
+	rt.handle("GET /", web.Handler())
+}
+
+// handler is the server's handler: every route, with JSON answers under
+// /api/.
+func (a *app) handler() http.Handler {
+	rt := newRouter()
+	a.routes(rt)
+	return rt.handler()
 }

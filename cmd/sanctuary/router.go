@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/sanctuary-sfu/sanctuary/signaling"
+)
+
+// apiPrefix is where the HTTP APIs live. Every answer under it is JSON;
+// errors are {"code", "message"} with the codes of signaling/messages.go.
+const apiPrefix = "/api/"
+
+// router builds the server's handler. Routes under apiPrefix have a mux of
+// their own, so that their 404 and 405 come from the API's routes alone,
+// not from the web client's catch-all "GET /".
+type router struct {
+	mux *http.ServeMux // the routes outside apiPrefix. Never nil.
+	api *http.ServeMux // the routes under apiPrefix. Never nil.
+}
+
+func newRouter() *router {
+	return &router{mux: http.NewServeMux(), api: http.NewServeMux()}
+}
+
+// handle serves pattern ("[METHOD ]/path", as http.ServeMux reads it) with h.
+func (rt *router) handle(pattern string, h http.Handler) {
+	path := pattern
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		path = p
+	}
+	if strings.HasPrefix(path, apiPrefix) {
+		rt.api.Handle(pattern, h)
+		return
+	}
+	rt.mux.Handle(pattern, h)
+}
+
+// handler is the server's handler: the routes, with the answers under
+// apiPrefix made JSON.
+func (rt *router) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if underAPI(r.URL.Path) {
+			rt.api.ServeHTTP(&apiWriter{ResponseWriter: w, r: r}, r)
+			return
+		}
+		rt.mux.ServeHTTP(w, r)
+	})
+}
+
+func underAPI(path string) bool {
+	return strings.HasPrefix(path, apiPrefix) || path == strings.TrimSuffix(apiPrefix, "/")
+}
+
+// apiWriter makes an answer under apiPrefix JSON when its handler did not:
+// the 404 and 405 of http.ServeMux (405 keeps its Allow header), its
+// redirects to a cleaned path (answered 404: API paths are canonical), and
+// any http.Error. An answer of status 300 or more whose Content-Type is not
+// application/json is replaced by the JSON error body of its status; the
+// handler's body is then dropped. Other answers pass as they are.
+type apiWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	wrote    bool // the status is written
+	replaced bool // the answer was replaced: drop the handler's body
+}
+
+func (w *apiWriter) WriteHeader(status int) {
+	switch {
+	case w.wrote || status < 200: // a superfluous call, or an informational answer
+	case status < 300 || isJSON(w.Header()):
+		w.wrote = true
+	default:
+		w.wrote, w.replaced = true, true
+		h := w.Header()
+		allow := h.Get("Allow")
+		clear(h)
+		if status == http.StatusMethodNotAllowed && allow != "" {
+			h.Set("Allow", allow)
+		}
+		status, code, message := apiFallback(status, w.r, allow)
+		writeAPIError(w.ResponseWriter, status, code, message)
+		return
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *apiWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.replaced {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *apiWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func isJSON(h http.Header) bool {
+	mediaType, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(mediaType), "application/json")
+}
+
+// apiFallback is the JSON error answer that replaces a non-JSON one of
+// status to r (allow: its Allow header).
+func apiFallback(status int, r *http.Request, allow string) (int, string, string) {
+	switch {
+	case status < 400 || status == http.StatusNotFound:
+		return http.StatusNotFound, signaling.CodeNotFound, fmt.Sprintf("no API at %s %s", r.Method, r.URL.Path)
+	case status == http.StatusMethodNotAllowed:
+		return status, signaling.CodeMethodNotAllowed, fmt.Sprintf("%s is not served at %s; use %s", r.Method, r.URL.Path, allow)
+	case status == http.StatusUnauthorized:
+		return status, signaling.CodeUnauthorized, "send your token as Authorization: Bearer <token>"
+	case status == http.StatusRequestEntityTooLarge:
+		return status, signaling.CodeRequestTooLarge, "the body is too large"
+	case status >= 500:
+		return status, signaling.CodeInternal, "the server failed; the fault is logged"
+	default:
+		return status, signaling.CodeBadRequest, http.StatusText(status)
+	}
+}
+
+// apiErrorBody is the JSON body of an error answer, as signaling writes it.
+type apiErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeAPIError writes the JSON error answer {code, message} with status.
+// It is not to be cached, like every API answer.
+func writeAPIError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(apiErrorBody{Code: code, Message: message})
+}
