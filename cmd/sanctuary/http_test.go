@@ -92,7 +92,7 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	rt := newRouter()
+	rt := newRouter(log)
 	a.routes(rt)
 	if extra != nil {
 		extra(rt)

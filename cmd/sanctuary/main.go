@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := cfg.http.server(a.handler(), log)
+	srv := cfg.http.server(a.handler(log), log)
 	log.Info("listening", "addr", ln.Addr().String(), "dev", cfg.dev, "slots", cfg.slots,
 		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort, "agora", cfg.agoraConfig() != nil)
 	if devSecret != "" {
@@ -113,7 +113,7 @@ type app struct {
 
 // routes registers every route of the server on rt.
 func (a *app) routes(rt *router) {
-	rt.handle("GET /ws", a.sig)
+	rt.handleWebsocket("GET /ws", a.sig)
 	rt.handle("GET /metrics", a.metrics.handler())
 	rt.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hub := a.sig.Hub()
@@ -139,10 +139,10 @@ func (a *app) routes(rt *router) {
 	rt.handle("GET /", web.Handler())
 }
 
-// handler is the server's handler: every route, with JSON answers under
-// /api/.
-func (a *app) handler() http.Handler {
-	rt := newRouter()
+// handler is the server's handler: every route, recovered from panics
+// (but the websocket), with JSON answers under /api/. Panics go to log.
+func (a *app) handler(log *slog.Logger) http.Handler {
+	rt := newRouter(log)
 	a.routes(rt)
 	return rt.handler()
 }

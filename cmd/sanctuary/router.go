@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -15,18 +16,32 @@ const apiPrefix = "/api/"
 
 // router builds the server's handler. Routes under apiPrefix have a mux of
 // their own, so that their 404 and 405 come from the API's routes alone,
-// not from the web client's catch-all "GET /".
+// not from the web client's catch-all "GET /". Every route but the
+// websocket is recovered from panics (see recoverPanics).
 type router struct {
 	mux *http.ServeMux // the routes outside apiPrefix. Never nil.
 	api *http.ServeMux // the routes under apiPrefix. Never nil.
+	log *slog.Logger   // receives panics. Never nil.
 }
 
-func newRouter() *router {
-	return &router{mux: http.NewServeMux(), api: http.NewServeMux()}
+func newRouter(log *slog.Logger) *router {
+	return &router{mux: http.NewServeMux(), api: http.NewServeMux(), log: log}
 }
 
-// handle serves pattern ("[METHOD ]/path", as http.ServeMux reads it) with h.
+// handle serves pattern ("[METHOD ]/path", as http.ServeMux reads it) with
+// h, recovered from panics.
 func (rt *router) handle(pattern string, h http.Handler) {
+	rt.add(pattern, recoverPanics(h, rt.log))
+}
+
+// handleWebsocket serves pattern with h, which hijacks the connection. It
+// is not recovered: once hijacked there is no HTTP answer to give, and
+// net/http logs the panic (to the server's ErrorLog).
+func (rt *router) handleWebsocket(pattern string, h http.Handler) {
+	rt.add(pattern, h)
+}
+
+func (rt *router) add(pattern string, h http.Handler) {
 	path := pattern
 	if _, p, ok := strings.Cut(pattern, " "); ok {
 		path = p
