@@ -127,13 +127,17 @@ func apiFallback(status int, r *http.Request, allow string) (int, string, string
 	case status < 400 || status == http.StatusNotFound:
 		return http.StatusNotFound, signaling.CodeNotFound, fmt.Sprintf("no API at %s %s", r.Method, r.URL.Path)
 	case status == http.StatusMethodNotAllowed:
-		return status, signaling.CodeMethodNotAllowed, fmt.Sprintf("%s is not served at %s; use %s", r.Method, r.URL.Path, allow)
+		message := fmt.Sprintf("%s is not served at %s", r.Method, r.URL.Path)
+		if allow != "" {
+			message += "; use " + allow
+		}
+		return status, signaling.CodeMethodNotAllowed, message
 	case status == http.StatusUnauthorized:
 		return status, signaling.CodeUnauthorized, "send your token as Authorization: Bearer <token>"
 	case status == http.StatusRequestEntityTooLarge:
 		return status, signaling.CodeRequestTooLarge, "the body is too large"
 	case status >= 500:
-		return status, signaling.CodeInternal, "the server failed; the fault is logged"
+		return status, signaling.CodeInternal, "the server failed"
 	default:
 		return status, signaling.CodeBadRequest, http.StatusText(status)
 	}
