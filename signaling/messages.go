@@ -89,8 +89,8 @@ const (
 	CodeUnauthorized       = "unauthorized"         // 401: no Authorization: Bearer header
 	CodeNotAMember         = "not_a_member"         // 403: the user has no record in the session
 	CodeBadRequest         = "bad_request"          // 400: the body is not the JSON expected, or no session is named
-	CodeRequestTooLarge    = "request_too_large"    // 413: the body is over 4 KiB
-	CodeMethodNotAllowed   = "method_not_allowed"   // 405: only POST is served
+	CodeRequestTooLarge    = "request_too_large"    // 413: the body is over the endpoint's limit (REST 64 KiB, Agora 4 KiB)
+	CodeMethodNotAllowed   = "method_not_allowed"   // 405: the path is served for other methods (see Allow)
 	CodeAgoraNotConfigured = "agora_not_configured" // 503: the server has no Agora credentials
 )
 

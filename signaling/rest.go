@@ -64,8 +64,12 @@ func (s *Server) restCommand(w http.ResponseWriter, r *http.Request, name string
 	}
 	var c Command
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandBodyBytes))
-	if err != nil {
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 		s.writeAPIError(w, apiErrorf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "the body is over %d bytes", maxCommandBodyBytes), name)
+		return
+	}
+	if err != nil {
+		s.writeAPIError(w, apiErrorf(http.StatusBadRequest, CodeBadRequest, "the body could not be read: %v", err), name)
 		return
 	}
 	if strings.TrimSpace(string(body)) != "" {
@@ -169,7 +173,14 @@ func (s *Server) writeAPIError(w http.ResponseWriter, err error, what string) {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
-	writeAPIJSON(w, e.status, apiErrorBody{Code: e.code, Message: e.message})
+	WriteError(w, e.status, e.code, e.message)
+}
+
+// WriteError writes the JSON error answer {"code", "message"} with status:
+// the one shape of every HTTP error answer of the server (codes from
+// messages.go).
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	writeAPIJSON(w, status, apiErrorBody{Code: code, Message: message})
 }
 
 // apiErrorBody is the JSON body of every error answer.
@@ -201,6 +212,7 @@ func (s *Server) authenticate(r *http.Request) (auth.Identity, error) {
 func writeAPIJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // messages say <token>; tokens hold no HTML

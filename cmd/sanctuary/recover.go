@@ -42,7 +42,7 @@ func recoverPanics(h http.Handler, log *slog.Logger) http.Handler {
 				panic(http.ErrAbortHandler)
 			}
 			clear(w.Header())
-			writeAPIError(w, http.StatusInternalServerError, signaling.CodeInternal,
+			signaling.WriteError(w, http.StatusInternalServerError, signaling.CodeInternal,
 				"the server failed; the fault is logged as "+fault)
 		}()
 		h.ServeHTTP(sw, r)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -96,7 +95,7 @@ func (w *apiWriter) WriteHeader(status int) {
 			h.Set("Allow", allow)
 		}
 		status, code, message := apiFallback(status, w.r, allow)
-		writeAPIError(w.ResponseWriter, status, code, message)
+		signaling.WriteError(w.ResponseWriter, status, code, message)
 		return
 	}
 	w.ResponseWriter.WriteHeader(status)
@@ -141,20 +140,4 @@ func apiFallback(status int, r *http.Request, allow string) (int, string, string
 	default:
 		return status, signaling.CodeBadRequest, http.StatusText(status)
 	}
-}
-
-// apiErrorBody is the JSON body of an error answer, as signaling writes it.
-type apiErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// writeAPIError writes the JSON error answer {code, message} with status.
-// It is not to be cached, like every API answer.
-func writeAPIError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(apiErrorBody{Code: code, Message: message})
 }

@@ -111,11 +111,11 @@ func TestBodiesLimited(t *testing.T) {
 		rt.handle("POST /api/v1/test/read-all", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			n, err := io.Copy(io.Discard, r.Body)
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				writeAPIError(w, http.StatusRequestEntityTooLarge, signaling.CodeRequestTooLarge, "over the limit")
+				signaling.WriteError(w, http.StatusRequestEntityTooLarge, signaling.CodeRequestTooLarge, "over the limit")
 				return
 			}
 			if err != nil {
-				writeAPIError(w, http.StatusBadRequest, signaling.CodeBadRequest, err.Error())
+				signaling.WriteError(w, http.StatusBadRequest, signaling.CodeBadRequest, err.Error())
 				return
 			}
 			writeJSON(w, http.StatusOK, map[string]int64{"read": n})
