@@ -62,7 +62,7 @@ func TestAssignBalanced(t *testing.T) {
 		t.Error("the host was assigned without IncludeStaff")
 	}
 	h.wantRoomAudiences()
-	_, aud := ok2(t)(h.hub.Audiences("s"))
+	_, aud := ok2(t)(h.hub.audiences("s"))
 	for _, p := range ps {
 		if len(aud[p.ID]) != 3 {
 			t.Errorf("%s hears %d, want 3", p.ID, len(aud[p.ID]))

@@ -1,51 +1,40 @@
 package rooms
 
-import (
-	"fmt"
-	"slices"
-)
+import "fmt"
 
-// audiencesLocked computes, for every listener (a present record that is
-// joining or connected), the sorted ids of the records it may hear: the
-// members of its room that are not reconnecting and not muted, minus
-// itself; nobody for a deafened listener. Every listener has an entry, with
-// a non-nil (possibly empty) slice of its own.
-func (s *session) audiencesLocked() map[string][]string {
-	sources := make(map[string][]string) // room → audible ids
-	var listeners []*member
+// Routing is who may hear whom in a session, by room: a participant hears
+// exactly the participants whose Speak room is its Hear room, itself
+// excepted. Its size is linear in the session's, however full a room is.
+type Routing struct {
+	// Hear maps every listener (a present record, joining or connected,
+	// not deafened) to the room it hears.
+	Hear map[string]string
+	// Speak maps every audible participant (a present record, joining or
+	// connected, not muted by a moderator) to the room it is heard in.
+	Speak map[string]string
+}
+
+// routingLocked computes the session's routing. The maps are new: the
+// caller owns them.
+func (s *session) routingLocked() Routing {
+	rt := Routing{Hear: make(map[string]string, len(s.users)), Speak: make(map[string]string, len(s.users))}
 	for _, m := range s.users {
 		if !m.present || m.p.State == StateReconnecting {
 			continue
 		}
+		if !m.p.Deafened {
+			rt.Hear[m.p.ID] = m.p.Room
+		}
 		if !m.p.Muted {
-			sources[m.p.Room] = append(sources[m.p.Room], m.p.ID)
+			rt.Speak[m.p.ID] = m.p.Room
 		}
-		listeners = append(listeners, m) // joining or connected
 	}
-	for _, ids := range sources {
-		slices.Sort(ids)
-	}
-	aud := make(map[string][]string, len(listeners))
-	for _, m := range listeners {
-		if m.p.Deafened {
-			aud[m.p.ID] = []string{}
-			continue
-		}
-		room := sources[m.p.Room]
-		out := make([]string, 0, len(room))
-		for _, id := range room {
-			if id != m.p.ID {
-				out = append(out, id)
-			}
-		}
-		aud[m.p.ID] = out
-	}
-	return aud
+	return rt
 }
 
 // SetDeafened makes the actor itself stop (on) or resume (off) hearing the
-// others: a deafened participant's audience is empty, while the others still
-// hear it. Needs ActionDeafen; an integration Actor (no ParticipantID) has
+// others: a deafened participant hears nobody (it is not in Routing.Hear),
+// while the others still hear it. Needs ActionDeafen; an integration Actor (no ParticipantID) has
 // nothing to deafen and gets ErrInvalid. Setting the value the record has is
 // no change: no event, the current version. Otherwise one EventUpdated with
 // Change "deafened". The setting survives a takeover and is cleared by a

@@ -77,7 +77,7 @@ func TestAudiences(t *testing.T) {
 				want[idOf[u]] = ids
 			}
 
-			v, got, err := h.hub.Audiences("s")
+			v, got, err := h.hub.audiences("s")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,17 +99,38 @@ func TestAudiences(t *testing.T) {
 	}
 }
 
-// TestAudiencesOwned: the caller may change the slices it got.
-func TestAudiencesOwned(t *testing.T) {
+// TestRoutingOwned: the caller may change the maps it got.
+func TestRoutingOwned(t *testing.T) {
 	h := newHarness(t)
 	a := h.join("s", "a", RoleParticipant).Participant
 	h.join("s", "b", RoleParticipant)
-	h.join("s", "c", RoleParticipant)
-	_, aud, _ := h.hub.Audiences("s")
-	aud[a.ID][0] = "mutated"
-	for id, ids := range aud {
-		if id != a.ID && slices.Contains(ids, "mutated") {
-			t.Fatal("audiences share storage")
-		}
+	_, rt, _ := h.hub.Routing("s")
+	rt.Hear[a.ID] = "elsewhere"
+	delete(rt.Speak, a.ID)
+	_, again, _ := h.hub.Routing("s")
+	if again.Hear[a.ID] != MainRoom || again.Speak[a.ID] != MainRoom {
+		t.Fatal("the routing shares its maps with the caller")
 	}
+}
+
+// audiences expands the routing of session into who hears whom, by the
+// rule the SFU applies (same room, itself excepted): the sorted ids each
+// listener hears. Deafened and reconnecting participants have no entry.
+func (h *Hub) audiences(session string) (uint64, map[string][]string, error) {
+	v, rt, err := h.Routing(session)
+	if err != nil {
+		return 0, nil, err
+	}
+	aud := make(map[string][]string, len(rt.Hear))
+	for sub, room := range rt.Hear {
+		ids := []string{}
+		for src, r := range rt.Speak {
+			if r == room && src != sub {
+				ids = append(ids, src)
+			}
+		}
+		slices.Sort(ids)
+		aud[sub] = ids
+	}
+	return v, aud, nil
 }

@@ -67,7 +67,7 @@ func (h *harness) members() map[string][]string {
 func (h *harness) wantRoomAudiences() {
 	h.t.Helper()
 	byRoom := h.members()
-	_, aud := ok2(h.t)(h.hub.Audiences("s"))
+	_, aud := ok2(h.t)(h.hub.audiences("s"))
 	for room, ids := range byRoom {
 		for _, id := range ids {
 			want := slices.DeleteFunc(slices.Clone(ids), func(o string) bool { return o == id })
@@ -316,7 +316,7 @@ func TestCloseRooms(t *testing.T) {
 		all = append(all, p.ID)
 	}
 	slices.Sort(all)
-	_, aud := ok2(t)(h.hub.Audiences("s"))
+	_, aud := ok2(t)(h.hub.audiences("s"))
 	for _, id := range all {
 		want := slices.DeleteFunc(slices.Clone(all), func(o string) bool { return o == id })
 		if !slices.Equal(aud[id], want) {

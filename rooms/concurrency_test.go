@@ -89,7 +89,7 @@ func TestEventsInVersionOrder(t *testing.T) {
 				if i%3 == 0 {
 					_ = h.hub.Leave(session, p.ID, p.Epoch) // may be stale or gone
 				}
-				_, _, _ = h.hub.Audiences(session)
+				_, _, _ = h.hub.audiences(session)
 			}
 		})
 	}
@@ -176,7 +176,7 @@ func TestChurnDeletesAndRecreates(t *testing.T) {
 			if _, err := h.hub.Snapshot("churn"); err != nil && !errors.Is(err, ErrNotFound) {
 				t.Error(err)
 			}
-			if _, _, err := h.hub.Audiences("churn"); err != nil && !errors.Is(err, ErrNotFound) {
+			if _, _, err := h.hub.audiences("churn"); err != nil && !errors.Is(err, ErrNotFound) {
 				t.Error(err)
 			}
 		}

@@ -27,7 +27,7 @@
 //   - Every present participant is in exactly one room at every instant:
 //     MainRoom or an open breakout room (breakouts.go, assign.go). Moves,
 //     assignments, visits, closes and takeovers never change a role.
-//     Audiences, which the SFU routes by, is computed from rooms, mutes and
+//     Routing, which the SFU routes by, is computed from rooms, mutes and
 //     deafens (audience.go).
 //   - Every participant has a role, decided at join (see Join) and changed
 //     only by SetRole; what a role may do is decided only in permissions.go

@@ -234,23 +234,18 @@ func (h *Hub) Participant(session, participantID string) (Participant, error) {
 	return p, nil
 }
 
-// Audiences returns who may hear whom in session, together with the version
-// it was computed at (both read under one lock, so they are consistent).
-// aud has an entry for every present participant whose state is joining or
-// connected: the sorted ids of the participants it may hear, which are the
-// present members of its own room minus itself, minus those reconnecting,
-// minus those muted by a moderator; a deafened participant's entry is empty
-// (it hears nobody; others still hear it). Entries are non-nil and owned by
-// the caller. A reconnecting participant has no entry and is in no one's
-// audience. An ended session has no participants: aud is empty.
-// ErrNotFound for an unknown session.
-func (h *Hub) Audiences(session string) (version uint64, aud map[string][]string, err error) {
+// Routing returns who may hear whom in session (see Routing), together
+// with the version it was computed at (both read under one lock, so they
+// are consistent). A reconnecting participant is in neither map; an ended
+// session has no participants, so both maps are empty. The maps are the
+// caller's. ErrNotFound for an unknown session.
+func (h *Hub) Routing(session string) (version uint64, rt Routing, err error) {
 	s, err := h.lockSession(session)
 	if err != nil {
-		return 0, nil, fmt.Errorf("rooms: audiences: %w", err)
+		return 0, Routing{}, fmt.Errorf("rooms: routing: %w", err)
 	}
 	defer s.mu.Unlock()
-	return s.version, s.audiencesLocked(), nil
+	return s.version, s.routingLocked(), nil
 }
 
 // Sessions returns the number of sessions the Hub holds, for metrics: live

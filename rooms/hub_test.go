@@ -197,7 +197,7 @@ func TestLeave(t *testing.T) {
 	if err != nil || snap.Version != 7 || len(snap.Participants) != 0 {
 		t.Errorf("idle snapshot = %+v, %v", snap, err)
 	}
-	_, aud, err := h.hub.Audiences("s")
+	_, aud, err := h.hub.audiences("s")
 	if err != nil || len(aud) != 0 {
 		t.Errorf("idle audiences = %v, %v", aud, err)
 	}
@@ -213,7 +213,7 @@ func TestLeave(t *testing.T) {
 	_, err = h.hub.Snapshot("s")
 	wantErr(t, err, ErrNotFound)
 	wantErr(t, h.hub.Leave("s", a.ID, a.Epoch), ErrNotFound)
-	_, _, err = h.hub.Audiences("s")
+	_, _, err = h.hub.audiences("s")
 	wantErr(t, err, ErrNotFound)
 }
 

@@ -9,7 +9,7 @@ import (
 // (Actor): every record is removed and every breakout room closed, with no
 // event of their own; the layer above closes every connection. From then on
 // Join and every change fail with ErrEnded, while Snapshot (Ended true),
-// Audiences (empty), Stats and the other reads still answer, until Tick
+// Routing (empty), Stats and the other reads still answer, until Tick
 // deletes the session Options.EndedTTL later. Needs ActionEndSession (host
 // only).
 func (h *Hub) EndSession(sessionID string, a Actor) (uint64, error) {

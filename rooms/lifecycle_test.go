@@ -32,7 +32,7 @@ func TestEndSession(t *testing.T) {
 	if !snap.Ended || len(snap.Participants) != 0 || len(snap.Rooms) != 0 || snap.Version != v+1 {
 		t.Errorf("snapshot = %+v", snap)
 	}
-	if _, aud := ok2(t)(h.hub.Audiences("s")); len(aud) != 0 {
+	if _, aud := ok2(t)(h.hub.audiences("s")); len(aud) != 0 {
 		t.Errorf("audiences = %v", aud)
 	}
 

@@ -116,7 +116,7 @@ func TestStress(t *testing.T) {
 			if msg := checkSnapshot(snap); msg != "" {
 				t.Errorf("live snapshot at version %d: %s", snap.Version, msg)
 			}
-			v, aud, err := hub.Audiences("s")
+			v, aud, err := hub.audiences("s")
 			if err == nil && v == snap.Version {
 				if want := wantAudiences(snap); !audEqual(aud, want) {
 					t.Errorf("audiences at version %d = %v, want %v", v, aud, want)
@@ -284,13 +284,10 @@ func checkSnapshot(snap Snapshot) string {
 func wantAudiences(snap Snapshot) map[string][]string {
 	out := map[string][]string{}
 	for _, l := range snap.Participants {
-		if l.State == StateReconnecting {
-			continue
+		if l.State == StateReconnecting || l.Deafened {
+			continue // hears nobody: no entry
 		}
 		out[l.ID] = []string{}
-		if l.Deafened {
-			continue
-		}
 		for _, s := range snap.Participants {
 			if s.ID != l.ID && s.Room == l.Room && !s.Muted && s.State != StateReconnecting {
 				out[l.ID] = append(out[l.ID], s.ID)

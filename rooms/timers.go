@@ -20,7 +20,7 @@ import (
 //     Options.EndedTTL after its end. A later Join creates a new session.
 //
 // It returns the ids of the sessions that changed (sorted): those with new
-// events, whose audiences may have changed, and those deleted, for which
+// events, whose routing may have changed, and those deleted, for which
 // Snapshot now fails with ErrNotFound. Tick locks one session at a time,
 // only while working on it.
 func (h *Hub) Tick(now time.Time) (changed []string) {

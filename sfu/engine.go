@@ -2,14 +2,14 @@
 //
 // Each participant has one PeerConnection, negotiated once: one upstream
 // audio track (its microphone) and K downstream slots, each a send track
-// whose SSRC never changes. A Router groups the peers of one session; for
-// every subscriber it is told an audience (the peers it may hear) and it
-// fills the subscriber's K slots with the loudest sources of that audience.
-// Changing an audience re-points slots at the next packet: there is no SDP
-// exchange after the first one.
+// whose SSRC never changes. A Router groups the peers of one session; it is
+// told a Routing (which group each peer hears and is heard in) and fills
+// every subscriber's K slots with the loudest sources it may hear. Changing
+// the routing re-points slots at the next packet: there is no SDP exchange
+// after the first one.
 //
-// The package knows nothing of roles, rooms or breakouts: audiences are
-// plain sets of peer ids given by the caller.
+// The package knows nothing of roles, rooms or breakouts: who may hear whom
+// is a Routing of plain groups given by the caller.
 //
 // Hot path: one goroutine per upstream track reads a packet into a reused
 // buffer, loads the list of slots carrying that source (an atomic pointer

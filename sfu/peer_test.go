@@ -198,7 +198,8 @@ func TestRouterForwardsAndReroutes(t *testing.T) {
 	defer a.close()
 	defer b.close()
 	defer c.close()
-	r.SetAudiences(1, map[string][]string{"a": {"b", "c"}, "b": {"a", "c"}, "c": {"a", "b"}})
+	all := map[string]string{"a": "g", "b": "g", "c": "g"}
+	r.SetRouting(1, Routing{Hear: all, Speak: all})
 	for _, cl := range []*testClient{a, b, c} {
 		cl.speak(30)
 	}
@@ -216,12 +217,13 @@ func TestRouterForwardsAndReroutes(t *testing.T) {
 	}
 
 	// Move c away: a and b hear only each other, c hears nobody.
-	r.SetAudiences(2, map[string][]string{"a": {"b"}, "b": {"a"}})
-	r.SetAudiences(1, map[string][]string{"a": {"c"}}) // older version: ignored
+	ab := map[string]string{"a": "g", "b": "g"}
+	r.SetRouting(2, Routing{Hear: ab, Speak: ab})
+	r.SetRouting(1, Routing{Hear: all, Speak: all}) // older version: ignored
 	aFromC, bFromC, cFromA := a.count('c'), b.count('c'), c.count('a')
 	time.Sleep(200 * time.Millisecond) // packets keep flowing; none may cross
 	if a.count('c') != aFromC || b.count('c') != bFromC || c.count('a') != cFromA {
-		t.Errorf("packets crossed after the audiences changed: a←c %d→%d, b←c %d→%d, c←a %d→%d",
+		t.Errorf("packets crossed after the routing changed: a←c %d→%d, b←c %d→%d, c←a %d→%d",
 			aFromC, a.count('c'), bFromC, b.count('c'), cFromA, c.count('a'))
 	}
 	aFromB := a.count('b')

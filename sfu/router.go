@@ -7,11 +7,11 @@ import (
 )
 
 // Router forwards audio among the peers of one session. It owns the
-// audiences (who may hear whom), chooses which sources fill each
+// routing (who may hear whom), chooses which sources fill each
 // subscriber's K slots, and publishes the result to the hot path.
 //
 // Selection runs on a ticker (Config.SelectInterval) to follow loudness, and
-// at once whenever audiences or the set of peers change, so a move is heard
+// at once whenever the routing or the set of peers change, so a move is heard
 // from the next packet on. The router's mutex guards selection state only;
 // the packet path never takes it.
 type Router struct {
@@ -19,13 +19,13 @@ type Router struct {
 	k     int
 	clock clock
 
-	mu         sync.Mutex
-	peers      map[string]*Peer
-	audiences  map[string]map[string]struct{} // subscriber id → ids it may hear
-	audVersion uint64                         // version of the applied audiences
-	haveAud    bool
-	ranked     []*source // scratch for selection, reused
-	closed     bool
+	mu             sync.Mutex
+	peers          map[string]*Peer
+	routing        Routing   // the applied routing; its maps are the router's own
+	routingVersion uint64    // version of the applied routing
+	haveRouting    bool      // a routing was applied
+	ranked         []*source // scratch for selection, reused
+	closed         bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -37,10 +37,9 @@ func (e *Engine) NewRouter(k int) *Router {
 	k = min(max(k, 1), MaxSlots)
 	r := &Router{
 		e: e, k: k, clock: newClock(),
-		peers:     make(map[string]*Peer),
-		audiences: make(map[string]map[string]struct{}),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		peers: make(map[string]*Peer),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
 	go r.tick()
 	return r
@@ -49,28 +48,39 @@ func (e *Engine) NewRouter(k int) *Router {
 // Slots is K, the number of downstream slots of every peer.
 func (r *Router) Slots() int { return r.k }
 
-// SetAudiences replaces every subscriber's audience: aud maps a peer id to
-// the ids it may hear. A subscriber missing from aud hears nobody. Calls
-// carrying a version not newer than the last applied one are ignored, so
-// callers racing each other cannot apply an older state last. Slots are
-// re-pointed before SetAudiences returns.
-func (r *Router) SetAudiences(version uint64, aud map[string][]string) {
+// Routing says who may hear whom, by groups: a subscriber hears exactly the
+// sources whose Speak group is its Hear group, itself excepted. A peer
+// missing from Hear hears nobody; one missing from Speak is heard by nobody.
+// Its size is linear in the number of peers, however large a group is.
+type Routing struct {
+	Hear  map[string]string // peer id → the group it hears
+	Speak map[string]string // peer id → the group it is heard in
+}
+
+// hears reports whether sub may hear src under rt.
+func (rt *Routing) hears(sub, src *Peer) bool {
+	if sub == src {
+		return false
+	}
+	g, ok := rt.Hear[sub.id]
+	if !ok {
+		return false
+	}
+	h, ok := rt.Speak[src.id]
+	return ok && g == h
+}
+
+// SetRouting replaces the routing; the router keeps rt's maps, which the
+// caller must not change afterwards. Calls carrying a version not newer than
+// the last applied one are ignored, so callers racing each other cannot
+// apply an older state last. Slots are re-pointed before SetRouting returns.
+func (r *Router) SetRouting(version uint64, rt Routing) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || (r.haveAud && version <= r.audVersion) {
+	if r.closed || (r.haveRouting && version <= r.routingVersion) {
 		return
 	}
-	r.haveAud, r.audVersion = true, version
-	r.audiences = make(map[string]map[string]struct{}, len(aud))
-	for sub, ids := range aud {
-		set := make(map[string]struct{}, len(ids))
-		for _, id := range ids {
-			if id != sub {
-				set[id] = struct{}{}
-			}
-		}
-		r.audiences[sub] = set
-	}
+	r.haveRouting, r.routingVersion, r.routing = true, version, rt
 	r.selectLocked()
 }
 
@@ -110,7 +120,7 @@ func (r *Router) tick() {
 	}
 }
 
-// addPeer registers p and gives it slots according to current audiences.
+// addPeer registers p and gives it slots according to the current routing.
 func (r *Router) addPeer(p *Peer) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -142,7 +152,7 @@ func (r *Router) removePeer(p *Peer) {
 }
 
 // selectLocked ranks every source once, then fills each subscriber's slots
-// from the ranking filtered by its audience, and publishes the result.
+// from the ranking filtered by its routing, and publishes the result.
 func (r *Router) selectLocked() {
 	now := r.clock.now()
 	r.ranked = r.ranked[:0]

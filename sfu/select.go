@@ -6,22 +6,21 @@ package sfu
 const switchMargin = 6 * loudnessScale // 6 dB
 
 // fillSlots decides the sources of sub's slots. The wanted set is the K best
-// sources of sub's audience (r.ranked is sorted best first). Then:
-//   - an occupant outside the audience, or gone, is evicted at once;
+// sources sub may hear (r.ranked is sorted best first). Then:
+//   - an occupant sub may no longer hear, or gone, is evicted at once;
 //   - an occupant still wanted keeps its slot (no needless switch);
 //   - a wanted source takes a free slot, or displaces the weakest unwanted
 //     occupant if it beats it by switchMargin or the occupant went stale.
 //
 // It reports whether any slot changed source. Called with r.mu held.
 func (r *Router) fillSlots(sub *Peer, now int64) (changed bool) {
-	aud := r.audiences[sub.id]
 	var wanted [MaxSlots]*source
 	nw := 0
 	for _, src := range r.ranked {
 		if nw == r.k {
 			break
 		}
-		if _, ok := aud[src.id]; ok && src.peer != sub {
+		if r.routing.hears(sub, src.peer) {
 			wanted[nw] = src
 			nw++
 		}
@@ -33,7 +32,7 @@ func (r *Router) fillSlots(sub *Peer, now int64) (changed bool) {
 		if src == nil || r.peers[src.id] != src.peer {
 			continue
 		}
-		if _, ok := aud[src.id]; ok {
+		if r.routing.hears(sub, src.peer) {
 			next[i] = src
 		}
 	}

@@ -299,15 +299,16 @@ func (s *Server) release(sess *session) {
 	}
 }
 
-// syncAudiences pushes the session's current audiences to its router. The
+// syncAudiences pushes the session's current routing to its router. The
 // router ignores versions older than the last it applied, so concurrent
-// callers cannot leave a stale routing in place.
+// callers cannot leave a stale routing in place. It costs time linear in
+// the session's size.
 func (s *Server) syncAudiences(sess *session) {
-	version, aud, err := s.hub.Audiences(sess.id)
+	version, rt, err := s.hub.Routing(sess.id)
 	if err != nil {
-		aud = nil // session gone: nobody hears anybody
+		rt = rooms.Routing{} // session gone: nobody hears anybody
 	}
-	sess.router.SetAudiences(sess.routingVersion(version), aud)
+	sess.router.SetRouting(sess.routingVersion(version), sfu.Routing{Hear: rt.Hear, Speak: rt.Speak})
 }
 
 var errShuttingDown = errors.New("signaling: shutting down")
