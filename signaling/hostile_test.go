@@ -443,19 +443,26 @@ func TestHostileEventsNeverSkipAVersion(t *testing.T) {
 }
 
 // unbatch returns the messages of one frame: the frame itself, or the
-// messages of a batch.
+// messages of a batch. Invalid JSON is reported to t.
 func unbatch(t *testing.T, raw []byte) []map[string]any {
+	out, err := unbatchFrame(raw)
+	if err != nil {
+		t.Error(err)
+	}
+	return out
+}
+
+func unbatchFrame(raw []byte) ([]map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Errorf("invalid JSON from the server: %s", raw)
-		return nil
+		return nil, fmt.Errorf("invalid JSON from the server: %.200s", raw)
 	}
 	if m["type"] != signaling.TypeBatch {
-		return []map[string]any{m}
+		return []map[string]any{m}, nil
 	}
 	var out []map[string]any
 	for _, one := range m["messages"].([]any) {
 		out = append(out, one.(map[string]any))
 	}
-	return out
+	return out, nil
 }
