@@ -255,7 +255,9 @@ func (c *conn) writer() {
 				_ = c.ws.SetReadDeadline(time.Now())
 				return
 			}
+			c.s.frames.Add(1)
 		}
+		c.s.messages.Add(uint64(len(msgs)))
 		clear(msgs)
 		if closed {
 			_ = write(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))

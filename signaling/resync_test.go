@@ -140,9 +140,9 @@ func TestSlowClientIsResyncedNotDisconnected(t *testing.T) {
 			t.Fatalf("version %d after %d: %v", versions[i], versions[i-1], versions)
 		}
 	}
-	if snapshots == 0 || h.srv.Resyncs() == 0 {
+	if snapshots == 0 || h.srv.Stats().Resyncs == 0 {
 		t.Errorf("fell %d events behind a queue of %d without a resync: versions %v, resyncs %d",
-			5*queue, queue, versions, h.srv.Resyncs())
+			5*queue, queue, versions, h.srv.Stats().Resyncs)
 	}
 	// Still a member, still served.
 	if err := slow.WriteJSON(map[string]any{"type": "ping", "id": "alive"}); err != nil {

@@ -119,12 +119,22 @@ type Server struct {
 	stopping chan struct{}  // closed by Close: grace periods end at once
 	wg       sync.WaitGroup // grace timers and connections
 
-	resyncs atomic.Uint64 // sockets caught up by a snapshot after falling behind
+	messages atomic.Uint64 // messages written to sockets
+	frames   atomic.Uint64 // websocket data frames written (a batch is one)
+	resyncs  atomic.Uint64 // sockets caught up by a snapshot after falling behind
 }
 
-// Resyncs is how many times a socket that fell behind on events was caught
-// up with a snapshot instead of being closed, since the server started.
-func (s *Server) Resyncs() uint64 { return s.resyncs.Load() }
+// Stats are the server's cumulative signaling counters.
+type Stats struct {
+	Messages uint64 // messages written to sockets, each message of a batch counted
+	Frames   uint64 // websocket data frames written: messages less what batching saved
+	Resyncs  uint64 // times a socket that fell behind on events was caught up by a snapshot
+}
+
+// Stats returns the signaling counters since the server started.
+func (s *Server) Stats() Stats {
+	return Stats{Messages: s.messages.Load(), Frames: s.frames.Load(), Resyncs: s.resyncs.Load()}
+}
 
 // NewServer returns a Server with its own rooms.Hub.
 func NewServer(cfg Config) (*Server, error) {

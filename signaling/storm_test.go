@@ -182,7 +182,7 @@ func TestE2EJoinStorm(t *testing.T) {
 	slices.Sort(welcomes)
 	t.Logf("%d joins at once: all welcomed after %v; welcome p50 %v p99 %v; %d messages in %d frames (%.0f messages per join); %d resyncs",
 		n, allWelcomed.Round(time.Millisecond), welcomes[len(welcomes)/2].Round(time.Millisecond),
-		welcomes[len(welcomes)*99/100].Round(time.Millisecond), messages, frames, float64(messages)/float64(n), h.srv.Resyncs())
+		welcomes[len(welcomes)*99/100].Round(time.Millisecond), messages, frames, float64(messages)/float64(n), h.srv.Stats().Resyncs)
 
 	// Everyone leaves; nothing is left behind.
 	for _, c := range clients {

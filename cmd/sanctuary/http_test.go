@@ -78,7 +78,7 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.register(engine, sig.Hub())
+	m.register(engine, sig)
 	a := &app{cfg: cfg, sig: sig, metrics: m}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

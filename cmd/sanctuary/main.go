@@ -68,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m.register(engine, sig.Hub())
+	m.register(engine, sig)
 	a := &app{cfg: cfg, sig: sig, metrics: m, devSecret: devSecret}
 
 	ln, err := net.Listen("tcp", cfg.listen)

@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/sanctuary-sfu/sanctuary/rooms"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
+	"github.com/sanctuary-sfu/sanctuary/signaling"
 )
 
 // metrics is the server's Prometheus registry. Media counters are read
@@ -36,7 +36,8 @@ func newMetrics() *metrics {
 func (m *metrics) observeJoin(d time.Duration) { m.joinTime.Observe(d.Seconds()) }
 
 // register adds the gauges and counters read from the hub and the engine.
-func (m *metrics) register(e *sfu.Engine, hub *rooms.Hub) {
+func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
+	hub := sig.Hub()
 	gauge := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
@@ -64,6 +65,16 @@ func (m *metrics) register(e *sfu.Engine, hub *rooms.Hub) {
 		func(s sfu.Stats) uint64 { return s.StaleDrops })
 	counter("sanctuary_rtp_write_errors_total", "Slot writes that failed.",
 		func(s sfu.Stats) uint64 { return s.WriteErrors })
+	signalingCounter := func(name, help string, f func(signaling.Stats) uint64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(f(sig.Stats())) }))
+	}
+	signalingCounter("sanctuary_signaling_messages_total", "Signaling messages written to websockets (each message of a batch counted).",
+		func(s signaling.Stats) uint64 { return s.Messages })
+	signalingCounter("sanctuary_signaling_frames_total", "Websocket data frames written (a batch of messages is one frame).",
+		func(s signaling.Stats) uint64 { return s.Frames })
+	signalingCounter("sanctuary_signaling_resyncs_total", "Times a client that fell behind on events was caught up with a snapshot instead of being closed.",
+		func(s signaling.Stats) uint64 { return s.Resyncs })
 }
 
 func (m *metrics) handler() http.Handler {
