@@ -116,8 +116,8 @@ func (c *conn) sendError(id, code, message string) {
 // run cleans up.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
+		close(c.closing) // first: a put refused from now on is not an overflow
 		c.out.close()
-		close(c.closing)
 	})
 }
 

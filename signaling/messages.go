@@ -92,6 +92,7 @@ const (
 	CodeRequestTooLarge    = "request_too_large"    // 413: the body is over the endpoint's limit (REST 64 KiB, Agora 4 KiB)
 	CodeMethodNotAllowed   = "method_not_allowed"   // 405: the path is served for other methods (see Allow)
 	CodeAgoraNotConfigured = "agora_not_configured" // 503: the server has no Agora credentials
+	CodeOriginNotAllowed   = "origin_not_allowed"   // 403: a browser page of another origin opened the websocket
 )
 
 // Envelope is the part every message has. Requests carry an ID; the answer

@@ -58,7 +58,7 @@ type Config struct {
 	WarnBefore      time.Duration // breakout end warning lead; 0 means rooms' default (60 s)
 
 	// CheckOrigin decides websocket origins; nil allows all (tokens, not
-	// cookies, authenticate).
+	// cookies, authenticate). A refused origin gets 403 origin_not_allowed.
 	CheckOrigin func(r *http.Request) bool
 	// OnJoined, when set, is given the time from websocket open to the
 	// PeerConnection connecting, for every join.
@@ -155,7 +155,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.hub = rooms.NewHub(rooms.Options{OnEvent: s.onEvent, WarnBefore: cfg.WarnBefore})
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize: 4096, WriteBufferSize: 4096,
-		CheckOrigin: cfg.CheckOrigin,
+		CheckOrigin: func(*http.Request) bool { return true }, // checked by ServeHTTP first, with a clear answer
 	}
 	s.wg.Add(1)
 	go s.tick()
@@ -168,6 +168,12 @@ func (s *Server) Hub() *rooms.Hub { return s.hub }
 // ServeHTTP upgrades the request to a websocket and serves it until it
 // closes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.cfg.CheckOrigin(r) {
+		s.log.Info("websocket origin refused", "origin", r.Header.Get("Origin"))
+		WriteError(w, http.StatusForbidden, CodeOriginNotAllowed,
+			"pages from "+r.Header.Get("Origin")+" may not open this server's websocket (see -allowed-origins)")
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered with an HTTP error

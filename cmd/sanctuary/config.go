@@ -38,13 +38,16 @@ type config struct {
 	reconnectGrace time.Duration
 	agora          agora.Credentials // both empty, or both valid (checked by parseConfig)
 	http           httpLimits        // every field positive (checked by parseConfig)
+	origins        originPolicy      // who may open the websocket
+	tlsCert        string            // PEM certificate chain file; with tlsKey, serve HTTPS
+	tlsKey         string            // PEM private key file
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("sanctuary", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := config{}
-	var logLevel, natIPs string
+	var logLevel, natIPs, origins string
 	dev, loopback := autoFlag{}, autoFlag{}
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address (websocket /ws, web client, /metrics, /healthz)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 secret for client tokens; none: dev mode with a generated one")
@@ -60,6 +63,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.reconnectGrace, "reconnect-grace", 20*time.Second, "how long a dropped participant keeps its record")
 	fs.StringVar(&c.agora.AppID, "agora-app-id", "", "Agora app id: serves Agora tokens at POST /api/v1/agora/token (with -agora-app-certificate)")
 	fs.StringVar(&c.agora.AppCertificate, "agora-app-certificate", "", "Agora app certificate (prefer SANCTUARY_AGORA_APP_CERTIFICATE: flags show in ps)")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated browser origins allowed to open the websocket, or *; none: the server's own origin (any in dev mode)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS directly (with -tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
 	c.http.flags(fs)
 
 	// Every flag has an environment twin: -jwt-secret is SANCTUARY_JWT_SECRET.
@@ -95,6 +101,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if err := c.http.check(); err != nil {
 		return c, err
+	}
+	originPolicy, err := parseOrigins(origins, c.dev)
+	if err != nil {
+		return c, err
+	}
+	c.origins = originPolicy
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, errors.New("-tls-cert and -tls-key go together")
 	}
 	for _, ip := range strings.Split(natIPs, ",") {
 		if ip = strings.TrimSpace(ip); ip != "" {
@@ -183,7 +197,11 @@ func (c config) agoraConfig() *signaling.AgoraConfig {
 }
 
 // printDevHelp prints a ready host token and bots command for dev mode.
-func printDevHelp(w io.Writer, addr, secret string) {
+func printDevHelp(w io.Writer, addr, secret string, tls bool) {
+	web, ws := "http", "ws"
+	if tls {
+		web, ws = "https", "wss"
+	}
 	token, err := auth.Mint([]byte(secret), auth.MintOptions{
 		UserID: "dev-host", Alias: "Host", Role: auth.RoleHost, Session: "demo", TTL: 12 * time.Hour,
 	})
@@ -192,12 +210,12 @@ func printDevHelp(w io.Writer, addr, secret string) {
 		return
 	}
 	fmt.Fprintf(w, `
-Sanctuary SFU (dev mode) on http://%[1]s
+Sanctuary SFU (dev mode) on %[4]s://%[1]s
   dev JWT secret: %[2]s
   host token for session "demo" (12 h): %[3]s
-  bots: go run ./cmd/sanctuary-bots -url ws://%[1]s/ws -secret %[2]s -session demo -bots 10 -speakers 3 -duration 20s
+  bots: go run ./cmd/sanctuary-bots -url %[5]s://%[1]s/ws -secret %[2]s -session demo -bots 10 -speakers 3 -duration 20s
 
-`, addr, secret, token)
+`, addr, secret, token, web, ws)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -108,4 +109,21 @@ func limitBodies(h http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodyBytes)
 		h.ServeHTTP(w, r)
 	})
+}
+
+// tlsConfig loads -tls-cert and -tls-key, or returns nil when the server
+// speaks plain HTTP (behind a TLS-terminating proxy, or on localhost, where
+// browsers allow the microphone without TLS).
+func (c config) tlsConfig() (*tls.Config, error) {
+	if c.tlsCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-cert, -tls-key: %w", err)
+	}
+	// HTTP/1.1 only: the websocket upgrade needs it, and nothing else
+	// served here gains from HTTP/2.
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"}}, nil
 }

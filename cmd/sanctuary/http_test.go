@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -72,7 +73,7 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 	}
 	m := newMetrics()
 	sig, err := signaling.NewServer(signaling.Config{
-		Verifier: verifier, Engine: engine, Logger: log,
+		Verifier: verifier, Engine: engine, Logger: log, CheckOrigin: cfg.origins.allows,
 		PingInterval: testPingInterval, AuthTimeout: time.Minute,
 	})
 	if err != nil {
@@ -84,8 +85,16 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 	if err != nil {
 		t.Fatal(err)
 	}
+	scheme := "http"
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
 	ts := &testServer{
-		addr: ln.Addr().String(), url: "http://" + ln.Addr().String(), logs: logs, cfg: cfg, app: a,
+		addr: ln.Addr().String(), url: scheme + "://" + ln.Addr().String(), logs: logs, cfg: cfg, app: a,
 		sig: sig,
 		cl: &http.Client{
 			Transport: &http.Transport{}, Timeout: patience,

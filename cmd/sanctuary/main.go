@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	m := newMetrics()
 	sig, err := signaling.NewServer(signaling.Config{
 		Verifier: verifier, Engine: engine, Slots: cfg.slots, Logger: log,
-		ReconnectGrace: cfg.reconnectGrace, OnJoined: m.observeJoin,
+		ReconnectGrace: cfg.reconnectGrace, OnJoined: m.observeJoin, CheckOrigin: cfg.origins.allows,
 	})
 	if err != nil {
 		return err
@@ -71,15 +72,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 	m.register(engine, sig)
 	a := &app{cfg: cfg, sig: sig, metrics: m, devSecret: devSecret}
 
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
 	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	srv := cfg.http.server(a.handler(log), log)
 	log.Info("listening", "addr", ln.Addr().String(), "dev", cfg.dev, "slots", cfg.slots,
-		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort, "agora", cfg.agoraConfig() != nil)
+		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort, "agora", cfg.agoraConfig() != nil,
+		"tls", tlsCfg != nil)
 	if devSecret != "" {
-		printDevHelp(stdout, ln.Addr().String(), devSecret)
+		printDevHelp(stdout, ln.Addr().String(), devSecret, tlsCfg != nil)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
