@@ -51,6 +51,7 @@ func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (
 	if s.w == nil {
 		return false
 	}
+	before := s.munger // a copy: no allocation
 	seq, ts, marker, ok := s.munger.Rewrite(pkt.SequenceNumber, pkt.Timestamp, nowNs)
 	if !ok {
 		return false
@@ -58,8 +59,20 @@ func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (
 	s.hdr.SequenceNumber = seq
 	s.hdr.Timestamp = ts
 	s.hdr.Marker = marker || pkt.Marker
-	if _, err := s.w.WriteRTP(&s.hdr, pkt.Payload); err != nil {
+	n, err := s.w.WriteRTP(&s.hdr, pkt.Payload)
+	switch {
+	case err != nil:
 		c.writeErrors.Add(1)
+		return false
+	case n == 0:
+		// pion binds a slot when the answer is applied but opens its SRTP
+		// stream only once DTLS is up; a write in between is dropped and
+		// returns 0 bytes and no error. Nothing reached the wire, so the
+		// munger forgets the packet: the first packet that does go out is
+		// the stream's first, with its marker, and the timestamp of the
+		// next switch counts from a packet the subscriber really got.
+		s.munger = before
+		c.notReadyDrops.Add(1)
 		return false
 	}
 	return true
