@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,8 +25,13 @@ type testClient struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
+	// sending is the sequence number of the newest packet this client
+	// began to send, stored before the write.
+	sending atomic.Uint32
+
 	mu      sync.Mutex
 	bySrc   map[byte]int
+	newest  map[byte]uint16   // per source: the newest sender sequence number heard
 	lastSeq map[string]uint16 // per slot track id
 	ssrc    map[string]uint32
 	jumps   int // sequence numbers that were not last+1 on a slot
@@ -63,7 +69,7 @@ func connect(t *testing.T, api *webrtc.API, r *Router, id string, tag byte) (*te
 	}
 	<-webrtc.GatheringCompletePromise(p.pc)
 
-	c := &testClient{t: t, tag: tag, stop: make(chan struct{}), bySrc: map[byte]int{},
+	c := &testClient{t: t, tag: tag, stop: make(chan struct{}), bySrc: map[byte]int{}, newest: map[byte]uint16{},
 		lastSeq: map[string]uint16{}, ssrc: map[string]uint32{}}
 	if c.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
@@ -102,6 +108,12 @@ func (c *testClient) read(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if len(pkt.Payload) > 0 {
 			c.bySrc[pkt.Payload[0]]++
 		}
+		if len(pkt.Payload) >= 3 {
+			src, seq := pkt.Payload[0], binary.BigEndian.Uint16(pkt.Payload[1:])
+			if last, ok := c.newest[src]; !ok || int16(seq-last) > 0 {
+				c.newest[src] = seq
+			}
+		}
 		id := track.ID()
 		if last, ok := c.lastSeq[id]; ok && pkt.SequenceNumber != last+1 {
 			c.jumps++
@@ -130,6 +142,7 @@ func (c *testClient) speak(dBov byte) {
 			case <-tick.C:
 			}
 			pkt.SequenceNumber++
+			c.sending.Store(uint32(pkt.SequenceNumber))
 			pkt.Timestamp += 960
 			pkt.Payload = binary.BigEndian.AppendUint16([]byte{c.tag}, pkt.SequenceNumber)
 			pkt.Header.Extensions = nil
@@ -157,6 +170,21 @@ func (c *testClient) count(src byte) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bySrc[src]
+}
+
+// sentSince reports whether c began to send n packets or more after its
+// packet seq.
+func (c *testClient) sentSince(seq uint16, n int) bool {
+	return int16(uint16(c.sending.Load())-seq) >= int16(n)
+}
+
+// heardAfter reports whether c heard a packet of src that src began to
+// send after its packet seq.
+func (c *testClient) heardAfter(src byte, seq uint16) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	last, ok := c.newest[src]
+	return ok && int16(last-seq) > 0
 }
 
 func (c *testClient) close() {
@@ -216,18 +244,27 @@ func TestRouterForwardsAndReroutes(t *testing.T) {
 		}
 	}
 
-	// Move c away: a and b hear only each other, c hears nobody.
+	// Move c away: a and b hear only each other, c hears nobody. Packets
+	// forwarded before the move may still be on their way to a slow
+	// reader; no packet a source began to send after SetRouting
+	// returned may cross.
 	ab := map[string]string{"a": "g", "b": "g"}
 	r.SetRouting(2, Routing{Hear: ab, Speak: ab})
 	r.SetRouting(1, Routing{Hear: all, Speak: all}) // older version: ignored
-	aFromC, bFromC, cFromA := a.count('c'), b.count('c'), c.count('a')
-	time.Sleep(200 * time.Millisecond) // packets keep flowing; none may cross
-	if a.count('c') != aFromC || b.count('c') != bFromC || c.count('a') != cFromA {
-		t.Errorf("packets crossed after the routing changed: a←c %d→%d, b←c %d→%d, c←a %d→%d",
-			aFromC, a.count('c'), bFromC, b.count('c'), cFromA, c.count('a'))
+	aMoved, bMoved, cMoved := uint16(a.sending.Load()), uint16(b.sending.Load()), uint16(c.sending.Load())
+	waitFor(ctx, t, "c sends on after the move", func() bool { return c.sentSince(cMoved, 10) })
+	// Sent after ten of c's packets from after the move: once these are
+	// heard, a leak of c's would have had the time to arrive too.
+	aLater, bLater := uint16(a.sending.Load()), uint16(b.sending.Load())
+	waitFor(ctx, t, "a and b keep hearing each other", func() bool {
+		return a.heardAfter('b', bLater) && b.heardAfter('a', aLater)
+	})
+	if a.heardAfter('c', cMoved) || b.heardAfter('c', cMoved) || c.heardAfter('a', aMoved) ||
+		c.heardAfter('b', bMoved) {
+		t.Errorf("packets sent after the move crossed: a←c %v, b←c %v, c←a %v, c←b %v",
+			a.heardAfter('c', cMoved), b.heardAfter('c', cMoved), c.heardAfter('a', aMoved),
+			c.heardAfter('b', bMoved))
 	}
-	aFromB := a.count('b')
-	waitFor(ctx, t, "a keeps hearing b", func() bool { return a.count('b') > aFromB+5 })
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
