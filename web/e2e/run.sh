@@ -13,13 +13,39 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 phase=${1:-all}
 
+# apt_lock_timeout is how long, in seconds, apt-get waits for another
+# apt-get or dpkg to release its lock instead of failing at once.
+apt_lock_timeout=600
+
+# apt_update runs `apt-get update`, waiting for apt's locks.
+# DPkg::Lock::Timeout covers the dpkg locks, but apt (2.6 at least) does
+# not wait on the lists lock (/var/lib/apt/lists/lock) that update takes,
+# so a failure on that lock is retried for as long.
+apt_update() {
+	err=$(mktemp)
+	waited=0
+	until $sudo_cmd env LC_ALL=C apt-get -o DPkg::Lock::Timeout="$apt_lock_timeout" update 2>"$err"; do
+		cat "$err" >&2
+		if ! grep -q 'Unable to lock directory' "$err" || [ "$waited" -ge "$apt_lock_timeout" ]; then
+			rm -f "$err"
+			return 1
+		fi
+		echo "== another apt-get holds the lists lock; retrying in 5 s"
+		sleep 5
+		waited=$((waited + 5))
+	done
+	cat "$err" >&2
+	rm -f "$err"
+}
+
 deps() {
 	if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
 		echo "== installing chromium (apt-get)"
 		sudo_cmd=""
 		[ "$(id -u)" = 0 ] || sudo_cmd=sudo
-		$sudo_cmd apt-get update
-		DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends chromium
+		apt_update
+		DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get -o DPkg::Lock::Timeout="$apt_lock_timeout" \
+			install -y --no-install-recommends chromium
 	fi
 	node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 	if [ "$node_major" -lt 20 ]; then
