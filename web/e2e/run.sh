@@ -44,7 +44,7 @@ deps() {
 		sudo_cmd=""
 		[ "$(id -u)" = 0 ] || sudo_cmd=sudo
 		apt_update
-		DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get -o DPkg::Lock::Timeout="$apt_lock_timeout" \
+		$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$apt_lock_timeout" \
 			install -y --no-install-recommends chromium
 	fi
 	node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
