@@ -91,20 +91,49 @@ func (h *harness) waitFor(what string, cond func() bool) {
 	}
 }
 
-// measure sets a window on every bot, waits for it to pass and for the
-// packets in flight, and returns every bot's stats.
-func (h *harness) measure(d time.Duration) []Stats {
+// measure sets a window of d on every bot, waits for it to pass, for
+// every speaker's count of the window to be final and for each of those
+// packets to reach the bots that hear its source (hears(listener, source)),
+// and returns every bot's stats. It waits for packets, not for a margin of
+// time: one that never arrives fails the test at the harness deadline.
+func (h *harness) measure(d time.Duration, hears func(listener, source int) bool) []Stats {
 	from := time.Now().Add(100 * time.Millisecond)
 	to := from.Add(d)
 	for _, b := range h.bots {
 		b.SetWindow(from, to)
 	}
-	time.Sleep(time.Until(to) + 300*time.Millisecond)
-	st := make([]Stats, len(h.bots))
-	for i, b := range h.bots {
-		st[i] = b.Stats()
+	time.Sleep(time.Until(to)) // the window itself
+	stats := func() []Stats {
+		st := make([]Stats, len(h.bots))
+		for i, b := range h.bots {
+			st[i] = b.Stats()
+		}
+		return st
 	}
-	return st
+	// A speaker counts a packet after sending it: one packet sent within
+	// the window may still be uncounted now, but the second one counted
+	// from now on was sent after it.
+	sent := stats()
+	h.waitFor("every speaker sends past the window", func() bool {
+		for i, b := range h.bots {
+			if b.speaking.Load() && b.Stats().Sent < sent[i].Sent+2 {
+				return false
+			}
+		}
+		return true
+	})
+	h.waitFor("every packet of the window arrives", func() bool {
+		st := stats()
+		for l := range st {
+			for s := range st {
+				if l != s && hears(l, s) && st[l].ReceivedInWindowBySource[s] < st[s].SentInWindow {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	return stats()
 }
 
 // slotsWatch records the latest `slots` message a bot received, for tests
@@ -155,7 +184,7 @@ func TestBotsSpeakListenAndCount(t *testing.T) {
 		}
 		return true
 	})
-	st := h.measure(time.Second)
+	st := h.measure(time.Second, func(_, src int) bool { return src < 2 }) // bots 0 and 1 speak
 
 	for _, s := range st {
 		if !s.Joined || !s.Connected || s.JoinMs <= 0 || s.ConnectMs < s.JoinMs || s.Slots != 3 {
@@ -338,7 +367,9 @@ func TestLevelsDecideWhoIsHeard(t *testing.T) {
 		h.waitFor(fmt.Sprintf("the slot carries bot %d", want.Index()), func() bool {
 			return slots.is(want.ParticipantID())
 		})
-		st := h.measure(500 * time.Millisecond)
+		st := h.measure(500*time.Millisecond, func(l, src int) bool {
+			return l == listener.Index() && src == want.Index()
+		})
 		got := st[listener.Index()].ReceivedInWindowBySource
 		if sent := st[want.Index()].SentInWindow; sent == 0 || got[want.Index()] != sent || got[other.Index()] != 0 {
 			t.Fatalf("listener heard %v in the window; bot %d sent %d", got, want.Index(), sent)
