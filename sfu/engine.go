@@ -119,6 +119,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// Loopback candidates too: a client on this machine (a load test, a
+	// developer) connects even where loopback is the only interface. A
+	// remote client's checks to them fail harmlessly.
+	se.SetIncludeLoopbackCandidate(true)
 	if cfg.LoopbackOnly {
 		ApplyLoopbackOnly(&se)
 	}

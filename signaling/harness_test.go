@@ -56,7 +56,7 @@ func newHarness(t *testing.T, slots int, tweak func(*signaling.Config)) *harness
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
-	api, err := bots.NewAPI()
+	api, err := bots.NewAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,7 @@ for shape in $SHAPES; do
 	code=0
 	SANCTUARY_BOTS_SECRET=$SECRET timeout --signal=TERM --kill-after=10 "$BOTS_LIMIT" \
 		"${PIN_BOTS[@]}" "$BIN/sanctuary-bots" \
-		-url "ws://127.0.0.1:$port/ws" -session "bench-$name" -bots "$nbots" -speakers "$speakers" \
+		-url "ws://127.0.0.1:$port/ws" -ice-loopback-only -session "bench-$name" -bots "$nbots" -speakers "$speakers" \
 		-duration "${DURATION}s" -warmup "${WARMUP}s" -json "${breakout_args[@]}" \
 		-server-pid "$server_pid" -metrics-url "http://127.0.0.1:$port/metrics" \
 		>"$OUT/$name.json" 2>"$OUT/$name.log" || code=$?

@@ -36,32 +36,14 @@ func TestBotsCommandAgainstRunningServer(t *testing.T) {
 	goBuild(ctx, t, root, botsBin, "./cmd/sanctuary-bots")
 
 	const secret = "command-test-secret-0123456789abcdef"
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	server := exec.CommandContext(ctx, serverBin,
-		"-listen", addr, "-jwt-secret", secret, "-dev=false", "-ice-loopback-only")
-	var serverLog bytes.Buffer // written by exec's copier until Wait returns
-	server.Stdout, server.Stderr = &serverLog, &serverLog
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var serverErr error // set before exited is closed
-	exited := make(chan struct{})
-	go func() { serverErr = server.Wait(); close(exited) }()
-	stopped := false
-	defer func() {
-		if !stopped { // a failed test: the server must not outlive it
-			_ = server.Process.Kill()
-			<-exited
-			t.Logf("server log:\n%s", serverLog.String())
-		}
-	}()
-	waitHealthy(ctx, t, "http://"+addr+"/healthz", exited)
+	srv := startServer(ctx, t, serverBin, "-jwt-secret", secret, "-dev=false", "-ice-loopback-only")
+	addr := srv.addr
 
 	var stdout, stderr bytes.Buffer
 	run := exec.CommandContext(ctx, botsBin,
-		"-url", "ws://"+addr+"/ws", "-secret", secret, "-session", "cmdtest",
+		"-url", "ws://"+addr+"/ws", "-secret", secret, "-session", "cmdtest", "-ice-loopback-only",
 		"-bots", "20", "-speakers", "3", "-duration", "20s", "-json",
-		"-server-pid", strconv.Itoa(server.Process.Pid), "-metrics-url", "http://"+addr+"/metrics")
+		"-server-pid", strconv.Itoa(srv.cmd.Process.Pid), "-metrics-url", "http://"+addr+"/metrics")
 	run.Stdout, run.Stderr = &stdout, &stderr
 	err := run.Run()
 	var exitErr *exec.ExitError
@@ -90,14 +72,109 @@ func TestBotsCommandAgainstRunningServer(t *testing.T) {
 			rep.ServerCPUUsPerPacket, rep.ServerForwardedPPS, rep.ServerRSSMB, rep.ServerRSSKBPerParticipant)
 	}
 
-	if err := server.Process.Signal(syscall.SIGTERM); err != nil {
+	srv.stop(ctx, t)
+}
+
+// A server started with nothing but a secret (not dev mode: ICE on every
+// interface) and bots with their defaults (ICE on every interface) find
+// each other: the bots load-test a server as deployed. It sends to every
+// address of every interface that is up, so it runs only where loopback is
+// the only one (make test runs the suite in such a network namespace).
+func TestBotsReachAServerWithOnlyASecret(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds both binaries")
+	}
+	if ifc := upInterfacesBesidesLoopback(t); ifc != "" {
+		t.Skipf("interface %s is up: this test sends on every interface, so it runs only in a loopback-only network namespace (make test)", ifc)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root := moduleRoot(ctx, t)
+	dir := t.TempDir()
+	serverBin, botsBin := filepath.Join(dir, "sanctuary"), filepath.Join(dir, "sanctuary-bots")
+	goBuild(ctx, t, root, serverBin, "./cmd/sanctuary")
+	goBuild(ctx, t, root, botsBin, "./cmd/sanctuary-bots")
+	const secret = "only-a-secret-0123456789abcdef"
+	srv := startServer(ctx, t, serverBin, "-jwt-secret", secret)
+
+	var stdout, stderr bytes.Buffer
+	run := exec.CommandContext(ctx, botsBin, "-url", "ws://"+srv.addr+"/ws", "-secret", secret,
+		"-bots", "4", "-speakers", "1", "-warmup", "500ms", "-duration", "3s", "-json")
+	run.Stdout, run.Stderr = &stdout, &stderr
+	if err := run.Run(); err != nil {
+		t.Errorf("bots: %v\n%s", err, stderr.String())
+	}
+	rep := decodeOneReport(t, stdout.Bytes())
+	if rep.Joined != 4 || rep.Connected != 4 || rep.PacketsReceived == 0 || rep.ForeignPackets != 0 {
+		t.Errorf("joined %d connected %d received %d foreign %d: %v", rep.Joined, rep.Connected,
+			rep.PacketsReceived, rep.ForeignPackets, rep.Failures)
+	}
+	srv.stop(ctx, t)
+}
+
+// upInterfacesBesidesLoopback names an interface other than loopback that
+// is up with an address, or returns "".
+func upInterfacesBesidesLoopback(t *testing.T) string {
+	ifcs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifcs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		if addrs, _ := ifc.Addrs(); len(addrs) > 0 {
+			return ifc.Name
+		}
+	}
+	return ""
+}
+
+// serverProcess is the server binary running for a test.
+type serverProcess struct {
+	cmd     *exec.Cmd
+	addr    string
+	log     bytes.Buffer // written by exec's copier until Wait returns
+	err     error        // set before exited is closed
+	exited  chan struct{}
+	stopped bool
+}
+
+// startServer runs the server binary on a free loopback port with args and
+// waits until it is healthy. The test's cleanup kills it if stop was not
+// called, and then shows its log.
+func startServer(ctx context.Context, t *testing.T, bin string, args ...string) *serverProcess {
+	t.Helper()
+	p := &serverProcess{addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), exited: make(chan struct{})}
+	p.cmd = exec.CommandContext(ctx, bin, append([]string{"-listen", p.addr}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		if !p.stopped { // a failed test: the server must not outlive it
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			t.Logf("server log:\n%s", p.log.String())
+		}
+	})
+	waitHealthy(ctx, t, "http://"+p.addr+"/healthz", p.exited)
+	return p
+}
+
+// stop stops the server the way an operator does (SIGTERM) and checks that
+// it exits cleanly.
+func (p *serverProcess) stop(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-exited:
-		stopped = true
-		if serverErr != nil {
-			t.Errorf("server after SIGTERM: %v\n%s", serverErr, serverLog.String())
+	case <-p.exited:
+		p.stopped = true
+		if p.err != nil {
+			t.Errorf("server after SIGTERM: %v\n%s", p.err, p.log.String())
 		}
 	case <-ctx.Done():
 		t.Fatal("server did not stop after SIGTERM")

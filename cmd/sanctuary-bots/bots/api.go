@@ -2,13 +2,14 @@ package bots
 
 import (
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sanctuary-sfu/sanctuary/sfu"
 )
 
 // Opus parameters the bots offer and send.
@@ -39,12 +40,15 @@ func opusCapability() webrtc.RTPCodecCapability {
 	}
 }
 
-// NewAPI returns the loopback-only pion API of the bots: Opus (PT 111) as
-// the only codec, the ssrc-audio-level header extension, RTCP sender and
-// receiver reports, and ICE restricted to UDP4 on the loopback interface
-// with loopback candidates included and mDNS off, so no packet ever leaves
-// 127.0.0.1. One API serves any number of bots; share it.
-func NewAPI() (*webrtc.API, error) {
+// NewAPI returns the pion API of the bots: Opus (PT 111) as the only
+// codec, the ssrc-audio-level header extension, RTCP sender and receiver
+// reports, and ICE over UDP with mDNS off. By default ICE gathers on every
+// interface, loopback included, so bots reach a server on another machine
+// as well as one on this machine (even in a network namespace that has only
+// loopback). With loopbackOnly, ICE is restricted to 127.0.0.1
+// (sfu.ApplyLoopbackOnly): no packet leaves the machine, as tests and
+// benchmarks require. One API serves any number of bots; share it.
+func NewAPI(loopbackOnly bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: opusCapability(),
@@ -61,12 +65,12 @@ func NewAPI() (*webrtc.API, error) {
 		return nil, fmt.Errorf("bots: rtcp reports: %w", err)
 	}
 	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true) // without it: no candidates on lo, ICE hangs
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetIncludeLoopbackCandidate(true) // a server on this machine may offer only loopback
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // the default opens a multicast socket
+	if loopbackOnly {
+		sfu.ApplyLoopbackOnly(&se)
+	}
 	se.SetDTLSRetransmissionInterval(dtlsRetransmit)
 	return webrtc.NewAPI(
 		webrtc.WithMediaEngine(m),

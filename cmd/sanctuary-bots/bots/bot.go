@@ -34,9 +34,11 @@ type Config struct {
 	RunID   uint32 // the run's id; packets of other runs count as foreign
 	Speak   bool   // speak from the moment ICE connects
 	Level   uint8  // audio level in -dBov (0 loudest, 127 silence)
-	// API is the pion API to use; nil means a fresh NewAPI(). Share one
-	// across the bots of a process.
+	// API is the pion API to use; nil means a fresh NewAPI(LoopbackOnly).
+	// Share one across the bots of a process.
 	API *webrtc.API
+	// LoopbackOnly restricts ICE to 127.0.0.1 when API is nil.
+	LoopbackOnly bool
 	// OnMessage, when set, is called from the bot's read goroutine with
 	// every server message (its type and raw JSON) before the bot handles
 	// it. It must not block, nor call Close (which waits for that
@@ -118,7 +120,7 @@ func Dial(ctx context.Context, c Config) (*Bot, error) {
 	api := c.API
 	if api == nil {
 		var err error
-		if api, err = NewAPI(); err != nil {
+		if api, err = NewAPI(c.LoopbackOnly); err != nil {
 			return nil, err
 		}
 	}

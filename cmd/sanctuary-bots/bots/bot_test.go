@@ -37,7 +37,7 @@ func newHarness(t *testing.T, k int) *harness {
 	t.Helper()
 	lim := test.TimeOut(60 * time.Second)
 	report := test.CheckRoutines(t)
-	api, err := NewAPI()
+	api, err := NewAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func TestRenegotiationIsCountedAndAnswered(t *testing.T) {
 	lim := test.TimeOut(30 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
-	api, err := NewAPI()
+	api, err := NewAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +473,7 @@ func TestUpstreamMidChecked(t *testing.T) {
 	lim := test.TimeOut(30 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
-	api, err := NewAPI()
+	api, err := NewAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}

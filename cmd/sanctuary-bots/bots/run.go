@@ -41,6 +41,9 @@ type RunConfig struct {
 	Warmup   time.Duration // between all connected and the window; 0 means 2 s
 	// JoinConcurrency bounds concurrent joins; 0 means 10.
 	JoinConcurrency int
+	// LoopbackOnly restricts the bots' ICE to 127.0.0.1 (tests, benchmarks);
+	// by default they gather on every interface and reach any server.
+	LoopbackOnly bool
 	// Progress receives a line per second; nil means none.
 	Progress io.Writer
 	// ServerPID, when set, is the server process sampled for CPU and RSS.
@@ -105,7 +108,7 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 	if err := rc.defaults(); err != nil {
 		return Report{}, err
 	}
-	api, err := NewAPI()
+	api, err := NewAPI(rc.LoopbackOnly)
 	if err != nil {
 		return Report{}, err
 	}
