@@ -12,8 +12,8 @@ FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/
 COPY --from=build /out/ /usr/local/bin/
 USER 65534:65534
-# HTTP (websocket /ws, web client, /metrics, /healthz) and the single ICE UDP port.
-EXPOSE 8080/tcp 7882/udp
-ENV SANCTUARY_LISTEN=0.0.0.0:8080 \
-    SANCTUARY_UDP_PORT=7882
+# HTTP (websocket /ws, web client, /metrics, /healthz), the ICE UDP port and
+# the ICE TCP port (the server's defaults outside dev mode).
+EXPOSE 8080/tcp 7882/udp 7881/tcp
+ENV SANCTUARY_LISTEN=0.0.0.0:8080
 ENTRYPOINT ["/usr/local/bin/sanctuary"]

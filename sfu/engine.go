@@ -19,6 +19,7 @@
 package sfu
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -39,6 +40,7 @@ const (
 	MaxSlots              = 16
 	DefaultSelectInterval = 50 * time.Millisecond // slot selection tick per router
 	opusPayloadType       = 111
+	tcpReadBuffer         = 8 // ICE-TCP packets buffered per connection before reads block
 )
 
 // Config configures an Engine. The zero value is usable: ephemeral UDP
@@ -50,9 +52,13 @@ type Config struct {
 	// UDPPort, when non-zero, serves every peer's ICE on this one UDP port
 	// (ICE UDP mux) instead of an ephemeral port per peer.
 	UDPPort int
-	// UDPAddress is the address the mux port binds; "" means all
-	// addresses (127.0.0.1 when LoopbackOnly).
+	// UDPAddress is the address the mux ports (UDPPort, TCPPort) bind; ""
+	// means all addresses (127.0.0.1 when LoopbackOnly).
 	UDPAddress string
+	// TCPPort, when non-zero, also serves ICE over TCP on this one port
+	// (ICE TCP mux, passive candidates), for clients whose network blocks
+	// UDP.
+	TCPPort int
 	// NAT1To1IPs are public addresses to advertise as host candidates.
 	NAT1To1IPs []string
 	// SelectInterval is how often a router re-ranks sources by loudness.
@@ -68,6 +74,7 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	udpConn net.PacketConn // the mux socket, when UDPPort is set
+	tcpLn   net.Listener   // the ICE-TCP mux listener, when TCPPort is set
 	stats   counters
 }
 
@@ -129,17 +136,27 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
+	addr := cfg.UDPAddress
+	if addr == "" && cfg.LoopbackOnly {
+		addr = "127.0.0.1"
+	}
 	if cfg.UDPPort != 0 {
-		addr := cfg.UDPAddress
-		if addr == "" && cfg.LoopbackOnly {
-			addr = "127.0.0.1"
-		}
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(addr), Port: cfg.UDPPort})
 		if err != nil {
 			return nil, fmt.Errorf("sfu: listen udp %s:%d: %w", addr, cfg.UDPPort, err)
 		}
 		e.udpConn = conn
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, conn))
+	}
+	if cfg.TCPPort != 0 {
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(addr), Port: cfg.TCPPort})
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("sfu: listen tcp %s:%d: %w", addr, cfg.TCPPort, err)
+		}
+		e.tcpLn = ln
+		se.SetICETCPMux(webrtc.NewICETCPMux(nil, ln, tcpReadBuffer))
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	}
 
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg),
@@ -160,13 +177,17 @@ func ApplyLoopbackOnly(se *webrtc.SettingEngine) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 }
 
-// Close releases the engine's shared socket. Routers and peers must be
+// Close releases the engine's shared sockets. Routers and peers must be
 // closed first.
 func (e *Engine) Close() error {
+	var errs []error
 	if e.udpConn != nil {
-		return e.udpConn.Close()
+		errs = append(errs, e.udpConn.Close())
 	}
-	return nil
+	if e.tcpLn != nil {
+		errs = append(errs, e.tcpLn.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Stats returns the server-wide media counters.

@@ -39,11 +39,17 @@ type harness struct {
 
 func newHarness(t *testing.T, slots int, tweak func(*signaling.Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, slots, sfu.Config{LoopbackOnly: true}, tweak)
+}
+
+// newHarnessWith is newHarness with an engine configured by ec.
+func newHarnessWith(t *testing.T, slots int, ec sfu.Config, tweak func(*signaling.Config)) *harness {
+	t.Helper()
 	v, err := auth.NewVerifier(auth.Config{HMACSecret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := sfu.NewEngine(sfu.Config{LoopbackOnly: true})
+	e, err := sfu.NewEngine(ec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,8 @@ type config struct {
 	slots          int
 	dev            bool
 	logLevel       slog.Level
-	udpPort        int
+	udpPort        int // 0: an ephemeral port per peer
+	tcpPort        int // 0: no ICE over TCP
 	loopbackOnly   bool
 	natIPs         []string
 	reconnectGrace time.Duration
@@ -49,6 +50,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c := config{}
 	var logLevel, natIPs, origins string
 	dev, loopback := autoFlag{}, autoFlag{}
+	udpPort, tcpPort := autoPort{}, autoPort{}
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address (websocket /ws, web client, /metrics, /healthz)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 secret for client tokens; none: dev mode with a generated one")
 	fs.StringVar(&c.jwtPublicKey, "jwt-public-key", "", "PEM file with an RSA (RS256) or EC P-256 (ES256) public key")
@@ -57,7 +59,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.slots, "slots", sfu.DefaultSlots, "K: downstream audio slots per participant (1-16)")
 	fs.Var(&dev, "dev", "dev mode: generated secret, printed host token, loopback ICE (default: on when no key is configured)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.IntVar(&c.udpPort, "udp-port", 0, "serve all ICE on this one UDP port (0: an ephemeral port per peer)")
+	fs.Var(&udpPort, "udp-port", "serve all ICE over UDP on this one port, 0: an ephemeral port per peer (default: 7882, 0 in dev mode)")
+	fs.Var(&tcpPort, "tcp-port", "serve ICE over TCP on this one port, for clients whose network blocks UDP; 0: none (default: 7881, 0 in dev mode)")
 	fs.Var(&loopback, "ice-loopback-only", "gather and accept ICE candidates on 127.0.0.1 only (default: in dev mode)")
 	fs.StringVar(&natIPs, "nat-ip", "", "comma-separated public IPs to advertise as host candidates")
 	fs.DurationVar(&c.reconnectGrace, "reconnect-grace", 20*time.Second, "how long a dropped participant keeps its record")
@@ -96,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.dev = dev.or(c.jwtSecret == "" && c.jwtPublicKey == "")
 	c.loopbackOnly = loopback.or(c.dev)
+	c.udpPort, c.tcpPort = udpPort.or(c.dev, defaultUDPPort), tcpPort.or(c.dev, defaultTCPPort)
 	if err := checkAgora(c.agora); err != nil {
 		return c, err
 	}
@@ -119,6 +123,42 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 	}
 	return c, nil
+}
+
+// The media ports of a deployment (outside dev mode): all ICE over UDP on
+// one port, and ICE over TCP on another, so a firewall opens exactly these
+// two besides HTTPS.
+const (
+	defaultUDPPort = 7882
+	defaultTCPPort = 7881
+)
+
+// autoPort is a port flag whose default depends on dev mode, decided after
+// parsing: 0 in dev mode (ephemeral ports, several dev servers side by
+// side), the deployment default otherwise.
+type autoPort struct {
+	set bool
+	v   int
+}
+
+func (p *autoPort) String() string { return strconv.Itoa(p.v) }
+func (p *autoPort) Set(s string) error {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 || v > 65535 {
+		return fmt.Errorf("a port is 0..65535, got %q", s)
+	}
+	p.set, p.v = true, v
+	return nil
+}
+
+func (p *autoPort) or(dev bool, deployment int) int {
+	switch {
+	case p.set:
+		return p.v
+	case dev:
+		return 0
+	}
+	return deployment
 }
 
 // autoFlag is a boolean flag whose default is decided after parsing.

@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	engine, err := sfu.NewEngine(sfu.Config{
-		LoopbackOnly: cfg.loopbackOnly, UDPPort: cfg.udpPort, NAT1To1IPs: cfg.natIPs, Logger: log,
+		LoopbackOnly: cfg.loopbackOnly, UDPPort: cfg.udpPort, TCPPort: cfg.tcpPort, NAT1To1IPs: cfg.natIPs, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	srv := cfg.http.server(a.handler(log), log)
 	log.Info("listening", "addr", ln.Addr().String(), "dev", cfg.dev, "slots", cfg.slots,
-		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort, "agora", cfg.agoraConfig() != nil,
+		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort, "tcp_port", cfg.tcpPort, "agora", cfg.agoraConfig() != nil,
 		"tls", tlsCfg != nil)
 	if devSecret != "" {
 		printDevHelp(stdout, ln.Addr().String(), devSecret, tlsCfg != nil)

@@ -42,13 +42,15 @@ func opusCapability() webrtc.RTPCodecCapability {
 
 // NewAPI returns the pion API of the bots: Opus (PT 111) as the only
 // codec, the ssrc-audio-level header extension, RTCP sender and receiver
-// reports, and ICE over UDP with mDNS off. By default ICE gathers on every
-// interface, loopback included, so bots reach a server on another machine
-// as well as one on this machine (even in a network namespace that has only
-// loopback). With loopbackOnly, ICE is restricted to 127.0.0.1
-// (sfu.ApplyLoopbackOnly): no packet leaves the machine, as tests and
-// benchmarks require. One API serves any number of bots; share it.
-func NewAPI(loopbackOnly bool) (*webrtc.API, error) {
+// reports, and ICE with mDNS off, over the given networks (none: UDP4 and
+// UDP6; webrtc.NetworkTypeTCP4 alone makes a bot that reaches the server
+// only over ICE-TCP, as behind a firewall that drops UDP). By default ICE
+// gathers on every interface, loopback included, so bots reach a server on
+// another machine as well as one on this machine (even in a network
+// namespace that has only loopback). With loopbackOnly, ICE is restricted to
+// 127.0.0.1 (sfu.ApplyLoopbackOnly): no packet leaves the machine, as tests
+// and benchmarks require. One API serves any number of bots; share it.
+func NewAPI(loopbackOnly bool, networks ...webrtc.NetworkType) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: opusCapability(),
@@ -65,12 +67,18 @@ func NewAPI(loopbackOnly bool) (*webrtc.API, error) {
 		return nil, fmt.Errorf("bots: rtcp reports: %w", err)
 	}
 	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true) // a server on this machine may offer only loopback
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetIncludeLoopbackCandidate(true)                    // a server on this machine may offer only loopback
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // the default opens a multicast socket
 	if loopbackOnly {
 		sfu.ApplyLoopbackOnly(&se)
 	}
+	if len(networks) == 0 {
+		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+		if loopbackOnly {
+			networks = networks[:1]
+		}
+	}
+	se.SetNetworkTypes(networks)
 	se.SetDTLSRetransmissionInterval(dtlsRetransmit)
 	return webrtc.NewAPI(
 		webrtc.WithMediaEngine(m),

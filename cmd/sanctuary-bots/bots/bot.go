@@ -220,6 +220,17 @@ func (b *Bot) ParticipantID() string {
 // Index returns the bot's index in its run.
 func (b *Bot) Index() int { return b.cfg.Index }
 
+// SelectedPair is the ICE candidate pair the bot's media uses, once ICE
+// has selected one: which network (udp or tcp) and which candidate types
+// (host, relay…) carry it.
+func (b *Bot) SelectedPair() (*webrtc.ICECandidatePair, error) {
+	sctp := b.pc.SCTP()
+	if sctp == nil {
+		return nil, errors.New("bots: no transport yet")
+	}
+	return sctp.Transport().ICETransport().GetSelectedCandidatePair()
+}
+
 // WaitConnected waits until the PeerConnection is connected (ICE and DTLS
 // up). It fails when the connection failed, the bot was closed or the
 // socket ended first, or ctx ends.
