@@ -142,10 +142,14 @@ func (c *conn) join(m Join) {
 
 	c.batching.Store(m.Batch)
 	c.watchMedia()
-	if !c.welcome(Welcome{
+	w := Welcome{
 		Envelope: Envelope{Type: TypeWelcome, ID: m.ID}, Protocol: ProtocolVersion,
 		ParticipantID: c.pid, Slots: sess.router.Slots(), Snapshot: toWireSnapshot(res.Snapshot),
-	}) {
+	}
+	if c.s.cfg.ICEServers != nil {
+		w.ICEServers = c.s.cfg.ICEServers(c.pid)
+	}
+	if !c.welcome(w) {
 		return
 	}
 	offer, err := c.peer.Offer()

@@ -129,6 +129,17 @@ type Welcome struct {
 	ParticipantID string   `json:"participantId"`
 	Slots         int      `json:"slots"` // K: downstream audio slots in the offer
 	Snapshot      Snapshot `json:"snapshot"`
+	// ICEServers are the STUN and TURN servers to give the PeerConnection
+	// (RTCConfiguration.iceServers), with credentials of this participant
+	// that expire; absent when the server has none.
+	ICEServers []ICEServer `json:"iceServers,omitempty"`
+}
+
+// ICEServer is one entry of RTCConfiguration.iceServers.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // SDP carries an offer (server to client) or an answer (client to server).

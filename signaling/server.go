@@ -60,6 +60,9 @@ type Config struct {
 	// CheckOrigin decides websocket origins; nil allows all (tokens, not
 	// cookies, authenticate). A refused origin gets 403 origin_not_allowed.
 	CheckOrigin func(r *http.Request) bool
+	// ICEServers, when set, gives the STUN/TURN servers (with short-lived
+	// credentials) for participant id's welcome. It must not block.
+	ICEServers func(participantID string) []ICEServer
 	// OnJoined, when set, is given the time from websocket open to the
 	// PeerConnection connecting, for every join.
 	OnJoined func(time.Duration)

@@ -112,6 +112,39 @@ func TestBotsReachAServerWithOnlyASecret(t *testing.T) {
 	srv.stop(ctx, t)
 }
 
+// Behind a NAT that lets nothing but TURN through: bots that may use relay
+// candidates only get the embedded TURN server from their welcome (the
+// server started with -turn-port) and hear each other through it.
+func TestBotsThroughEmbeddedTURN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds both binaries")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root := moduleRoot(ctx, t)
+	dir := t.TempDir()
+	serverBin, botsBin := filepath.Join(dir, "sanctuary"), filepath.Join(dir, "sanctuary-bots")
+	goBuild(ctx, t, root, serverBin, "./cmd/sanctuary")
+	goBuild(ctx, t, root, botsBin, "./cmd/sanctuary-bots")
+	const secret = "turn-command-secret-0123456789abcdef"
+	srv := startServer(ctx, t, serverBin, "-jwt-secret", secret, "-dev=false", "-ice-loopback-only",
+		"-udp-port", "0", "-tcp-port", "0", "-turn-port", strconv.Itoa(freePort(t)))
+
+	var stdout, stderr bytes.Buffer
+	run := exec.CommandContext(ctx, botsBin, "-url", "ws://"+srv.addr+"/ws", "-secret", secret,
+		"-ice-loopback-only", "-ice-relay-only", "-bots", "3", "-speakers", "1", "-warmup", "500ms", "-duration", "3s", "-json")
+	run.Stdout, run.Stderr = &stdout, &stderr
+	if err := run.Run(); err != nil {
+		t.Errorf("bots: %v\n%s", err, stderr.String())
+	}
+	rep := decodeOneReport(t, stdout.Bytes())
+	if rep.Joined != 3 || rep.Connected != 3 || rep.PacketsReceived == 0 || rep.LossPct >= 1 || rep.ForeignPackets != 0 {
+		t.Errorf("joined %d connected %d received %d loss %.1f%% foreign %d: %v", rep.Joined, rep.Connected,
+			rep.PacketsReceived, rep.LossPct, rep.ForeignPackets, rep.Failures)
+	}
+	srv.stop(ctx, t)
+}
+
 // upInterfacesBesidesLoopback names an interface other than loopback that
 // is up with an address, or returns "".
 func upInterfacesBesidesLoopback(t *testing.T) string {

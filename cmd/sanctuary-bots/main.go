@@ -72,6 +72,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.rc.Duration, "duration", 10*time.Second, "measurement window")
 	fs.DurationVar(&o.rc.Warmup, "warmup", 2*time.Second, "wait between all connected and the window")
 	fs.IntVar(&o.rc.JoinConcurrency, "concurrency", 10, "concurrent joins")
+	fs.BoolVar(&o.rc.RelayOnly, "ice-relay-only", false, "send all media through the server's TURN server (ICE transport policy relay)")
 	fs.BoolVar(&o.rc.LoopbackOnly, "ice-loopback-only", false, "gather and accept ICE candidates on 127.0.0.1 only (tests, benchmarks); default: every interface")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as one JSON object on stdout")
 	fs.IntVar(&o.rc.ServerPID, "server-pid", 0, "server pid, to sample its CPU and RSS from /proc")

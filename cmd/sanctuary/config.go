@@ -42,6 +42,7 @@ type config struct {
 	origins        originPolicy      // who may open the websocket
 	tlsCert        string            // PEM certificate chain file; with tlsKey, serve HTTPS
 	tlsKey         string            // PEM private key file
+	turn           turnConfig        // TURN servers handed to clients (checked by parseConfig)
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -70,6 +71,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS directly (with -tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
 	c.http.flags(fs)
+	c.turn.flags(fs)
 
 	// Every flag has an environment twin: -jwt-secret is SANCTUARY_JWT_SECRET.
 	// The environment is applied first, so a flag on the command line wins.
@@ -121,6 +123,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			}
 			c.natIPs = append(c.natIPs, ip)
 		}
+	}
+	if err := c.turn.resolve(c.natIPs, c.loopbackOnly); err != nil {
+		return c, err
 	}
 	return c, nil
 }

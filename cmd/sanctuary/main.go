@@ -60,11 +60,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer engine.Close()
+	turnServer, err := cfg.turn.start(cfg.natIPs, cfg.loopbackOnly, log)
+	if err != nil {
+		return err
+	}
+	if turnServer != nil {
+		defer turnServer.Close()
+	}
 
 	m := newMetrics()
 	sig, err := signaling.NewServer(signaling.Config{
 		Verifier: verifier, Engine: engine, Slots: cfg.slots, Logger: log,
 		ReconnectGrace: cfg.reconnectGrace, OnJoined: m.observeJoin, CheckOrigin: cfg.origins.allows,
+		ICEServers: cfg.turn.iceServers(),
 	})
 	if err != nil {
 		return err
@@ -86,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	srv := cfg.http.server(a.handler(log), log)
 	log.Info("listening", "addr", ln.Addr().String(), "dev", cfg.dev, "slots", cfg.slots,
 		"loopback_only", cfg.loopbackOnly, "udp_port", cfg.udpPort, "tcp_port", cfg.tcpPort, "agora", cfg.agoraConfig() != nil,
-		"tls", tlsCfg != nil)
+		"tls", tlsCfg != nil, "turn_port", cfg.turn.port, "turn_urls", len(cfg.turn.urls))
 	if devSecret != "" {
 		printDevHelp(stdout, ln.Addr().String(), devSecret, tlsCfg != nil)
 	}

@@ -48,9 +48,18 @@ export function chromiumArgs() {
  * Launches headless Chromium.
  * @returns {Promise<import('playwright-core').Browser>}
  */
-export async function launch() {
+export async function launch(o = {}) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: run web/e2e/run.sh (it installs chromium with apt-get)`);
   }
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs() });
+  let args = chromiumArgs();
+  if (o.loopbackSockets) {
+    // With default_public_interface_only and no default route (a
+    // loopback-only namespace) Chromium opens no socket of its own at all:
+    // enough for host checks answered as prflx, but it never reaches a TURN
+    // server. The default policy with loopback allowed lets it allocate
+    // from a TURN server on 127.0.0.1.
+    args = [...args.filter((a) => !a.startsWith('--webrtc-ip-handling-policy')), '--allow-loopback-in-peer-connection'];
+  }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }

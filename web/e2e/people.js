@@ -12,10 +12,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Opens a page in a new context and joins through the join form (dev mode).
  * @param {import('playwright-core').Browser} browser
  * @param {string} url the server's base URL
- * @param {{session: string, alias: string, role: string, viewport?: {width: number, height: number}}} o
+ * @param {{session: string, alias: string, role: string, viewport?: {width: number, height: number},
+ *   initScript?: Function}} o initScript runs in the page before its own scripts
  */
 export async function join(browser, url, o) {
   const context = await browser.newContext({ viewport: o.viewport ?? { width: 1100, height: 900 } });
+  if (o.initScript) await context.addInitScript(o.initScript);
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));

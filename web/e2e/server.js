@@ -40,14 +40,15 @@ export function freePort() {
 /**
  * Starts the server in dev mode with loopback-only ICE and waits for /healthz.
  * @param {string} name a label for the log file in artifacts/
+ * @param {string[]} [extraArgs] more flags for the server
  * @returns {Promise<{url: string, stop: () => Promise<void>}>}
  */
-export async function startServer(name) {
+export async function startServer(name, extraArgs = []) {
   const bin = serverBinary();
   const port = await freePort();
   mkdirSync(ARTIFACTS, { recursive: true });
   const log = createWriteStream(join(ARTIFACTS, `server-${name}.log`));
-  const proc = spawn(bin, ['-listen', `127.0.0.1:${port}`, '-dev', '-ice-loopback-only'], {
+  const proc = spawn(bin, ['-listen', `127.0.0.1:${port}`, '-dev', '-ice-loopback-only', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout.pipe(log);

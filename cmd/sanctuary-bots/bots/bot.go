@@ -21,6 +21,7 @@ import (
 const (
 	wsWriteTimeout = 5 * time.Second        // a write that takes longer fails
 	wsReadLimit    = 1 << 20                // bytes; an offer with 16 slots is ~10 KB
+	pongWait       = 10 * time.Second       // to write a pong before giving up on it
 	closeTimeout   = 500 * time.Millisecond // for the leave and close frames on Close
 )
 
@@ -39,6 +40,10 @@ type Config struct {
 	API *webrtc.API
 	// LoopbackOnly restricts ICE to 127.0.0.1 when API is nil.
 	LoopbackOnly bool
+	// RelayOnly makes the bot's media go through the TURN server the
+	// welcome names (ICE transport policy relay), as behind a NAT that
+	// lets nothing else through. Without one, Dial fails.
+	RelayOnly bool
 	// OnMessage, when set, is called from the bot's read goroutine with
 	// every server message (its type and raw JSON) before the bot handles
 	// it. It must not block, nor call Close (which waits for that
@@ -135,6 +140,13 @@ func Dial(ctx context.Context, c Config) (*Bot, error) {
 		return nil, fmt.Errorf("bots: dial %s: %w", c.URL, err)
 	}
 	ws.SetReadLimit(wsReadLimit)
+	// Answer the server's pings with the patience of a real client: gorilla's
+	// default handler gives a pong one second and then fails the read,
+	// which on a loaded load-test machine drops healthy bots.
+	ws.SetPingHandler(func(data string) error {
+		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(pongWait))
+		return nil
+	})
 	b.ws = ws
 	if err := b.Send(signaling.Join{
 		Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: "join"}, Batch: true,
@@ -185,7 +197,7 @@ func newBot(c Config, api *webrtc.API) (*Bot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bots: track: %w", err)
 	}
-	if b.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if b.pc, err = api.NewPeerConnection(webrtc.Configuration{ICETransportPolicy: b.policy()}); err != nil {
 		return nil, fmt.Errorf("bots: peer connection: %w", err)
 	}
 	b.pc.OnICECandidate(b.onICECandidate)

@@ -44,6 +44,8 @@ type RunConfig struct {
 	// LoopbackOnly restricts the bots' ICE to 127.0.0.1 (tests, benchmarks);
 	// by default they gather on every interface and reach any server.
 	LoopbackOnly bool
+	// RelayOnly sends every bot's media through the server's TURN server.
+	RelayOnly bool
 	// Progress receives a line per second; nil means none.
 	Progress io.Writer
 	// ServerPID, when set, is the server process sampled for CPU and RSS.
@@ -144,7 +146,7 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 	stopProgress := r.startProgress()
 	defer stopProgress()
 	cfg := func(i int) Config {
-		c := Config{URL: rc.URL, Token: tokens[i], Session: rc.Session, Index: i, RunID: runID, API: api,
+		c := Config{URL: rc.URL, Token: tokens[i], Session: rc.Session, Index: i, RunID: runID, API: api, RelayOnly: rc.RelayOnly,
 			Speak: i < rc.Speakers, Level: uint8(min(loudestLevel+levelStep*i, levelSilence-1))}
 		if r.br != nil { // speakers 1..Speakers, speaker 1 loudest
 			c.Speak, c.Level = r.br.speaks(i), uint8(min(loudestLevel+levelStep*max(i-1, 0), levelSilence-1))

@@ -2,6 +2,7 @@ package bots
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -62,6 +63,10 @@ func (b *Bot) handle(raw []byte) {
 		var m signaling.Welcome
 		if b.decode(raw, &m) && !b.sig.welcomed {
 			b.sig.welcomed = true
+			if err := b.useICEServers(m.ICEServers); err != nil {
+				b.welcomed <- err
+				return
+			}
 			b.mu.Lock()
 			b.participantID = m.ParticipantID
 			b.st.joined = true
@@ -106,6 +111,34 @@ func (b *Bot) handle(raw []byte) {
 	// ok and snapshot need nothing from a bot. The server never sends ping
 	// (PROTOCOL.md: ping is a client request; the server's liveness probes
 	// are websocket pings, which gorilla answers).
+}
+
+// useICEServers gives the PeerConnection the STUN/TURN servers of the
+// welcome, before the offer starts ICE gathering. A relay-only bot needs a
+// TURN server.
+func (b *Bot) useICEServers(servers []signaling.ICEServer) error {
+	if b.cfg.RelayOnly && len(servers) == 0 {
+		return errors.New("bots: relay only, but the server offers no TURN server")
+	}
+	if len(servers) == 0 {
+		return nil
+	}
+	cfg := webrtc.Configuration{ICETransportPolicy: b.policy()}
+	for _, s := range servers {
+		cfg.ICEServers = append(cfg.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	if err := b.pc.SetConfiguration(cfg); err != nil {
+		return fmt.Errorf("bots: ICE servers: %w", err)
+	}
+	return nil
+}
+
+// policy is the bot's ICE transport policy: relay only, or any candidate.
+func (b *Bot) policy() webrtc.ICETransportPolicy {
+	if b.cfg.RelayOnly {
+		return webrtc.ICETransportPolicyRelay
+	}
+	return webrtc.ICETransportPolicyAll
 }
 
 // decode unmarshals raw into v, recording a failure.

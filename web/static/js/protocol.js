@@ -305,6 +305,7 @@ export class SanctuaryClient extends EventTarget {
       case 'welcome':
         counters.welcomes++;
         this.participantId = m.participantId;
+        this.iceServers = m.iceServers ?? []; // TURN with this participant's credentials
         this.attempt = 0;
         this.awaitingSnapshot = false;
         this.buffered = [];
@@ -397,7 +398,11 @@ export class SanctuaryClient extends EventTarget {
       return;
     }
     const PC = this.opts.RTCPeerConnection ?? globalThis.RTCPeerConnection;
-    const pc = new PC(this.opts.rtcConfig ?? {});
+    const rtcConfig = { ...(this.opts.rtcConfig ?? {}) };
+    if (this.iceServers?.length) {
+      rtcConfig.iceServers = [...(rtcConfig.iceServers ?? []), ...this.iceServers];
+    }
+    const pc = new PC(rtcConfig);
     counters.peerConnections++;
     this.pc = pc;
     this.remoteSet = false;
