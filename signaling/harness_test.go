@@ -197,3 +197,50 @@ func (h *harness) apiURL() string {
 	h.t.Cleanup(hs.Close)
 	return hs.URL + "/api/v1/sessions/"
 }
+
+// measure opens a send-time window of d on every bot, waits for it to pass
+// and then for every packet each listener is owed from it to arrive (owed
+// says which sources a listener hears), and returns the bots' stats. It
+// asserts counts, not rates: a busy machine only makes it wait longer; a
+// lost packet makes it wait until ctx ends and fail.
+func measure(ctx context.Context, t *testing.T, bs []*bots.Bot, d time.Duration, owed func(listener, source int) bool) map[int]bots.Stats {
+	t.Helper()
+	from := time.Now().Add(100 * time.Millisecond)
+	for _, b := range bs {
+		b.SetWindow(from, from.Add(d))
+	}
+	time.Sleep(time.Until(from.Add(d))) // the window itself
+	stats := func() map[int]bots.Stats {
+		out := make(map[int]bots.Stats, len(bs))
+		for _, b := range bs {
+			out[b.Index()] = b.Stats()
+		}
+		return out
+	}
+	// A speaker counts a packet after sending it: one sent within the
+	// window may be uncounted yet, but the second one counted from now on
+	// was sent after the window.
+	sent := stats()
+	eventually(ctx, t, "every speaker sends past the window", func() bool {
+		now := stats()
+		for i, st := range sent {
+			if st.Sent > 0 && now[i].Sent < st.Sent+2 {
+				return false
+			}
+		}
+		return true
+	})
+	var st map[int]bots.Stats
+	eventually(ctx, t, "every packet owed from the window arrives", func() bool {
+		st = stats()
+		for l := range st {
+			for s := range st {
+				if l != s && owed(l, s) && st[l].ReceivedInWindowBySource[s] < st[s].SentInWindow {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	return st
+}

@@ -93,7 +93,8 @@ func TestE2EModeration(t *testing.T) {
 	// c deafens itself: its slots go silent.
 	at = cCtl.must(map[string]any{"type": signaling.CmdDeafen, "enabled": true})
 	c.SetAudienceFrom([]int{}, at)
-	time.Sleep(300 * time.Millisecond) // b keeps speaking meanwhile
+	bSent := b.Stats().Sent
+	eventually(ctx, t, "b speaks on", func() bool { return b.Stats().Sent > bSent+15 }) // 300 ms of speech
 	if st := c.Stats(); st.Foreign != 0 {
 		t.Errorf("a deafened participant received %d packets", st.Foreign)
 	}

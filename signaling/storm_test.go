@@ -117,6 +117,13 @@ func TestE2EJoinStorm(t *testing.T) {
 				t.Errorf("client %d: %v", i, err)
 				return
 			}
+			// gorilla's default ping handler gives its pong one second and
+			// ends the read on a timeout: on a machine this busy the
+			// client, not the server, would fail.
+			ws.SetPingHandler(func(data string) error {
+				_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Minute))
+				return nil
+			})
 			c := &stormClient{ws: ws, welcomed: make(chan time.Duration, 1), done: make(chan struct{})}
 			clients[i] = c
 			<-start // every socket open: join all at once
