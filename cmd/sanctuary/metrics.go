@@ -65,6 +65,8 @@ func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
 		func(s sfu.Stats) uint64 { return s.StaleDrops })
 	counter("sanctuary_rtp_write_errors_total", "Slot writes that failed.",
 		func(s sfu.Stats) uint64 { return s.WriteErrors })
+	counter("sanctuary_rtp_not_ready_drops_total", "Packets for a slot whose SRTP was not up yet (dropped by pion before DTLS completed).",
+		func(s sfu.Stats) uint64 { return s.NotReadyDrops })
 	signalingCounter := func(name, help string, f func(signaling.Stats) uint64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(f(sig.Stats())) }))
