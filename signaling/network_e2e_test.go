@@ -50,16 +50,7 @@ func TestE2EICEOverTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dial := func(i int, speak bool) *bots.Bot {
-		b, err := bots.Dial(ctx, bots.Config{URL: h.url, Token: h.token(fmt.Sprintf("tcp-%d", i), auth.RoleParticipant, "tcp", time.Hour),
-			Index: i, RunID: h.runID, Speak: speak, Level: 30, API: tcpOnly})
-		if err != nil {
-			t.Fatalf("bot %d: %v", i, err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		return b
-	}
-	speaker, listener := dial(0, true), dial(1, false)
+	speaker, listener := h.dialPair(ctx, "tcp", bots.Config{API: tcpOnly})
 	waitConnected(ctx, t, speaker, listener)
 	eventually(ctx, t, "the listener hears the speaker over TCP", func() bool {
 		return listener.Stats().ReceivedBySource[0] > 50
@@ -74,6 +65,24 @@ func TestE2EICEOverTCP(t *testing.T) {
 			t.Errorf("bot %d: media over %s", b.Index(), pair)
 		}
 	}
+}
+
+// dialPair joins a speaker (bot 0) and a listener (bot 1) to session, each
+// configured as base says (its API, relay policy) and closed with the test.
+func (h *harness) dialPair(ctx context.Context, session string, base bots.Config) (speaker, listener *bots.Bot) {
+	h.t.Helper()
+	dial := func(i int) *bots.Bot {
+		c := base
+		c.URL, c.Token = h.url, h.token(fmt.Sprintf("%s-%d", session, i), auth.RoleParticipant, session, time.Hour)
+		c.Index, c.RunID, c.Speak, c.Level = i, h.runID, i == 0, 30
+		b, err := bots.Dial(ctx, c)
+		if err != nil {
+			h.t.Fatalf("bot %d: %v", i, err)
+		}
+		h.t.Cleanup(func() { _ = b.Close() })
+		return b
+	}
+	return dial(0), dial(1)
 }
 
 // turnFixture is an embedded TURN server on 127.0.0.1 and the ICE servers
@@ -126,16 +135,7 @@ func TestE2ERelayThroughTURN(t *testing.T) {
 			h := newHarness(t, 3, func(c *signaling.Config) { c.ICEServers = f.servers(transport) })
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			dial := func(i int, speak bool) *bots.Bot {
-				b, err := bots.Dial(ctx, bots.Config{URL: h.url, Token: h.token(fmt.Sprintf("relay-%d", i), auth.RoleParticipant, "relay", time.Hour),
-					Index: i, RunID: h.runID, Speak: speak, Level: 30, API: h.api, RelayOnly: true})
-				if err != nil {
-					t.Fatalf("bot %d: %v", i, err)
-				}
-				t.Cleanup(func() { _ = b.Close() })
-				return b
-			}
-			speaker, listener := dial(0, true), dial(1, false)
+			speaker, listener := h.dialPair(ctx, "relay", bots.Config{API: h.api, RelayOnly: true})
 			waitConnected(ctx, t, speaker, listener)
 			eventually(ctx, t, "the listener hears the speaker through TURN", func() bool {
 				return listener.Stats().ReceivedBySource[0] > 50

@@ -29,11 +29,7 @@ func TestBotsCommandAgainstRunningServer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	root := moduleRoot(ctx, t)
-	dir := t.TempDir()
-	serverBin, botsBin := filepath.Join(dir, "sanctuary"), filepath.Join(dir, "sanctuary-bots")
-	goBuild(ctx, t, root, serverBin, "./cmd/sanctuary")
-	goBuild(ctx, t, root, botsBin, "./cmd/sanctuary-bots")
+	serverBin, botsBin := buildBoth(ctx, t)
 
 	const secret = "command-test-secret-0123456789abcdef"
 	srv := startServer(ctx, t, serverBin, "-jwt-secret", secret, "-dev=false", "-ice-loopback-only")
@@ -89,11 +85,7 @@ func TestBotsReachAServerWithOnlyASecret(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	root := moduleRoot(ctx, t)
-	dir := t.TempDir()
-	serverBin, botsBin := filepath.Join(dir, "sanctuary"), filepath.Join(dir, "sanctuary-bots")
-	goBuild(ctx, t, root, serverBin, "./cmd/sanctuary")
-	goBuild(ctx, t, root, botsBin, "./cmd/sanctuary-bots")
+	serverBin, botsBin := buildBoth(ctx, t)
 	const secret = "only-a-secret-0123456789abcdef"
 	srv := startServer(ctx, t, serverBin, "-jwt-secret", secret)
 
@@ -121,11 +113,7 @@ func TestBotsThroughEmbeddedTURN(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	root := moduleRoot(ctx, t)
-	dir := t.TempDir()
-	serverBin, botsBin := filepath.Join(dir, "sanctuary"), filepath.Join(dir, "sanctuary-bots")
-	goBuild(ctx, t, root, serverBin, "./cmd/sanctuary")
-	goBuild(ctx, t, root, botsBin, "./cmd/sanctuary-bots")
+	serverBin, botsBin := buildBoth(ctx, t)
 	const secret = "turn-command-secret-0123456789abcdef"
 	srv := startServer(ctx, t, serverBin, "-jwt-secret", secret, "-dev=false", "-ice-loopback-only",
 		"-udp-port", "0", "-tcp-port", "0", "-turn-port", strconv.Itoa(freePort(t)))
@@ -212,6 +200,18 @@ func (p *serverProcess) stop(ctx context.Context, t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("server did not stop after SIGTERM")
 	}
+}
+
+// buildBoth builds the server and the bots as a user builds them, into a
+// temporary folder, and returns their paths.
+func buildBoth(ctx context.Context, t *testing.T) (serverBin, botsBin string) {
+	t.Helper()
+	root := moduleRoot(ctx, t)
+	dir := t.TempDir()
+	serverBin, botsBin = filepath.Join(dir, "sanctuary"), filepath.Join(dir, "sanctuary-bots")
+	goBuild(ctx, t, root, serverBin, "./cmd/sanctuary")
+	goBuild(ctx, t, root, botsBin, "./cmd/sanctuary-bots")
+	return serverBin, botsBin
 }
 
 // moduleRoot is the directory of the go.mod this test belongs to.
