@@ -15,7 +15,7 @@ function focused(page) {
   });
 }
 
-describe('keyboard only', { timeout: 60000 }, () => {
+describe('keyboard only', { timeout: 180000 }, () => {
   let server;
   let browser;
 

@@ -29,7 +29,7 @@ function overflow(page) {
   });
 }
 
-describe('a 390 px wide screen', { timeout: 120000 }, () => {
+describe('a 390 px wide screen', { timeout: 240000 }, () => {
   let server;
   let browser;
 

@@ -9,7 +9,7 @@ import { join, hearsExactly, counters, WAIT_MS } from './people.js';
 
 const SESSION = 'e2e-moderation';
 
-describe('moderation from the host panel', { timeout: 180000 }, () => {
+describe('moderation from the host panel', { timeout: 360000 }, () => {
   let server;
   let browser;
   let host;

@@ -31,7 +31,7 @@ function selectedPair(person) {
   });
 }
 
-describe('media through the embedded TURN server', { timeout: 120000 }, () => {
+describe('media through the embedded TURN server', { timeout: 240000 }, () => {
   let server;
   let browser;
   let a;

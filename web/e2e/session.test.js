@@ -14,7 +14,7 @@ import {
 
 const SESSION = 'e2e-breakouts';
 
-describe('a session in three browsers', { timeout: 240000 }, () => {
+describe('a session in three browsers', { timeout: 480000 }, () => {
   let server;
   let browser;
   let host;

@@ -35,7 +35,7 @@ async function embedder(clientURL, token, session) {
   return { origin, close: () => new Promise((r) => srv.close(r)) };
 }
 
-describe('tokens from a link or an embedding page', { timeout: 120000 }, () => {
+describe('tokens from a link or an embedding page', { timeout: 240000 }, () => {
   let server;
   let browser;
 
