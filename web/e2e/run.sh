@@ -1,11 +1,12 @@
 #!/bin/sh
 # Browser end-to-end tests of the web client (node's test runner, playwright-core
-# driving Debian's headless Chromium with a fake microphone, loopback ICE only).
+# driving Debian's headless Chromium with a fake microphone, loopback ICE only;
+# some tests add a pion bot).
 #
-#   web/e2e/run.sh          install what is missing, build the server, run the tests
+#   web/e2e/run.sh          install what is missing, build the binaries, run the tests
 #   web/e2e/run.sh deps     only install: chromium (apt-get) and playwright-core (npm ci)
-#   web/e2e/run.sh test     only build and test (no network needed: fits a
-#                           loopback-only namespace after `run.sh deps`)
+#   web/e2e/run.sh test     only build the server and the bots, and test (no network
+#                           needed: fits a loopback-only namespace after `run.sh deps`)
 # E2E_TESTS selects test files (default: every *.test.js here).
 set -eu
 
@@ -57,14 +58,16 @@ deps() {
 }
 
 run_tests() {
-	echo "== building the server"
+	echo "== building the server and the bots"
 	bin_dir=$(mktemp -d)
 	trap 'rm -rf "$bin_dir"' EXIT
-	(cd "$root" && go build -o "$bin_dir/sanctuary" ./cmd/sanctuary)
+	(cd "$root" && go build -o "$bin_dir/sanctuary" ./cmd/sanctuary &&
+		go build -o "$bin_dir/sanctuary-bots" ./cmd/sanctuary-bots)
 	echo "== browser tests"
 	cd "$here"
 	# shellcheck disable=SC2086 # E2E_TESTS may name several files
-	SANCTUARY_BIN="$bin_dir/sanctuary" node --test --test-concurrency=1 ${E2E_TESTS:-.}
+	SANCTUARY_BIN="$bin_dir/sanctuary" SANCTUARY_BOTS_BIN="$bin_dir/sanctuary-bots" \
+		node --test --test-concurrency=1 ${E2E_TESTS:-.}
 }
 
 case "$phase" in
