@@ -1,10 +1,11 @@
 #!/bin/sh
-# Browser end-to-end tests of the web client (node's test runner, playwright-core
-# driving Debian's headless Chromium with a fake microphone, loopback ICE only;
-# some tests add a pion bot).
+# Browser end-to-end tests of the web client (node's test runner; playwright-core
+# drives Debian's headless Chromium and puppeteer-core its Firefox ESR, both
+# with a fake microphone and loopback ICE only; some tests add a pion bot).
 #
 #   web/e2e/run.sh          install what is missing, build the binaries, run the tests
-#   web/e2e/run.sh deps     only install: chromium (apt-get) and playwright-core (npm ci)
+#   web/e2e/run.sh deps     only install: chromium and firefox-esr (apt-get),
+#                           playwright-core and puppeteer-core (npm ci)
 #   web/e2e/run.sh test     only build the server and the bots, and test (no network
 #                           needed: fits a loopback-only namespace after `run.sh deps`)
 # E2E_TESTS selects test files (default: every *.test.js here).
@@ -40,21 +41,26 @@ apt_update() {
 }
 
 deps() {
-	if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
-		echo "== installing chromium (apt-get)"
+	pkgs=""
+	[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || pkgs="chromium"
+	[ -x "${FIREFOX_PATH:-/usr/bin/firefox-esr}" ] || pkgs="${pkgs:+$pkgs }firefox-esr"
+	if [ -n "$pkgs" ]; then
+		echo "== installing $pkgs (apt-get)"
 		sudo_cmd=""
 		[ "$(id -u)" = 0 ] || sudo_cmd=sudo
 		apt_update
+		# shellcheck disable=SC2086 # one or two package names
 		$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$apt_lock_timeout" \
-			install -y --no-install-recommends chromium
+			install -y --no-install-recommends $pkgs
 	fi
 	node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 	if [ "$node_major" -lt 20 ]; then
 		echo "web/e2e: node 20 or newer is needed (found: $(node --version 2>/dev/null || echo none))" >&2
 		exit 1
 	fi
-	echo "== npm ci (playwright-core, pinned; it downloads no browser)"
-	(cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+	# puppeteer-core asks for node 22 but works on 20 (npm only warns).
+	echo "== npm ci (playwright-core and puppeteer-core, pinned; they download no browser)"
+	(cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund)
 }
 
 run_tests() {
