@@ -70,6 +70,7 @@ func (b *Bot) speak() {
 			continue
 		}
 		now := time.Now()
+		seq, ts := pkt.SequenceNumber, pkt.Timestamp
 		if !last.IsZero() {
 			pkt.SequenceNumber++
 			steps := max(uint32(now.Sub(last)/packetInterval), 1)
@@ -78,16 +79,21 @@ func (b *Bot) speak() {
 			}
 			pkt.Timestamp += steps * opusSamplesPerPacket
 		}
-		last = now
 		level[0] = levelByte(b.level.Load())
 		sent := now.UnixNano()
 		sig := Signature{RunID: b.cfg.RunID, Source: uint32(b.cfg.Index), Counter: counter, SentAt: sent}
 		payload = sig.AppendOpus(payload[:0])
 		pkt.Payload = payload
 		pkt.Marker = marker
-		marker = false
-		counter++
 		err := b.track.WriteRTP(&pkt)
+		if err != nil {
+			// Nothing was sent: the next packet takes this one's counter and
+			// sequence number, so receivers see no gap where nothing was lost.
+			pkt.SequenceNumber, pkt.Timestamp = seq, ts
+		} else {
+			last, marker = now, false
+			counter++
+		}
 		w := b.window.Load()
 		b.mu.Lock()
 		if err != nil {
