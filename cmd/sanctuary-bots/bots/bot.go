@@ -383,8 +383,9 @@ func (a *audience) expects(src int, sentAt, recvAt int64) bool {
 // SetWindow sets the measurement window: from now on, packets whose send
 // time lies in [from, to] are counted apart (Stats.SentInWindow,
 // Stats.ReceivedInWindowBySource) and only they feed the latency
-// histogram. Set it before from; setting it resets the window counts and
-// the latency histogram.
+// histogram, and every slot's packets and sources are recorded
+// (Stats.SlotRecords). Set it before from; setting it resets the window
+// counts, the records and the latency histogram.
 func (b *Bot) SetWindow(from, to time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -392,6 +393,9 @@ func (b *Bot) SetWindow(from, to time.Time) {
 	b.st.sentInWindow = 0
 	clear(b.st.receivedInWindow)
 	b.st.latency = Histogram{}
+	// Room for the window, the time until it and a second of drain at one
+	// packet per interval; the records grow beyond that if they must.
+	b.st.startRecords(int(max(time.Until(to)+time.Second, 0) / packetInterval))
 }
 
 // Close sends a best-effort leave, closes the websocket and the

@@ -101,6 +101,10 @@ func (b *Bot) speak() {
 		} else {
 			b.st.sent++
 			if w.contains(sent) {
+				if b.st.sentInWindow == 0 {
+					b.st.firstInWindow = sig.Counter
+				}
+				b.st.lastInWindow = sig.Counter
 				b.st.sentInWindow++
 			}
 		}
@@ -147,7 +151,8 @@ func (b *Bot) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 }
 
 // readTrack reads one remote track until it ends, with one reused buffer
-// and one reused packet: nothing is allocated per packet.
+// and one reused packet: nothing is allocated per packet (while a window
+// is set, the slots' loss records grow by doubling).
 func (b *Bot) readTrack(t *webrtc.TrackRemote, slot int) {
 	buf := make([]byte, readBufferBytes)
 	var pkt rtp.Packet
@@ -178,14 +183,19 @@ func (b *Bot) readTrack(t *webrtc.TrackRemote, slot int) {
 	}
 }
 
-// account counts one received packet: slot continuity, attribution by
-// signature, window counts, latency and first audio.
+// account counts one received packet: slot continuity, the slot's loss
+// record, attribution by signature, window counts, latency and first audio.
 func (b *Bot) account(slot int, h *rtp.Header, sig Signature, signed bool, now time.Time) {
 	audience := b.audience.Load()
 	w := b.window.Load()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.st.checkContinuity(slot, h)
+	recorded := SlotPacket{Seq: h.SequenceNumber, Source: -1, Counter: sig.Counter}
+	if signed && sig.RunID == b.cfg.RunID {
+		recorded.Source = int32(sig.Source)
+	}
+	b.st.recordPacket(slot, recorded)
 	if !signed {
 		b.st.unrecognised++
 		return

@@ -24,11 +24,18 @@ type Report struct {
 
 	// PacketsSent is the packets the speakers sent within the window.
 	PacketsSent uint64 `json:"packets_sent"`
-	// PacketsExpected is Σ over connected listeners Σ over the speakers in
-	// its audience of the speaker's packets sent within the window. It
-	// assumes every listener hears all of its speakers, so speakers ≤ K
-	// (the session's slots); with more, loss counts the speakers the SFU
-	// rightly did not forward.
+	// PacketsExpected is Σ over connected listeners of the packets sent
+	// within the window that the listener was owed:
+	//
+	//   - A listener whose audience holds at most K speakers (its slots)
+	//     is owed every packet of every one of them: the server must
+	//     forward them all.
+	//   - A listener whose audience holds more than K speakers is owed the
+	//     packets the server put in its slots, and no others (see
+	//     slotAccount): within a run of one source in one slot, every packet
+	//     from the first received to the last; at a switch, the packets the
+	//     slot's sequence numbers skip. A speaker outside the K loudest,
+	//     never in a slot, is owed nothing; a gap inside a run is loss.
 	//
 	// In a breakout run the audiences follow the rooms, and only settled
 	// time counts: a listener expects a speaker's packets sent while both
@@ -38,12 +45,15 @@ type Report struct {
 	// just before a move may rightly be dropped when it reaches the server
 	// after the re-routing). Moves of other bots do not interrupt a pair's
 	// settled time: loss includes any glitch a move causes to bystanders.
-	// The moves keep rooms at ≤ K speakers where possible, so every
-	// speaker is heard.
+	// Within it, the listener is owed every packet of the speaker while its
+	// room may have held at most K other speakers, and what its slots
+	// carried while the room may have held more (a bot on its way in or out
+	// counts in both rooms, from the command sent to its answer).
 	PacketsExpected uint64 `json:"packets_expected"`
-	// PacketsReceived is Σ over connected listeners of the packets from
-	// their audience sent within the window (in a breakout run, within
-	// the settled time of PacketsExpected).
+	// PacketsReceived is Σ over connected listeners of the packets of
+	// PacketsExpected they received. Every packet received from the
+	// audience within the window (in a breakout run, within settled time)
+	// is one of them.
 	PacketsReceived uint64 `json:"packets_received"`
 	// LossPct is 100 × (expected − received) / expected.
 	LossPct float64 `json:"loss_pct"`
@@ -103,6 +113,7 @@ const maxFailures = 20
 // length of the measurement window. It is a pure function.
 func Summarize(stats []Stats, window time.Duration) Report {
 	r := Report{Bots: len(stats), DurationS: window.Seconds()}
+	pids := participantIndex(stats)
 	var joinMs, firstMs []float64
 	var latency Histogram
 	for i := range stats {
@@ -137,16 +148,9 @@ func Summarize(stats []Stats, window time.Duration) Report {
 			continue
 		}
 		latency.Merge(s.Latency)
-		for _, sp := range stats {
-			if sp.Index != s.Index && sp.SentInWindow > 0 && hears(s, sp.Index) {
-				r.PacketsExpected += sp.SentInWindow
-			}
-		}
-		for src, n := range s.ReceivedInWindowBySource {
-			if src != s.Index && hears(s, src) {
-				r.PacketsReceived += n
-			}
-		}
+		exp, got := owedInWindow(s, stats, pids)
+		r.PacketsExpected += exp
+		r.PacketsReceived += got
 	}
 	r.Failed = r.Bots - r.Connected
 	r.JoinMsP50, r.JoinMsP99 = percentile(joinMs, 0.5), percentile(joinMs, 0.99)
@@ -156,6 +160,45 @@ func Summarize(stats []Stats, window time.Duration) Report {
 		r.LossPct = 100 * (float64(r.PacketsExpected) - float64(r.PacketsReceived)) / float64(r.PacketsExpected)
 	}
 	return r
+}
+
+// owedInWindow returns the packets sent within the window that listener
+// s was owed and those of them it received (see Report.PacketsExpected).
+func owedInWindow(s *Stats, stats []Stats, pids map[string]int) (expected, received uint64) {
+	var speakers []*Stats
+	for i := range stats {
+		if sp := &stats[i]; sp.Index != s.Index && sp.SentInWindow > 0 && hears(s, sp.Index) {
+			speakers = append(speakers, sp)
+		}
+	}
+	if s.Slots == 0 || len(speakers) <= s.Slots { // every speaker fits in the slots
+		for _, sp := range speakers {
+			expected += sp.SentInWindow
+			received += s.ReceivedInWindowBySource[sp.Index]
+		}
+		return expected, received
+	}
+	acct := slotAccount(s.SlotRecords, pids)
+	for _, sp := range speakers {
+		if c := acct[sp.Index]; c != nil {
+			lo, hi := int64(sp.FirstInWindow), int64(sp.LastInWindow)
+			expected += c.owed.count(lo, hi)
+			received += c.got.count(lo, hi)
+		}
+	}
+	return expected, received
+}
+
+// participantIndex maps the participant id of every bot that has one to
+// its index.
+func participantIndex(stats []Stats) map[string]int {
+	m := make(map[string]int, len(stats))
+	for _, s := range stats {
+		if s.ParticipantID != "" {
+			m[s.ParticipantID] = s.Index
+		}
+	}
+	return m
 }
 
 // hears reports whether source src is in the listener's audience.

@@ -106,9 +106,18 @@ func (b *Bot) handle(raw []byte) {
 		b.mu.Lock()
 		b.st.replaced = true
 		b.mu.Unlock()
+	case signaling.TypeSlots:
+		// Never used to attribute packets (their signatures do that): the
+		// loss accounting takes from them only the order in which sources
+		// filled each slot (slotAccount).
+		var m signaling.Slots
+		if b.decode(raw, &m) {
+			b.mu.Lock()
+			b.st.announce(m.Slots)
+			b.mu.Unlock()
+		}
 	}
-	// slots (display only: never used to attribute packets), event, pong,
-	// ok and snapshot need nothing from a bot. The server never sends ping
+	// event, pong, ok and snapshot need nothing from a bot. The server never sends ping
 	// (PROTOCOL.md: ping is a client request; the server's liveness probes
 	// are websocket pings, which gorilla answers).
 }

@@ -9,10 +9,11 @@ import (
 
 // Stats is a copy of a bot's counters at one instant.
 type Stats struct {
-	Index     int  // the bot's index in its run
-	Joined    bool // the server welcomed it
-	Connected bool // its PeerConnection reached connected
-	Slots     int  // K, the downstream slots the welcome announced
+	Index         int    // the bot's index in its run
+	ParticipantID string // the server's id for it, from the welcome
+	Joined        bool   // the server welcomed it
+	Connected     bool   // its PeerConnection reached connected
+	Slots         int    // K, the downstream slots the welcome announced
 	// JoinMs is the time from the start of the websocket dial to the
 	// welcome; ConnectMs to the PeerConnection's connected state;
 	// FirstAudioMs to the first packet counted in ReceivedBySource. Each is
@@ -21,6 +22,10 @@ type Stats struct {
 	// Sent counts the packets the bot sent; SentInWindow those whose send
 	// time lies in the window set with SetWindow.
 	Sent, SentInWindow uint64
+	// FirstInWindow and LastInWindow are the counters (Signature.Counter)
+	// of the first and last packet sent within the window, when
+	// SentInWindow > 0. The counter advances by one per packet sent.
+	FirstInWindow, LastInWindow uint32
 	// ReceivedBySource counts packets received per source bot index, from
 	// the signature (never from the server's slot labels), excluding
 	// foreign ones; ReceivedInWindowBySource counts those sent within the
@@ -44,6 +49,11 @@ type Stats struct {
 	// Latency holds send→receive times of the counted packets: all of them
 	// until a window is set, then those sent within the window. A copy.
 	Latency *Histogram
+	// SlotRecords holds, per downstream slot, the sources the slots
+	// messages named and the packets received since SetWindow: what
+	// Summarize judges loss by when the bot may hear more speakers than it
+	// has slots (see slotAccount). nil until a window is set; a copy.
+	SlotRecords []SlotRecord
 	// Audience is the set given to SetAudience, sorted; nil means every
 	// other bot of the run.
 	Audience []int
@@ -61,6 +71,7 @@ type counters struct {
 	k                               int // slots announced in the welcome
 	joinMs, connectMs, firstAudioMs float64
 	sent, sentInWindow, sendErrors  uint64
+	firstInWindow, lastInWindow     uint32 // counters; valid when sentInWindow > 0
 	received                        uint64 // sum of receivedBySource
 	receivedBySource                map[int]uint64
 	receivedInWindow                map[int]uint64
@@ -70,13 +81,87 @@ type counters struct {
 	latency                         Histogram
 	errors, localErrors             []string
 	slots                           []slotState // indexed by slot
+	// announced holds, per slot, the two latest distinct participant ids
+	// the slots messages named, oldest first.
+	announced [][]string
+	// records is the loss record per slot; nil while no window is set.
+	records []SlotRecord
 }
 
 // slotState is the continuity state of one downstream slot.
 type slotState struct {
 	seen bool
 	ssrc uint32
-	seq  uint16 // highest sequence number seen
+	seq  uint16     // highest sequence number seen
+	last SlotPacket // the packet received last, when seen
+}
+
+// recordPacket records a packet of a slot for the loss accounting: it is
+// the slot's last packet, and goes into its record while a window is set.
+// Packets of tracks that are no slot (slot < 0) are not recorded.
+func (c *counters) recordPacket(slot int, p SlotPacket) {
+	if slot < 0 {
+		return
+	}
+	c.slots[slot].last = p // checkContinuity made the slot's state
+	if c.records == nil {
+		return
+	}
+	if slot >= len(c.records) {
+		c.records = append(c.records, make([]SlotRecord, slot+1-len(c.records))...)
+	}
+	c.records[slot].Packets = append(c.records[slot].Packets, p)
+}
+
+// announce records a slots message: ids[i] is slot i's participant id.
+func (c *counters) announce(ids []string) {
+	for i, id := range ids {
+		if i >= len(c.announced) {
+			c.announced = append(c.announced, nil)
+		}
+		a := c.announced[i]
+		if len(a) > 0 && a[len(a)-1] == id {
+			continue
+		}
+		c.announced[i] = append(a[max(len(a)-1, 0):], id)
+		if c.records != nil {
+			if i >= len(c.records) {
+				c.records = append(c.records, make([]SlotRecord, i+1-len(c.records))...)
+			}
+			c.records[i].Sources = append(c.records[i].Sources, id)
+		}
+	}
+}
+
+// startRecords starts a fresh loss record per slot, holding the two latest
+// sources announced and the last packet received on it, so that the record
+// begins in the middle of its slot's stream rather than at its start.
+// perSlot is the capacity given to each slot's packets.
+func (c *counters) startRecords(perSlot int) {
+	n := max(len(c.slots), len(c.announced), c.k)
+	c.records = make([]SlotRecord, n)
+	for i := range c.records {
+		r := &c.records[i]
+		r.Packets = make([]SlotPacket, 0, perSlot)
+		if i < len(c.announced) {
+			r.Sources = slices.Clone(c.announced[i])
+		}
+		if i < len(c.slots) && c.slots[i].seen {
+			r.Packets = append(r.Packets, c.slots[i].last)
+		}
+	}
+}
+
+// copyRecords returns a deep copy of the loss records.
+func (c *counters) copyRecords() []SlotRecord {
+	if c.records == nil {
+		return nil
+	}
+	out := make([]SlotRecord, len(c.records))
+	for i, r := range c.records {
+		out[i] = SlotRecord{Sources: slices.Clone(r.Sources), Packets: slices.Clone(r.Packets)}
+	}
+	return out
 }
 
 // checkContinuity updates the slot's continuity counters with h. Packets
@@ -124,6 +209,7 @@ func (b *Bot) Stats() Stats {
 	c := &b.st
 	return Stats{
 		Index:                    b.cfg.Index,
+		ParticipantID:            b.participantID,
 		Joined:                   c.joined,
 		Connected:                c.connected,
 		Slots:                    c.k,
@@ -132,6 +218,8 @@ func (b *Bot) Stats() Stats {
 		FirstAudioMs:             c.firstAudioMs,
 		Sent:                     c.sent,
 		SentInWindow:             c.sentInWindow,
+		FirstInWindow:            c.firstInWindow,
+		LastInWindow:             c.lastInWindow,
 		ReceivedBySource:         maps.Clone(c.receivedBySource),
 		ReceivedInWindowBySource: maps.Clone(c.receivedInWindow),
 		Foreign:                  c.foreign,
@@ -142,6 +230,7 @@ func (b *Bot) Stats() Stats {
 		SeqBackwards:             c.seqBack,
 		SendErrors:               c.sendErrors,
 		Latency:                  c.latency.Clone(),
+		SlotRecords:              c.copyRecords(),
 		Audience:                 aud,
 		Errors:                   slices.Clone(c.errors),
 		LocalErrors:              slices.Clone(c.localErrors),
