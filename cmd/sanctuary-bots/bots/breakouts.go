@@ -61,6 +61,7 @@ type breakoutRun struct {
 	movable  []int             // connected participants (not the host), sorted
 	speaker  map[int]bool      // connected speakers
 	segs     map[int][]segment // per bot: settled stretches
+	presence map[int][]segment // per bot: where it may have been, each instant
 	watches  []*moveWatch      // every timed move, in order
 	moves    int               // moves answered ok within the window
 	failures []string
@@ -78,18 +79,26 @@ type moveWatch struct {
 // packets it received, by their send times.
 type trace struct {
 	mu   sync.Mutex
-	sent []int64
+	sent []sentPacket    // in the order sent, so by counter
 	recv map[int][]int64 // source → send times
+}
+
+// sentPacket is one packet a bot sent: its signature's counter and send
+// time.
+type sentPacket struct {
+	counter uint32
+	at      int64 // unix ns
 }
 
 func newBreakoutRun(rc RunConfig, runID uint32) *breakoutRun {
 	br := &breakoutRun{
 		rooms: rc.Breakouts, every: rc.MoveEvery, speakers: rc.Speakers, runID: runID,
-		ctl:    NewController(),
-		rnd:    rand.New(rand.NewPCG(uint64(runID), uint64(rc.Bots))),
-		watch:  make([]atomic.Pointer[moveWatch], rc.Bots),
-		traces: make([]trace, rc.Bots),
-		segs:   map[int][]segment{},
+		ctl:      NewController(),
+		rnd:      rand.New(rand.NewPCG(uint64(runID), uint64(rc.Bots))),
+		watch:    make([]atomic.Pointer[moveWatch], rc.Bots),
+		traces:   make([]trace, rc.Bots),
+		segs:     map[int][]segment{},
+		presence: map[int][]segment{},
 	}
 	for i := range br.traces {
 		br.traces[i].recv = map[int][]int64{}
@@ -112,7 +121,7 @@ func (br *breakoutRun) hook(c *Config) {
 	c.OnSend = func(sig Signature) {
 		if br.window.Load().contains(sig.SentAt) {
 			t.mu.Lock()
-			t.sent = append(t.sent, sig.SentAt)
+			t.sent = append(t.sent, sentPacket{counter: sig.Counter, at: sig.SentAt})
 			t.mu.Unlock()
 		}
 	}
@@ -159,6 +168,7 @@ func (br *breakoutRun) setup(ctx context.Context, r *runner) {
 		br.bots[i] = b
 		br.room[i] = mainRoom
 		br.segs[i] = []segment{{room: mainRoom, from: start, to: math.MaxInt64}}
+		br.presence[i] = []segment{{room: mainRoom, from: start, to: math.MaxInt64}}
 		select {
 		case <-b.connected:
 			if i != 0 {
@@ -261,6 +271,11 @@ func (br *breakoutRun) assign(ctx context.Context) error {
 			after[i] = p.Room
 		}
 	}
+	for i, r := range after {
+		if r != br.room[i] {
+			br.present(i, r, sent, a.At)
+		}
+	}
 	br.settle(slices.Collect(maps.Keys(br.bots)), after, a.At)
 	return nil
 }
@@ -305,10 +320,26 @@ func (br *breakoutRun) move(ctx context.Context, m int, to string, w *moveWatch)
 		return fmt.Errorf("move bot %d to %s: %w", m, to, err)
 	case err != nil:
 		br.watch[m].CompareAndSwap(w, nil)
+		br.present(m, to, sent, time.Time{}) // it may be in either room from now on
 		return fmt.Errorf("move bot %d to %s: %w", m, to, err)
 	}
+	br.present(m, to, sent, a.At)
 	br.settle(affected, after, a.At)
 	return nil
+}
+
+// present records that bot i may be in room to from sent on, and was no
+// longer in any other room from left on (zero: it may still be).
+func (br *breakoutRun) present(i int, to string, sent, left time.Time) {
+	p := br.presence[i]
+	if !left.IsZero() {
+		for j := range p {
+			if p[j].to == math.MaxInt64 && p[j].room != to {
+				p[j].to = max(left.UnixNano(), p[j].from)
+			}
+		}
+	}
+	br.presence[i] = append(p, segment{room: to, from: sent.UnixNano(), to: math.MaxInt64})
 }
 
 // mates returns the bots in i's room, other than i; empty, not nil.
@@ -420,29 +451,52 @@ func (br *breakoutRun) fill(rep *Report, stats []Stats) {
 	if !br.ready {
 		return
 	}
-	sent := map[int][]int64{}
-	recv := map[int]map[int][]int64{}
+	lr := lossRecord{segs: br.segs, presence: br.presence, k: map[int]int{},
+		sent: map[int][]int64{}, recv: map[int]map[int][]int64{},
+		owed: map[int]map[int][]int64{}, got: map[int]map[int][]int64{}}
+	logs := map[int][]sentPacket{}
 	for i := range br.traces {
 		t := &br.traces[i]
 		t.mu.Lock()
 		if len(t.sent) > 0 {
-			sent[i] = slices.Clone(t.sent)
-			slices.Sort(sent[i])
+			logs[i] = slices.Clone(t.sent)
 		}
-		recv[i] = map[int][]int64{}
+		lr.recv[i] = map[int][]int64{}
 		for src, ts := range t.recv {
-			recv[i][src] = slices.Clone(ts)
-			slices.Sort(recv[i][src])
+			lr.recv[i][src] = slices.Clone(ts)
+			slices.Sort(lr.recv[i][src])
 		}
 		t.mu.Unlock()
 	}
+	for i, log := range logs {
+		for _, p := range log {
+			lr.sent[i] = append(lr.sent[i], p.at)
+		}
+		slices.Sort(lr.sent[i])
+	}
+	pids := participantIndex(stats)
 	var listeners []int
 	for _, s := range stats {
-		if s.Joined && s.Connected {
-			listeners = append(listeners, s.Index)
+		if !s.Joined || !s.Connected {
+			continue
+		}
+		listeners = append(listeners, s.Index)
+		lr.k[s.Index] = s.Slots
+		lr.owed[s.Index], lr.got[s.Index] = map[int][]int64{}, map[int][]int64{}
+		for src, c := range slotAccount(s.SlotRecords, pids) {
+			for _, p := range logs[src] { // the counters owed and received, by send time
+				if c.owed.has(int64(p.counter)) {
+					lr.owed[s.Index][src] = append(lr.owed[s.Index][src], p.at)
+				}
+				if c.got.has(int64(p.counter)) {
+					lr.got[s.Index][src] = append(lr.got[s.Index][src], p.at)
+				}
+			}
+			slices.Sort(lr.owed[s.Index][src])
+			slices.Sort(lr.got[s.Index][src])
 		}
 	}
-	rep.PacketsExpected, rep.PacketsReceived = settledLoss(br.segs, sent, recv, listeners)
+	rep.PacketsExpected, rep.PacketsReceived = settledLoss(&lr, listeners)
 	rep.LossPct = 0
 	if rep.PacketsExpected > 0 {
 		rep.LossPct = 100 * (float64(rep.PacketsExpected) - float64(rep.PacketsReceived)) / float64(rep.PacketsExpected)

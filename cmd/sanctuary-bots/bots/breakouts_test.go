@@ -238,13 +238,14 @@ func TestSettledLoss(t *testing.T) {
 		// extra packets outside settled time count for nothing.
 		1: {2: append(append(every20(100, 280), ms(310), ms(470)), every20(500, 700)...), 3: every20(400, 1000)},
 	}
-	exp, got := settledLoss(segs, sent, recv, []int{1})
+	lr := &lossRecord{segs: segs, sent: sent, recv: recv} // no slots known: every packet is owed
+	exp, got := settledLoss(lr, []int{1})
 	// 1 expects 2: [100, 300) 10 + [500, 700) 10; 3: [400, 1000) 30.
 	if exp != 50 || got != 49 {
 		t.Fatalf("expected %d received %d, want 50 and 49", exp, got)
 	}
 	// Speaker 3 listening hears 2 in b over [500, 700): 10 expected, none received.
-	if exp, got := settledLoss(segs, sent, recv, []int{3}); exp != 10 || got != 0 {
+	if exp, got := settledLoss(lr, []int{3}); exp != 10 || got != 0 {
 		t.Fatalf("expected %d received %d", exp, got)
 	}
 }

@@ -225,6 +225,50 @@ func TestSummarizeOwesWhatTheSlotsCarried(t *testing.T) {
 	}
 }
 
+// In a breakout run, a listener is owed every packet while its room holds
+// no more speakers than it has slots, and what its slots carried while it
+// holds more: here speaker 4 is in room a over [300, 600), when listener 1
+// (K = 2) may hear 2, 3 and 4.
+func TestSettledLossFollowsCrowding(t *testing.T) {
+	ms := func(v int64) int64 { return v * int64(time.Millisecond) }
+	every20 := func(from, to int64) []int64 {
+		var out []int64
+		for v := from; v < to; v += 20 {
+			out = append(out, ms(v))
+		}
+		return out
+	}
+	always := segment{room: "a", from: 0, to: math.MaxInt64}
+	lr := &lossRecord{
+		segs: map[int][]segment{1: {always}, 2: {always}, 3: {always}, 4: {{room: "a", from: ms(300), to: ms(600)}}},
+		presence: map[int][]segment{1: {always}, 2: {always}, 3: {always},
+			4: {{room: "b", from: 0, to: ms(320)}, {room: "a", from: ms(300), to: ms(620)}, {room: "b", from: ms(600), to: math.MaxInt64}}},
+		k:    map[int]int{1: 2},
+		sent: map[int][]int64{2: every20(0, 1000), 3: every20(0, 1000), 4: every20(0, 1000)},
+		recv: map[int]map[int][]int64{1: {
+			// Strictly owed, 2 and 3 over [0, 300) and [620, 1000): one of
+			// 3's packets lost at 700.
+			2: every20(0, 1000),
+			3: slices.DeleteFunc(every20(0, 1000), func(v int64) bool { return v == ms(700) }),
+			4: every20(300, 600),
+		}},
+		// While crowded, the slots carried 2 and 4, one of 4's lost at 400;
+		// 3 not at all.
+		owed: map[int]map[int][]int64{1: {2: every20(300, 620), 4: every20(300, 600)}},
+		got: map[int]map[int][]int64{1: {2: every20(300, 620),
+			4: slices.DeleteFunc(every20(300, 600), func(v int64) bool { return v == ms(400) })}},
+	}
+	exp, got := settledLoss(lr, []int{1})
+	// 2: 50 owed (strict 15 + 19 + crowded 16), 50 received. 3: strict
+	// 15 + 19 = 34, 33 received. 4: crowded 15, 14 received.
+	if exp != 50+34+15 || got != 50+33+14 {
+		t.Fatalf("expected %d received %d, want %d and %d", exp, got, 50+34+15, 50+33+14)
+	}
+	if p := crowding(lr, 1, "a", 0, ms(1000)); len(p) != 3 || !p[1].crowded || p[1].from != ms(300) || p[1].to != ms(620) {
+		t.Fatalf("pieces %+v", p)
+	}
+}
+
 // A bot records, from SetWindow on, the sources the slots messages name
 // and the packets of each slot, starting from where each slot's stream and
 // announcements stood.

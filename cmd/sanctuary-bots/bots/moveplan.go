@@ -134,36 +134,106 @@ type segment struct {
 	from, to int64
 }
 
+// lossRecord is what settledLoss judges a breakout run by. Times are
+// Unix nanoseconds; every list of times is sorted and already cut to the
+// measurement window.
+type lossRecord struct {
+	segs     map[int][]segment // per bot: its settled stretches
+	presence map[int][]segment // per bot: the rooms it may have been in, each instant
+	k        map[int]int       // per listener: its slots (0: unknown, judged strictly)
+	sent     map[int][]int64   // per speaker: send times
+	// recv holds, per listener and source, the send times of the packets
+	// received; owed and got those the listener was owed by its slots and
+	// received by them (slotAccount), for when its room held more speakers
+	// than it has slots.
+	recv, owed, got map[int]map[int][]int64
+}
+
 // settledLoss counts the packets the listeners had to receive and did,
 // over settled time only: for each listener l and each speaker s ≠ l, the
 // packets s sent while both were settled in the same room (the overlaps of
 // their segments) are expected, and those of them l received are received.
-// sent holds each speaker's send times, recv each listener's receive
-// record (source → send times of the packets received); both sorted, and
-// already cut to the measurement window.
-func settledLoss(segs map[int][]segment, sent map[int][]int64, recv map[int]map[int][]int64,
-	listeners []int) (expected, received uint64) {
+// While l's room may have held more speakers other than l than l has
+// slots, l was owed only what its slots carried (owed, got); otherwise
+// every packet (sent, recv).
+func settledLoss(lr *lossRecord, listeners []int) (expected, received uint64) {
 	for _, l := range listeners {
-		for s, times := range sent {
+		for s, times := range lr.sent {
 			if s == l {
 				continue
 			}
-			for _, a := range segs[l] {
-				for _, b := range segs[s] {
+			for _, a := range lr.segs[l] {
+				for _, b := range lr.segs[s] {
 					if a.room != b.room {
 						continue
 					}
 					from, to := max(a.from, b.from), min(a.to, b.to)
-					if from >= to {
-						continue
+					for _, p := range crowding(lr, l, a.room, from, to) {
+						if p.crowded {
+							expected += countIn(lr.owed[l][s], p.from, p.to)
+							received += countIn(lr.got[l][s], p.from, p.to)
+						} else {
+							expected += countIn(times, p.from, p.to)
+							received += countIn(lr.recv[l][s], p.from, p.to)
+						}
 					}
-					expected += countIn(times, from, to)
-					received += countIn(recv[l][s], from, to)
 				}
 			}
 		}
 	}
 	return expected, received
+}
+
+// piece is a stretch of [from, to) in which a listener's room may have
+// held more speakers than it has slots (crowded) or not.
+type piece struct {
+	from, to int64
+	crowded  bool
+}
+
+// crowding cuts [from, to) into pieces by whether room may have held more
+// speakers other than l than l has slots: by the speakers' presence, which
+// counts a bot on its way from one room to another in both.
+func crowding(lr *lossRecord, l int, room string, from, to int64) []piece {
+	if from >= to {
+		return nil
+	}
+	k := lr.k[l]
+	var in []segment // the other speakers' stretches in room, within [from, to)
+	cuts := []int64{from, to}
+	for s := range lr.sent {
+		if s == l {
+			continue
+		}
+		for _, p := range lr.presence[s] {
+			if p.room == room && p.from < to && p.to > from {
+				p.from, p.to = max(p.from, from), min(p.to, to)
+				in = append(in, p)
+				cuts = append(cuts, p.from, p.to)
+			}
+		}
+	}
+	if k == 0 || len(in) <= k {
+		return []piece{{from: from, to: to}}
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	var out []piece
+	for i := 0; i+1 < len(cuts); i++ {
+		n := 0
+		for _, p := range in {
+			if p.from <= cuts[i] && cuts[i] < p.to {
+				n++
+			}
+		}
+		c := n > k
+		if len(out) > 0 && out[len(out)-1].crowded == c {
+			out[len(out)-1].to = cuts[i+1]
+		} else {
+			out = append(out, piece{from: cuts[i], to: cuts[i+1], crowded: c})
+		}
+	}
+	return out
 }
 
 // countIn counts the values of sorted ts in [from, to).
