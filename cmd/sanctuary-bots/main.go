@@ -3,7 +3,9 @@
 // speak, measures a window and prints a report: join and first-audio
 // times, loss, latency, renegotiations, leaked (foreign) packets and,
 // given the server's pid and metrics URL, its CPU per forwarded packet and
-// memory per participant.
+// memory per participant. A listener that may hear more speakers than it
+// has slots (K) is owed only what the server put in its slots, so loss
+// stays honest with any number of speakers (bots.Report.PacketsExpected).
 //
 // With -breakouts N, bot 0 (the host) creates N breakout rooms and assigns
 // everyone else to them (balanced); the speakers are then bots 1..S,
@@ -68,7 +70,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.secret, "secret", "", "HS256 secret the server verifies tokens with (required)")
 	fs.StringVar(&o.rc.Session, "session", "", "session to join (default: a fresh one per run)")
 	fs.IntVar(&o.rc.Bots, "bots", 10, "bots to join")
-	fs.IntVar(&o.rc.Speakers, "speakers", 3, "bots that speak (keep ≤ the session's slots K)")
+	fs.IntVar(&o.rc.Speakers, "speakers", 3, "bots that speak (with more than the session's slots K, each listener is owed only the K it is given)")
 	fs.DurationVar(&o.rc.Duration, "duration", 10*time.Second, "measurement window")
 	fs.DurationVar(&o.rc.Warmup, "warmup", 2*time.Second, "wait between all connected and the window")
 	fs.IntVar(&o.rc.JoinConcurrency, "concurrency", 10, "concurrent joins")
@@ -136,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if rep.Breakouts == 0 && rep.Slots > 0 && rep.Speakers > rep.Slots {
 		fmt.Fprintf(stderr, "note: %d speakers > %d slots: a listener hears only the %d loudest, "+
-			"so the loss figure counts the others\n", rep.Speakers, rep.Slots, rep.Slots)
+			"so it is owed only what the server put in its slots\n", rep.Speakers, rep.Slots, rep.Slots)
 	}
 	reasons := verdict(rep)
 	if err != nil {

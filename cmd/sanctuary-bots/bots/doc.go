@@ -6,7 +6,10 @@
 // packet a bot sends carries a signature in the Opus padding (see
 // Signature), so receivers attribute packets from their content, never from
 // the server's slot labels: a packet that reaches a bot from outside its
-// expected audience is counted as foreign (a leak).
+// expected audience is counted as foreign (a leak). Where a listener may
+// hear more speakers than it has slots, it is owed only what the server
+// put in its slots, judged from each slot's sequence numbers and the
+// signatures (slotAccount), so loss is exact with any number of speakers.
 //
 // Run drives a whole load run (mint tokens, join N bots, warm up, measure a
 // window, summarise into a Report); cmd/sanctuary-bots is its CLI. With
