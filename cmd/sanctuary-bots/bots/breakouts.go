@@ -61,7 +61,7 @@ type breakoutRun struct {
 	movable  []int             // connected participants (not the host), sorted
 	speaker  map[int]bool      // connected speakers
 	segs     map[int][]segment // per bot: settled stretches
-	presence map[int][]segment // per bot: where it may have been, each instant
+	presence map[int][]segment // per bot: the rooms it may have been in, by send time (see present)
 	watches  []*moveWatch      // every timed move, in order
 	moves    int               // moves answered ok within the window
 	failures []string
@@ -328,8 +328,11 @@ func (br *breakoutRun) move(ctx context.Context, m int, to string, w *moveWatch)
 	return nil
 }
 
-// present records that bot i may be in room to from sent on, and was no
-// longer in any other room from left on (zero: it may still be).
+// present records that bot i, moved by a command sent at sent, may be in
+// room to from then on, and in no other room from left on (zero: it may
+// still be). Presence is counted in send time, as settled stretches are:
+// a packet sent up to settleGuard before the command may reach the server
+// after it re-routed, so the new room counts from settleGuard before sent.
 func (br *breakoutRun) present(i int, to string, sent, left time.Time) {
 	p := br.presence[i]
 	if !left.IsZero() {
@@ -339,7 +342,7 @@ func (br *breakoutRun) present(i int, to string, sent, left time.Time) {
 			}
 		}
 	}
-	br.presence[i] = append(p, segment{room: to, from: sent.UnixNano(), to: math.MaxInt64})
+	br.presence[i] = append(p, segment{room: to, from: sent.Add(-settleGuard).UnixNano(), to: math.MaxInt64})
 }
 
 // mates returns the bots in i's room, other than i; empty, not nil.

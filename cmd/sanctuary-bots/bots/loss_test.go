@@ -269,6 +269,25 @@ func TestSettledLossFollowsCrowding(t *testing.T) {
 	}
 }
 
+// A moved bot may be in its new room from settleGuard before the command
+// was sent (a packet sent then may reach the server after it re-routed)
+// and in its old one until the answer; with no answer, in both from then on.
+func TestPresenceOfAMovedBot(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	br := &breakoutRun{presence: map[int][]segment{1: {{room: "a", from: 0, to: math.MaxInt64}}}}
+	br.present(1, "b", t0, t0.Add(30*time.Millisecond))
+	br.present(1, "c", t0.Add(time.Second), time.Time{})
+	ns := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+	want := []segment{
+		{room: "a", from: 0, to: ns(30 * time.Millisecond)},
+		{room: "b", from: ns(-settleGuard), to: math.MaxInt64},
+		{room: "c", from: ns(time.Second - settleGuard), to: math.MaxInt64},
+	}
+	if !slices.Equal(br.presence[1], want) {
+		t.Fatalf("presence %+v, want %+v", br.presence[1], want)
+	}
+}
+
 // A bot records, from SetWindow on, the sources the slots messages name
 // and the packets of each slot, starting from where each slot's stream and
 // announcements stood.

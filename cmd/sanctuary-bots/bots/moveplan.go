@@ -139,7 +139,7 @@ type segment struct {
 // measurement window.
 type lossRecord struct {
 	segs     map[int][]segment // per bot: its settled stretches
-	presence map[int][]segment // per bot: the rooms it may have been in, each instant
+	presence map[int][]segment // per bot: the rooms it may have been in, by send time
 	k        map[int]int       // per listener: its slots (0: unknown, judged strictly)
 	sent     map[int][]int64   // per speaker: send times
 	// recv holds, per listener and source, the send times of the packets

@@ -48,7 +48,8 @@ type Report struct {
 	// Within it, the listener is owed every packet of the speaker while its
 	// room may have held at most K other speakers, and what its slots
 	// carried while the room may have held more (a bot on its way in or out
-	// counts in both rooms, from the command sent to its answer).
+	// counts in both rooms, from 100 ms before the command was sent until
+	// its answer).
 	PacketsExpected uint64 `json:"packets_expected"`
 	// PacketsReceived is Σ over connected listeners of the packets of
 	// PacketsExpected they received. Every packet received from the
