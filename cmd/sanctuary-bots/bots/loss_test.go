@@ -72,6 +72,14 @@ func TestSlotAccount(t *testing.T) {
 			Packets: append(run(10, 1, 100, 104), run(15, 2, 40, 44)...)}},
 		owed: map[int]string{1: "[100 104]", 2: "[40 44]"}, got: map[int]uint64{1: 5, 2: 5},
 	}, {
+		// A source that stops sending spends neither counters nor sequence
+		// numbers: when it resumes (or a fresh source replaces it once it
+		// went stale), nothing is missing.
+		name: "a source that pauses",
+		recs: []SlotRecord{{Sources: []string{"p1"},
+			Packets: append(run(10, 1, 100, 104), run(15, 1, 105, 107)...)}},
+		owed: map[int]string{1: "[100 107]"}, got: map[int]uint64{1: 8},
+	}, {
 		// Sequence numbers 15 and 16 are missing at the switch: two packets
 		// lost, counted as 2's first ones.
 		name: "a gap at a switch is loss",
