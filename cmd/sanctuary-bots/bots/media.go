@@ -187,9 +187,11 @@ func (b *Bot) readTrack(t *webrtc.TrackRemote, slot int) {
 // record, attribution by signature, window counts, latency and first audio.
 func (b *Bot) account(slot int, h *rtp.Header, sig Signature, signed bool, now time.Time) {
 	audience := b.audience.Load()
-	w := b.window.Load()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// Read under the lock SetWindow holds while it resets the counts, so a
+	// packet is counted against the window it was counted in.
+	w := b.window.Load()
 	b.st.checkContinuity(slot, h)
 	recorded := SlotPacket{Seq: h.SequenceNumber, Source: -1, Counter: sig.Counter}
 	if signed && sig.RunID == b.cfg.RunID {
