@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 TESTFLAGS ?= -race -count=1 -timeout 25m
 
-.PHONY: run build test test-fast test-slow deps lint bench clean
+.PHONY: run build test test-fast test-slow deps lint bench bench-join clean
 
 run:
 	$(GO) run ./cmd/sanctuary
@@ -50,6 +50,11 @@ lint:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./sfu/
 	./cmd/sanctuary-bots/bench.sh
+
+# Join time in real Chromium: Join click → first audio packet, per step
+# (web/e2e/jointime.bench.js; JOINS sets the number of joins).
+bench-join:
+	$(call in_loopback_ns,join time in Chromium,cd web/e2e && node jointime.bench.js)
 
 clean:
 	rm -rf $(BIN) bench-results
