@@ -130,6 +130,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// developer) connects even where loopback is the only interface. A
 	// remote client's checks to them fail harmlessly.
 	se.SetIncludeLoopbackCandidate(true)
+	nominateWithoutWaiting(&se)
 	if cfg.LoopbackOnly {
 		ApplyLoopbackOnly(&se)
 	}
@@ -162,6 +163,32 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg),
 		webrtc.WithSettingEngine(se))
 	return e, nil
+}
+
+// nominateWithoutWaiting lets the server's ICE agent nominate a working
+// candidate pair as soon as it has one.
+//
+// The server offers, so its agent is the controlling one: it nominates.
+// pion nominates a pair only once a minimum time per candidate type has
+// passed since the checks started (ice/v4 selection.go,
+// controllingSelector.isNominatable; agent_config.go: 500 ms for
+// server-reflexive, 1 s for peer-reflexive candidates). A browser is
+// nearly always peer-reflexive to us: its host candidates are mDNS names
+// (or, with Chromium's default_public_interface_only, not signaled at
+// all) and its first check outruns its trickled candidates, so pion learns
+// its address from that check. Each browser join therefore waited 1 s
+// between the browser's "ICE connected" and ours, and its DTLS
+// ClientHello, sent at its ICE connected, waited in pion's ICE buffer
+// (nothing is lost: the agent buffers non-STUN packets from a known remote
+// and the mux queues them until the DTLS endpoint exists) for our DTLS
+// server to start after our ICE connected.
+//
+// Relay pairs keep pion's head start (2 s) so that a direct path found a
+// little later still wins over a relayed one.
+func nominateWithoutWaiting(se *webrtc.SettingEngine) {
+	se.SetHostAcceptanceMinWait(0)
+	se.SetSrflxAcceptanceMinWait(0)
+	se.SetPrflxAcceptanceMinWait(0)
 }
 
 // ApplyLoopbackOnly restricts a SettingEngine to IPv4 loopback: candidates
