@@ -76,6 +76,7 @@ type Engine struct {
 	udpConn net.PacketConn // the mux socket, when UDPPort is set
 	tcpLn   net.Listener   // the ICE-TCP mux listener, when TCPPort is set
 	stats   counters
+	echoes  atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
 }
 
 // NewEngine builds the pion API: Opus only with the RFC 6464 audio level
@@ -131,6 +132,13 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// remote client's checks to them fail harmlessly.
 	se.SetIncludeLoopbackCandidate(true)
 	nominateWithoutWaiting(&se)
+	// Every ICE socket reads through a checkEcho, so that pion nominates
+	// on the first check that works (checkecho.go).
+	n, err := newEchoNet(&e.echoes)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: network: %w", err)
+	}
+	se.SetNet(n)
 	if cfg.LoopbackOnly {
 		ApplyLoopbackOnly(&se)
 	}
@@ -147,7 +155,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("sfu: listen udp %s:%d: %w", addr, cfg.UDPPort, err)
 		}
 		e.udpConn = conn
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, conn))
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, newEchoConn(conn, &e.echoes)))
 	}
 	if cfg.TCPPort != 0 {
 		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(addr), Port: cfg.TCPPort})

@@ -1,0 +1,244 @@
+package sfu
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/stun/v4"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
+)
+
+// Nominating on the first working check.
+//
+// The server offers, so its ICE agent is the controlling one: it picks the
+// pair and nominates it, and its DTLS server starts only then. pion
+// nominates in two places only (ice/v4 selection.go): on its own
+// connectivity-check tick, every 200 ms while checking
+// (controllingSelector.ContactCandidates), and when the peer's binding
+// request arrives on a pair whose own check has already succeeded
+// (controllingSelector.HandleBindingRequest). Not when the success response
+// to its own check arrives (HandleSuccessResponse only marks the pair
+// valid).
+//
+// A browser's first check always comes before that success: the browser's
+// address is peer-reflexive to us, learnt from that very check, and pion
+// checks it back only then. So pion nominates on the browser's next check
+// (Chromium sends it 50–60 ms later) or on its tick, while the browser,
+// its ICE connected since our answer to its first check, retransmits its
+// DTLS ClientHello to a DTLS server that has not started.
+//
+// checkEcho closes that gap: it keeps the latest binding request each
+// remote address sent while it is the controlled agent, and when the
+// success response to one of our own checks arrives from that address, it
+// hands that request to pion once more, right after the response. pion
+// takes it for the peer's next check — a duplicate datagram, which ICE
+// answers like any other (RFC 8445 §7.3) — and nominates at once, as it
+// would have when the real next check came. Once per ICE session (the
+// USERNAME of the checks) and remote address, within echoEpisode; it never
+// invents a check the peer did not send, and it changes nothing when pion
+// nominated already. One per socket.
+type checkEcho struct {
+	mu      sync.Mutex
+	remotes map[netip.AddrPort]*echoEntry
+	echoes  *atomic.Uint64 // requests handed back to pion, shared by an engine's sockets
+}
+
+type echoEntry struct {
+	user   string    // USERNAME of the checks: one ICE session
+	req    []byte    // the latest binding request; nil once echoed
+	first  time.Time // when the session's first request from this address was kept
+	echoed bool
+}
+
+const (
+	// echoEpisode is how long an address is remembered after the first
+	// request of an ICE session: its checks are echoed at most once in
+	// this time. Joins connect in well under it; the session's consent
+	// checks later are left alone.
+	echoEpisode = 30 * time.Second
+	// echoMaxRemotes bounds the remembered addresses; stale ones are
+	// dropped when it is reached, and if none is stale new ones are not
+	// kept (pion then nominates on its own, as without the echo).
+	echoMaxRemotes = 4096
+)
+
+func newCheckEcho(echoes *atomic.Uint64) *checkEcho {
+	return &checkEcho{remotes: map[netip.AddrPort]*echoEntry{}, echoes: echoes}
+}
+
+// isSTUN reports whether a datagram may be STUN (RFC 7983: the first byte
+// of a STUN message is 0–3; RTP, RTCP and DTLS never start so).
+func isSTUN(p []byte) bool {
+	return len(p) >= 20 && p[0] < 4
+}
+
+// inbound looks at a datagram read from from, and returns a copy of the
+// request to hand to pion right after it, or nil.
+func (e *checkEcho) inbound(p []byte, from netip.AddrPort, now time.Time) []byte {
+	if !isSTUN(p) {
+		return nil
+	}
+	m := &stun.Message{Raw: append([]byte(nil), p...)}
+	if m.Decode() != nil {
+		return nil
+	}
+	switch m.Type {
+	case stun.BindingRequest:
+		// Only a controlled peer's plain checks: a nomination means the
+		// peer controls, and then pion's own rules need no help.
+		if !m.Contains(stun.AttrICEControlled) || m.Contains(stun.AttrUseCandidate) {
+			return nil
+		}
+		user, err := m.Get(stun.AttrUsername)
+		if err != nil {
+			return nil
+		}
+		e.keep(from, string(user), m.Raw, now)
+	case stun.BindingSuccess:
+		return e.echo(from, now)
+	}
+	return nil
+}
+
+func (e *checkEcho) keep(from netip.AddrPort, user string, req []byte, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.remotes[from]; ok && r.user == user && now.Sub(r.first) < echoEpisode {
+		if !r.echoed {
+			r.req = req
+		}
+		return
+	}
+	if len(e.remotes) >= echoMaxRemotes {
+		for a, r := range e.remotes {
+			if now.Sub(r.first) >= echoEpisode {
+				delete(e.remotes, a)
+			}
+		}
+		if len(e.remotes) >= echoMaxRemotes {
+			return
+		}
+	}
+	e.remotes[from] = &echoEntry{user: user, req: req, first: now}
+}
+
+func (e *checkEcho) echo(from netip.AddrPort, now time.Time) []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.remotes[from]
+	if !ok || r.echoed || now.Sub(r.first) >= echoEpisode {
+		return nil
+	}
+	req := r.req
+	r.req, r.echoed = nil, true
+	e.echoes.Add(1)
+	return req
+}
+
+// echoConn is one UDP socket of the ICE agent, with a checkEcho on what it
+// reads. pion reads a socket from one goroutine, through ReadFromAddrPort
+// and WriteToAddrPort (ice.AddrPortReaderWriter, its allocation-free path)
+// when the socket has both, as this one does; ReadFrom is covered too. The
+// echo is returned by the read after the one that brought the success
+// response.
+type echoConn struct {
+	*net.UDPConn
+	e       *checkEcho
+	pending atomic.Pointer[echoed]
+}
+
+type echoed struct {
+	req  []byte
+	from netip.AddrPort
+}
+
+func newEchoConn(c *net.UDPConn, echoes *atomic.Uint64) *echoConn {
+	return &echoConn{UDPConn: c, e: newCheckEcho(echoes)}
+}
+
+// ReadFromAddrPort reads the next datagram: a pending echo first.
+func (c *echoConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	if d := c.pending.Swap(nil); d != nil {
+		return copy(p, d.req), d.from, nil
+	}
+	n, from, err := c.UDPConn.ReadFromUDPAddrPort(p)
+	if err == nil && isSTUN(p[:n]) {
+		if req := c.e.inbound(p[:n], from, time.Now()); req != nil {
+			c.pending.Store(&echoed{req: req, from: from})
+		}
+	}
+	return n, from, err
+}
+
+// WriteToAddrPort writes a datagram to addr.
+func (c *echoConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	return c.UDPConn.WriteToUDPAddrPort(p, addr)
+}
+
+// ReadFrom is ReadFromAddrPort with a net.Addr.
+func (c *echoConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := c.ReadFromAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// echoNet is the network pion gathers on: the standard one, with each UDP
+// socket it opens wrapped in an echoConn. Interfaces are listed afresh on
+// each call, as pion's default (a new stdnet per agent) does.
+type echoNet struct {
+	transport.Net
+	echoes *atomic.Uint64
+}
+
+func newEchoNet(echoes *atomic.Uint64) (*echoNet, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return &echoNet{Net: n, echoes: echoes}, nil
+}
+
+// Interfaces lists the network interfaces as they are now.
+func (n *echoNet) Interfaces() ([]*transport.Interface, error) {
+	now, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return now.Interfaces()
+}
+
+// InterfaceByIndex finds an interface as they are now.
+func (n *echoNet) InterfaceByIndex(index int) (*transport.Interface, error) {
+	now, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return now.InterfaceByIndex(index)
+}
+
+// InterfaceByName finds an interface as they are now.
+func (n *echoNet) InterfaceByName(name string) (*transport.Interface, error) {
+	now, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return now.InterfaceByName(name)
+}
+
+// ListenUDP opens a UDP socket with a checkEcho on its reads.
+func (n *echoNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := c.(*net.UDPConn); ok {
+		return newEchoConn(u, n.echoes), nil
+	}
+	return c, nil
+}
