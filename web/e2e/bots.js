@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './server.js';
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ROOT, startServer } from './server.js';
 import { WAIT_MS, hearsExactly } from './people.js';
 
 /** The alias of bot 0, the one bot of a run (bots.Run names them "bot <i>"). */
@@ -127,4 +129,48 @@ export async function talkWithBot(person, url, o) {
     run.stop();
     run.done.catch(() => {}); // on an early failure nobody awaits it
   }
+}
+
+/**
+ * The browser-and-bot suite, one per browser: a page joins a session of its
+ * own server, hears the one bot (a slot naming it with energy) and is heard
+ * by it (at least a second of unsigned packets in the bot's report).
+ * @param {string} browserName names the suite, the session and the log
+ * @param {{launch: () => Promise<any>, join: Function, alias: string}} b
+ */
+export function botSuite(browserName, b) {
+  const session = `e2e-bot-${browserName.toLowerCase()}`;
+  const botWindowS = 8; // the bot's measurement window; it speaks about 2 s longer
+  const minMicPackets = 50; // one second of the page's 20 ms packets
+  describe(`${browserName} with a pion bot`, { timeout: 120000 }, () => {
+    const secret = newSecret();
+    let server;
+    let browser;
+    let person;
+
+    before(async () => {
+      server = await startServer(`bot-${browserName.toLowerCase()}`, ['-jwt-secret', secret]);
+      browser = await b.launch();
+      person = await b.join(browser, server.url, { session, alias: b.alias, role: 'participant' });
+    });
+
+    after(async () => {
+      if (person?.errors.length) console.log(`${person.alias} page errors:`, person.errors);
+      await browser?.close();
+      await server?.stop();
+    });
+
+    it('hears the bot and is heard by it', async (t) => {
+      const r = await talkWithBot(person, server.url, { secret, session, durationS: botWindowS });
+      const slot = r.heard.after.slots.find((s) => s.participant === r.bot.id);
+      assert.ok(slot.totalAudioEnergy > 0, `the bot's slot has no energy: ${JSON.stringify(slot)}`);
+      assert.equal(r.code, 0, `the bots command failed:\n${r.stderr}`);
+      assert.equal(r.report.connected, 1, 'the bot connected');
+      assert.equal(r.report.foreign_packets, 0, 'packets leaked to the bot');
+      assert.ok(r.report.unrecognised_packets >= minMicPackets,
+        `the bot got ${r.report.unrecognised_packets} packets from the page, want ≥ ${minMicPackets}`);
+      assert.deepEqual(person.errors, []);
+      t.diagnostic(`page: ${slot.packetsReceived} packets from the bot when checked; bot: ${r.report.unrecognised_packets} from the page`);
+    });
+  });
 }
