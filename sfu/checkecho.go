@@ -162,8 +162,12 @@ func newEchoConn(c *net.UDPConn, echoes *atomic.Uint64) *echoConn {
 
 // ReadFromAddrPort reads the next datagram: a pending echo first.
 func (c *echoConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	if d := c.pending.Swap(nil); d != nil {
-		return copy(p, d.req), d.from, nil
+	// A plain load first: an echo is pending a few times per join, and
+	// the swap (a locked exchange) need not run for every media packet.
+	if c.pending.Load() != nil {
+		if d := c.pending.Swap(nil); d != nil {
+			return copy(p, d.req), d.from, nil
+		}
 	}
 	n, from, err := c.UDPConn.ReadFromUDPAddrPort(p)
 	if err == nil && isSTUN(p[:n]) {
