@@ -238,6 +238,7 @@ type Stats struct {
 	StaleDrops       uint64 // packets that reached a slot after it switched away from their source
 	WriteErrors      uint64 // slot writes that failed
 	NotReadyDrops    uint64 // packets for a slot whose SRTP stream was not open yet; nothing was sent
+	ICERestarts      uint64 // ICE restart offers made (RestartICE)
 	Peers            int64  // PeerConnections open now
 }
 
@@ -247,7 +248,7 @@ type Stats struct {
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	switches, staleDrops, writeErrors        atomic.Uint64
-	notReadyDrops                            atomic.Uint64
+	notReadyDrops, iceRestarts               atomic.Uint64
 	peers                                    atomic.Int64
 }
 
@@ -256,7 +257,7 @@ func (c *counters) snapshot() Stats {
 		PacketsReceived: c.packetsIn.Load(), BytesReceived: c.bytesIn.Load(),
 		PacketsForwarded: c.packetsOut.Load(), BytesForwarded: c.bytesOut.Load(),
 		SlotSwitches: c.switches.Load(), StaleDrops: c.staleDrops.Load(), WriteErrors: c.writeErrors.Load(),
-		NotReadyDrops: c.notReadyDrops.Load(),
-		Peers:         c.peers.Load(),
+		NotReadyDrops: c.notReadyDrops.Load(), ICERestarts: c.iceRestarts.Load(),
+		Peers: c.peers.Load(),
 	}
 }

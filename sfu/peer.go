@@ -42,8 +42,14 @@ type Peer struct {
 	src   *source
 	slots []*slot
 
-	offered  atomic.Bool
-	answered atomic.Bool
+	// Negotiation: one offer and its answer, then only ICE restarts
+	// (RestartICE), each answered in turn. negMu orders these calls,
+	// which may come from two sockets of one participant during a resume.
+	negMu      sync.Mutex
+	offered    bool
+	answered   bool
+	restarting *Offer // the ICE restart offer awaiting its answer
+
 	closed   atomic.Bool
 	upstream atomic.Bool // an upstream track was accepted
 
@@ -117,13 +123,59 @@ func (p *Peer) ID() string { return p.id }
 // OnCandidate. A second call fails with ErrRenegotiation; a closed peer
 // fails with ErrClosed.
 func (p *Peer) Offer() (Offer, error) {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
 	if p.closed.Load() {
 		return Offer{}, ErrClosed
 	}
-	if !p.offered.CompareAndSwap(false, true) {
+	if p.offered {
 		return Offer{}, ErrRenegotiation
 	}
-	offer, err := p.pc.CreateOffer(nil)
+	p.offered = true
+	return p.offerLocked(nil)
+}
+
+// RestartICE creates an ICE restart offer: new ICE credentials and fresh
+// candidates on the same PeerConnection, with the same m-lines, so media
+// resumes over the client's new network path. It is the one renegotiation a
+// peer takes part in; SetAnswer takes its answer. While a restart offer
+// awaits its answer, RestartICE returns that same offer again (a client
+// that lost it asks again). It fails with ErrNoOffer before the first
+// answer was applied, and with ErrClosed on a closed peer.
+func (p *Peer) RestartICE() (Offer, error) {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	switch {
+	case p.closed.Load():
+		return Offer{}, ErrClosed
+	case !p.answered:
+		return Offer{}, ErrNoOffer
+	case p.restarting != nil:
+		return *p.restarting, nil
+	}
+	o, err := p.offerLocked(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return Offer{}, err
+	}
+	p.restarting = &o
+	p.r.e.stats.iceRestarts.Add(1)
+	return o, nil
+}
+
+// PendingRestart returns the ICE restart offer that awaits its answer, if
+// any: a client that resumes on a new socket is sent it again.
+func (p *Peer) PendingRestart() (Offer, bool) {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.restarting == nil {
+		return Offer{}, false
+	}
+	return *p.restarting, true
+}
+
+// offerLocked creates and applies a local offer. negMu held.
+func (p *Peer) offerLocked(opts *webrtc.OfferOptions) (Offer, error) {
+	offer, err := p.pc.CreateOffer(opts)
 	if err == nil {
 		err = p.pc.SetLocalDescription(offer)
 	}
@@ -144,21 +196,39 @@ func (p *Peer) Offer() (Offer, error) {
 	return o, nil
 }
 
-// SetAnswer applies the client's answer to the offer. It is accepted once;
-// a second answer fails with ErrRenegotiation and changes nothing.
+// SetAnswer applies the client's answer to the offer, or to the pending
+// ICE restart offer. Any other answer fails with ErrRenegotiation and
+// changes nothing.
 func (p *Peer) SetAnswer(sdpText string) error {
-	if !p.offered.Load() {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	switch {
+	case !p.offered:
 		return ErrNoOffer
-	}
-	if !p.answered.CompareAndSwap(false, true) {
+	case p.answered && p.restarting == nil:
 		return ErrRenegotiation
 	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdpText}); err != nil {
-		p.answered.Store(false)
 		return fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
+	p.answered, p.restarting = true, nil
 	return nil
 }
+
+// Answered reports whether the client's answer to the first offer was
+// applied: only then can the PeerConnection carry media, and move to a
+// new socket on a resume.
+func (p *Peer) Answered() bool {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	return p.answered
+}
+
+// State is the PeerConnection's current connection state.
+func (p *Peer) State() webrtc.PeerConnectionState { return p.pc.ConnectionState() }
+
+// Closed reports whether Close was called.
+func (p *Peer) Closed() bool { return p.closed.Load() }
 
 // AddCandidate adds a trickled remote ICE candidate.
 func (p *Peer) AddCandidate(c webrtc.ICECandidateInit) error {
@@ -177,6 +247,16 @@ func (p *Peer) Slots() []string {
 		}
 	}
 	return ids
+}
+
+// RepeatSlots gives OnSlots the current slot sources again, changed or
+// not, in order with later changes: for a participant that resumed on a new
+// socket.
+func (p *Peer) RepeatSlots() {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	p.lastSlots = nil
+	p.notifySlots()
 }
 
 // notifySlots tells OnSlots about a change of slot sources. Router lock.
