@@ -6,12 +6,16 @@ import "fmt"
 // exactly the participants whose Speak room is its Hear room, itself
 // excepted. Its size is linear in the session's, however full a room is.
 type Routing struct {
-	// Hear maps every listener (a present record, joining or connected,
-	// not deafened) to the room it hears.
+	// Hear maps every listener (a present record, not deafened) to the
+	// room it hears.
 	Hear map[string]string
-	// Speak maps every audible participant (a present record, joining or
-	// connected, not muted by a moderator) to the room it is heard in.
+	// Speak maps every audible participant (a present record, not muted by
+	// a moderator) to the room it is heard in.
 	Speak map[string]string
+	// A reconnecting record is in both: its websocket is gone, but its
+	// PeerConnection may still carry audio through the grace period (a
+	// websocket cut is not an audio cut). Whether media flows is the SFU's
+	// business: a record without a live PeerConnection has nothing to send.
 }
 
 // routingLocked computes the session's routing. The maps are new: the
@@ -19,7 +23,7 @@ type Routing struct {
 func (s *session) routingLocked() Routing {
 	rt := Routing{Hear: make(map[string]string, len(s.users)), Speak: make(map[string]string, len(s.users))}
 	for _, m := range s.users {
-		if !m.present || m.p.State == StateReconnecting {
+		if !m.present {
 			continue
 		}
 		if !m.p.Deafened {

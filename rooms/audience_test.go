@@ -28,13 +28,13 @@ func TestAudiences(t *testing.T) {
 			want:    map[string][]string{"a": {"b", "c"}, "b": {"a", "c"}, "c": {"a", "b"}},
 		},
 		{
-			name: "reconnecting is neither heard nor listening",
+			name: "reconnecting still hears and is heard (its media outlives its socket)",
 			members: []member{
 				{user: "a", state: StateConnected},
 				{user: "b", state: StateReconnecting},
 				{user: "c", state: StateConnected},
 			},
-			want: map[string][]string{"a": {"c"}, "c": {"a"}},
+			want: map[string][]string{"a": {"b", "c"}, "b": {"a", "c"}, "c": {"a", "b"}},
 		},
 		{
 			name: "rooms are separate",
@@ -46,12 +46,12 @@ func TestAudiences(t *testing.T) {
 				{user: "e", room: "r2", state: StateConnected},
 				{user: "f", room: "r1", state: StateReconnecting},
 			},
-			want: map[string][]string{"a": {"d"}, "d": {"a"}, "b": {"c"}, "c": {"b"}, "e": {}},
+			want: map[string][]string{"a": {"d"}, "d": {"a"}, "b": {"c", "f"}, "c": {"b", "f"}, "e": {}, "f": {"b", "c"}},
 		},
 		{
 			name:    "all reconnecting",
 			members: []member{{user: "a", state: StateReconnecting}, {user: "b", state: StateReconnecting}},
-			want:    map[string][]string{},
+			want:    map[string][]string{"a": {"b"}, "b": {"a"}},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {

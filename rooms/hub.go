@@ -236,7 +236,7 @@ func (h *Hub) Participant(session, participantID string) (Participant, error) {
 
 // Routing returns who may hear whom in session (see Routing), together
 // with the version it was computed at (both read under one lock, so they
-// are consistent). A reconnecting participant is in neither map; an ended
+// are consistent). A reconnecting participant is in both maps; an ended
 // session has no participants, so both maps are empty. The maps are the
 // caller's. ErrNotFound for an unknown session.
 func (h *Hub) Routing(session string) (version uint64, rt Routing, err error) {

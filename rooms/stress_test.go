@@ -284,12 +284,12 @@ func checkSnapshot(snap Snapshot) string {
 func wantAudiences(snap Snapshot) map[string][]string {
 	out := map[string][]string{}
 	for _, l := range snap.Participants {
-		if l.State == StateReconnecting || l.Deafened {
+		if l.Deafened {
 			continue // hears nobody: no entry
 		}
 		out[l.ID] = []string{}
 		for _, s := range snap.Participants {
-			if s.ID != l.ID && s.Room == l.Room && !s.Muted && s.State != StateReconnecting {
+			if s.ID != l.ID && s.Room == l.Room && !s.Muted {
 				out[l.ID] = append(out[l.ID], s.ID)
 			}
 		}

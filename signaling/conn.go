@@ -37,10 +37,18 @@ type conn struct {
 
 	// Set by join, on the reader goroutine, before anything else can see
 	// the conn through its session.
-	sess  *session
-	pid   string
-	epoch uint64
-	peer  *sfu.Peer
+	sess    *session
+	pid     string
+	epoch   uint64
+	peer    *sfu.Peer // the record's PeerConnection, created for this socket or kept from the last
+	link    *peerLink // routes peer's callbacks to the socket holding the record
+	resumed bool      // the join kept the PeerConnection of an earlier socket
+
+	// The answer to join: exactly one per join, carrying its id. A
+	// `replaced` that comes before the welcome is that answer.
+	ansMu    sync.Mutex
+	joinID   string
+	answered bool
 
 	candMu    sync.Mutex
 	offerSent bool     // the offer is enqueued
@@ -48,8 +56,9 @@ type conn struct {
 
 	leaving bool // the client asked to leave: no grace period
 
-	connected    atomic.Bool  // the PeerConnection reached connected once
-	mediaTimer   *time.Timer  // fails the socket if media never connects; set by join
+	connected    atomic.Bool  // the PeerConnection is connected (as its last state change said)
+	mediaMu      sync.Mutex   // guards mediaTimer
+	mediaTimer   *time.Timer  // fails the socket if media does not connect in time
 	roleNow      atomic.Value // rooms.Role: kept current from events, for alert delivery
 	lastReaction time.Time    // reader goroutine only
 }
@@ -101,10 +110,19 @@ func (c *conn) enqueue(msg []byte) {
 
 func (c *conn) sendMsg(v any) { c.enqueue(encode(v)) }
 
-// fail sends an error and closes the socket once the error is written.
+// fail sends an error as the socket's last message and closes it once the
+// error is written.
 func (c *conn) fail(id, code, message string) {
-	c.sendError(id, code, message)
-	c.close()
+	c.closeWith(encode(Error{Envelope: Envelope{Type: TypeError, ID: id}, Code: code, Message: message}))
+}
+
+// closeWith queues msg as the socket's last message and starts closing:
+// nothing is queued after it. On a socket already closing, msg is dropped.
+func (c *conn) closeWith(msg []byte) {
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		c.out.putLast(msg)
+	})
 }
 
 func (c *conn) sendError(id, code, message string) {
@@ -278,7 +296,7 @@ func (c *conn) resync() {
 			return
 		}
 		lead := encode(SnapshotMessage{Envelope: Envelope{Type: TypeSnapshot}, Snapshot: toWireSnapshot(snap)})
-		if c.sess.catchUp(c, snap.Version, lead) {
+		if c.sess.catchUp(c, snap.Version, lead, false) {
 			c.s.resyncs.Add(1)
 			return
 		}
@@ -292,11 +310,24 @@ func (c *conn) resync() {
 func (c *conn) afterOffer(msg []byte) {
 	c.candMu.Lock()
 	defer c.candMu.Unlock()
+	select {
+	case <-c.closing:
+		return // nothing more goes out; do not hoard
+	default:
+	}
 	if !c.offerSent {
 		c.pending = append(c.pending, msg)
 		return
 	}
 	c.enqueue(msg)
+}
+
+// holdForOffer makes afterOffer hold messages back again until the next
+// offerDone: ICE restart candidates must not overtake their offer.
+func (c *conn) holdForOffer() {
+	c.candMu.Lock()
+	defer c.candMu.Unlock()
+	c.offerSent = false
 }
 
 // offerDone releases the messages held back by afterOffer.

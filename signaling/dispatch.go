@@ -1,6 +1,8 @@
 package signaling
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -49,6 +51,8 @@ func (c *conn) dispatch(raw []byte) {
 		}
 	case TypePing:
 		c.sendMsg(Envelope{Type: TypePong, ID: env.ID})
+	case TypeICERestart:
+		c.restartICE(env.ID)
 	case TypeSnapshot:
 		snap, err := c.s.hub.Snapshot(c.sess.id)
 		if err != nil {
@@ -130,34 +134,45 @@ func (c *conn) join(m Join) {
 		return
 	}
 	sess.observe(res.Snapshot.Created)
+	c.ansMu.Lock()
+	c.joinID = m.ID
+	c.ansMu.Unlock()
 	c.sess, c.pid, c.epoch = sess, res.Participant.ID, res.Participant.Epoch
 	c.setRole(res.Participant.Role)
 
-	if !c.takeOver() {
-		return // a newer socket of the same user won the race
+	key, ok := c.takeOver(m.Resume)
+	if !ok {
+		return // a newer socket of the same user won the race; this one was told
 	}
 	c.s.syncAudiences(sess)
 	c.s.log.Info("joined", "session", sessionID, "participant", c.pid, "role", res.Participant.Role,
-		"replaced", res.Replaced)
+		"replaced", res.Replaced, "resumed", c.resumed)
 
 	c.batching.Store(m.Batch)
-	c.watchMedia()
+	snap := toWireSnapshot(res.Snapshot)
 	w := Welcome{
 		Envelope: Envelope{Type: TypeWelcome, ID: m.ID}, Protocol: ProtocolVersion,
-		ParticipantID: c.pid, Slots: sess.router.Slots(), Snapshot: toWireSnapshot(res.Snapshot),
+		ParticipantID: c.pid, Slots: sess.router.Slots(), Snapshot: &snap, ResumeKey: key, Resumed: c.resumed,
 	}
 	if c.s.cfg.ICEServers != nil {
 		w.ICEServers = c.s.cfg.ICEServers(c.pid)
 	}
-	if !c.welcome(w) {
+	if c.resumed {
+		if c.welcome(w, m.Resume.Version) {
+			c.resume()
+		}
 		return
 	}
+	if !c.welcome(w, 0) {
+		return
+	}
+	c.armMedia()
 	offer, err := c.peer.Offer()
 	if errors.Is(err, sfu.ErrClosed) {
 		return // replaced by a newer socket meanwhile; it was told
 	}
 	if err != nil {
-		c.fail(m.ID, CodeInternal, "could not create the offer")
+		c.fail("", CodeInternal, "could not create the offer")
 		c.s.log.Error("offer", "session", sessionID, "participant", c.pid, "err", err)
 		return
 	}
@@ -165,31 +180,73 @@ func (c *conn) join(m Join) {
 	c.offerDone()
 }
 
-// welcome queues w and then every event after its snapshot. When the
-// events after the join's snapshot are no longer all kept (a join storm), it
-// sends a newer snapshot instead. It reports false when it gave up and
-// closed the socket.
-func (c *conn) welcome(w Welcome) bool {
+// welcome queues w as the join's answer, then every event after the
+// snapshot it shows, unless the join was answered already (by `replaced`).
+// A resume (resumeFrom > 0) first tries to send w without its snapshot,
+// followed by the events after resumeFrom. When the events needed are no
+// longer all kept (a join storm, a long absence), it sends a newer snapshot
+// instead. It reports false when it sent no welcome.
+func (c *conn) welcome(w Welcome, resumeFrom uint64) bool {
+	c.ansMu.Lock()
+	defer c.ansMu.Unlock()
+	if c.answered {
+		return false
+	}
+	if resumeFrom > 0 {
+		lean := w
+		lean.Snapshot = nil
+		if c.sess.catchUp(c, resumeFrom, encode(lean), true) {
+			c.answered = true
+			return true
+		}
+	}
 	for range maxCatchUpTries {
-		if c.sess.catchUp(c, w.Snapshot.Version, encode(w)) {
+		if c.sess.catchUp(c, w.Snapshot.Version, encode(w), false) {
+			c.answered = true
 			return true
 		}
 		snap, err := c.s.hub.Snapshot(c.sess.id)
 		if err != nil {
+			c.answered = true
 			c.fail(w.ID, CodeSessionNotFound, "the session is gone")
 			return false
 		}
-		w.Snapshot = toWireSnapshot(snap)
+		ws := toWireSnapshot(snap)
+		w.Snapshot = &ws
 	}
+	c.answered = true
 	c.fail(w.ID, CodeInternal, "the session changes too fast to join it now; try again")
 	return false
 }
 
-// watchMedia starts the media deadline: a PeerConnection that has not
-// connected within ConnectTimeout of the join fails the socket with
+// resume brings a socket that kept the record's PeerConnection up to date
+// with it: no offer (the media was negotiated on an earlier socket), the
+// pending ICE restart offer again if one awaits its answer, the current
+// slots, and the record's state.
+func (c *conn) resume() {
+	c.offerDone()
+	if o, ok := c.peer.PendingRestart(); ok {
+		c.afterOffer(encode(SDP{Envelope: Envelope{Type: TypeOffer}, SDP: o.SDP,
+			UpstreamMid: o.UpstreamMid, SlotMids: o.SlotMids, ICERestart: true}))
+	}
+	c.peer.RepeatSlots()
+	if c.peer.State() == webrtc.PeerConnectionStateConnected {
+		c.onPeerState(webrtc.PeerConnectionStateConnected)
+		return
+	}
+	c.armMedia()
+}
+
+// armMedia starts (or restarts) the media deadline: a PeerConnection that
+// is not connected within ConnectTimeout fails the socket with
 // connect_timeout (its record then waits the reconnect grace, as for any
 // drop).
-func (c *conn) watchMedia() {
+func (c *conn) armMedia() {
+	c.mediaMu.Lock()
+	defer c.mediaMu.Unlock()
+	if c.mediaTimer != nil {
+		c.mediaTimer.Stop()
+	}
 	c.mediaTimer = time.AfterFunc(c.s.cfg.ConnectTimeout, func() {
 		if !c.connected.Load() {
 			c.fail("", CodeConnectTimeout, "the media connection did not come up within "+
@@ -198,71 +255,137 @@ func (c *conn) watchMedia() {
 	})
 }
 
+func (c *conn) stopMedia() {
+	c.mediaMu.Lock()
+	defer c.mediaMu.Unlock()
+	if c.mediaTimer != nil {
+		c.mediaTimer.Stop()
+	}
+}
+
 // takeOver makes c the socket of its participant record. An older socket
-// is told `replaced` and its PeerConnection closed before c's is created;
-// if a newer socket got there first, c is the one replaced. It reports
-// whether c holds the record.
-func (c *conn) takeOver() bool {
+// is told `replaced`; if a newer socket got there first, c is the one
+// replaced. With resume, a client proves with the key of an earlier welcome
+// that the record's PeerConnection is its own: c keeps it if it was
+// answered and has not failed. Otherwise the record's PeerConnection, if
+// any, is closed before c's new one is created. It reports the resume key
+// of c's PeerConnection and whether c holds the record.
+func (c *conn) takeOver(resume *Resume) (key string, ok bool) {
 	m := c.sess.member(c.pid)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := m.conn.Load()
-	if old != nil && old.epoch > c.epoch {
+	if m.epoch > c.epoch {
 		c.replaced()
-		return false
+		return "", false
 	}
-	if old != nil {
+	m.epoch = c.epoch
+	m.endGrace()
+	if old := m.conn.Load(); old != nil {
 		old.replaced()
 	}
-	peer, err := c.sess.router.AddPeer(c.pid, sfu.PeerHandlers{
-		OnCandidate: c.onCandidate,
-		OnSlots: func(ids []string) {
-			c.afterOffer(encode(Slots{Envelope: Envelope{Type: TypeSlots}, Slots: ids}))
-		},
-		OnState: c.onPeerState,
-	})
-	if err != nil {
-		c.fail("", CodeInternal, "could not create the PeerConnection")
-		c.s.log.Error("add peer", "session", c.sess.id, "participant", c.pid, "err", err)
+	if resume != nil && m.peer != nil && resume.Key == m.resumeKey && keepable(m.peer) {
+		c.peer, c.link, c.resumed = m.peer, m.link, true
+	} else {
+		if m.peer != nil {
+			m.link.c.Store(nil)
+			_ = m.peer.Close()
+			m.peer, m.link = nil, nil
+		}
+		link := &peerLink{}
+		link.c.Store(c)
+		peer, err := c.sess.router.AddPeer(c.pid, link.handlers())
+		if err != nil {
+			c.fail("", CodeInternal, "could not create the PeerConnection")
+			c.s.log.Error("add peer", "session", c.sess.id, "participant", c.pid, "err", err)
+			return "", false
+		}
+		m.peer, m.link, m.resumeKey = peer, link, newResumeKey()
+		c.peer, c.link = peer, link
+	}
+	c.link.c.Store(c)
+	m.conn.Store(c)
+	return m.resumeKey, true
+}
+
+// keepable reports whether a resuming client may keep p: negotiated, and
+// neither failed nor closed.
+func keepable(p *sfu.Peer) bool {
+	if p.Closed() || !p.Answered() {
 		return false
 	}
-	c.peer = peer
-	m.conn.Store(c)
-	return true
+	st := p.State()
+	return st != webrtc.PeerConnectionStateFailed && st != webrtc.PeerConnectionStateClosed
+}
+
+// newResumeKey returns an unguessable key for one PeerConnection.
+func newResumeKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // removed tells c that a moderator removed it, and closes it.
 func (c *conn) removed(reason string) {
-	c.sendMsg(Removed{Envelope: Envelope{Type: TypeRemoved}, Reason: reason})
-	c.close()
+	c.closeWith(encode(Removed{Envelope: Envelope{Type: TypeRemoved}, Reason: reason}))
 }
 
-// replaced tells c that a newer socket holds its record, closes its
-// PeerConnection at once (so its id is free in the router) and closes it.
+// replaced tells c that a newer socket holds its record and closes it:
+// `replaced` is its last message. When c's join was not answered yet,
+// `replaced` is that answer and carries the join's id. The record's
+// PeerConnection is the new socket's business.
 func (c *conn) replaced() {
-	c.sendMsg(Replaced{Envelope: Envelope{Type: TypeReplaced}, Message: "you joined from another connection"})
-	if c.peer != nil {
-		_ = c.peer.Close()
+	c.ansMu.Lock()
+	id := ""
+	if !c.answered {
+		id, c.answered = c.joinID, true
 	}
-	c.close()
+	c.ansMu.Unlock()
+	c.closeWith(encode(Replaced{Envelope: Envelope{Type: TypeReplaced, ID: id}, Message: "you joined from another connection"}))
 }
 
 func (c *conn) onCandidate(ci *webrtc.ICECandidateInit) {
 	c.afterOffer(encode(Candidate{Envelope: Envelope{Type: TypeCandidate}, Candidate: ci}))
 }
 
+// onPeerState follows the PeerConnection of the socket's record. A failed
+// PeerConnection is reported with ice_failed; the socket stays open for the
+// client to ask for an ICE restart within ConnectTimeout.
 func (c *conn) onPeerState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
+		first := !c.resumed && !c.connected.Load()
 		c.connected.Store(true)
+		c.stopMedia()
 		if err := c.s.hub.SetState(c.sess.id, c.pid, c.epoch, rooms.StateConnected); err == nil {
 			c.s.syncAudiences(c.sess)
 		}
-		if c.s.cfg.OnJoined != nil {
+		if first && c.s.cfg.OnJoined != nil {
 			c.s.cfg.OnJoined(time.Since(c.opened))
 		}
 	case webrtc.PeerConnectionStateFailed:
-		c.fail("", CodeICEFailed, "the media connection failed; reconnect to resume")
+		c.connected.Store(false)
+		c.sendError("", CodeICEFailed, "the media connection failed; ask for an ICE restart (ice.restart) or reconnect")
+		c.armMedia()
+	}
+}
+
+// restartICE answers ice.restart with an ICE restart offer on the one
+// PeerConnection. The candidates it gathers are held back until the offer
+// is queued.
+func (c *conn) restartICE(id string) {
+	c.holdForOffer()
+	defer c.offerDone()
+	o, err := c.peer.RestartICE()
+	switch {
+	case errors.Is(err, sfu.ErrNoOffer):
+		c.sendError(id, CodeNotNegotiated, "nothing to restart: answer the offer first")
+	case errors.Is(err, sfu.ErrClosed):
+	case err != nil:
+		c.sendError(id, CodeInternal, "could not create the ICE restart offer")
+		c.s.log.Error("ice restart", "session", c.sess.id, "participant", c.pid, "err", err)
+	default:
+		c.sendMsg(SDP{Envelope: Envelope{Type: TypeOffer, ID: id}, SDP: o.SDP,
+			UpstreamMid: o.UpstreamMid, SlotMids: o.SlotMids, ICERestart: true})
 	}
 }
 
@@ -279,33 +402,41 @@ func (c *conn) answer(m SDP) {
 
 // cleanup runs once the socket is closed. The record stays for the grace
 // period in state reconnecting (unless the client left, or a newer socket
-// took it over), so a client that comes back keeps its role and room.
+// took it over), and so does its PeerConnection, which keeps carrying audio:
+// a client that comes back keeps its role and room, and with its resume key
+// its media too.
 func (c *conn) cleanup() {
 	if c.sess == nil {
 		return
 	}
-	if c.mediaTimer != nil {
-		c.mediaTimer.Stop()
-	}
+	c.stopMedia()
 	m := c.sess.member(c.pid)
 	m.mu.Lock()
 	if m.conn.Load() == c {
 		m.conn.Store(nil)
+		c.link.c.CompareAndSwap(c, nil)
 	}
 	m.mu.Unlock()
-	if c.peer != nil {
-		_ = c.peer.Close()
-	}
 	s, sess := c.s, c.sess
 	if c.leaving {
 		c.leave()
 		return
 	}
 	if err := s.hub.SetState(sess.id, c.pid, c.epoch, rooms.StateReconnecting); err != nil {
-		s.release(sess) // taken over or gone: nothing to keep
+		m.dropMedia(c.epoch) // the session ended or removed the record; a takeover keeps its own
+		s.release(sess)
 		return
 	}
 	s.syncAudiences(sess)
+	end := make(chan struct{})
+	m.mu.Lock()
+	if m.epoch == c.epoch {
+		m.endGrace()
+		m.graceEnd = end
+	} else {
+		close(end) // taken over meanwhile
+	}
+	m.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -313,18 +444,21 @@ func (c *conn) cleanup() {
 		defer t.Stop()
 		select {
 		case <-t.C:
+		case <-end:
 		case <-s.stopping:
 		}
 		c.leave()
 	}()
 }
 
-// leave removes the record if c's epoch still holds it, and releases c's
-// hold on the session.
+// leave removes the record if c's epoch still holds it, closes its
+// PeerConnection if no newer socket took it, and releases c's hold on the
+// session.
 func (c *conn) leave() {
 	if err := c.s.hub.Leave(c.sess.id, c.pid, c.epoch); err == nil {
 		c.s.syncAudiences(c.sess)
 		c.s.log.Info("left", "session", c.sess.id, "participant", c.pid)
 	}
+	c.sess.member(c.pid).dropMedia(c.epoch)
 	c.s.release(c.sess)
 }

@@ -12,12 +12,13 @@ const ProtocolVersion = 1
 
 // Message types, client to server.
 const (
-	TypeJoin      = "join"      // authenticate and join a session; must be first
-	TypeAnswer    = "answer"    // SDP answer to the server's offer
-	TypeCandidate = "candidate" // trickle ICE candidate (both directions)
-	TypePing      = "ping"      // liveness probe; answered by pong
-	TypeLeave     = "leave"     // leave the session and close
-	TypeSnapshot  = "snapshot"  // ask for the session snapshot (both directions)
+	TypeJoin       = "join"        // authenticate and join a session; must be first
+	TypeAnswer     = "answer"      // SDP answer to the server's offer
+	TypeCandidate  = "candidate"   // trickle ICE candidate (both directions)
+	TypePing       = "ping"        // liveness probe; answered by pong
+	TypeLeave      = "leave"       // leave the session and close
+	TypeSnapshot   = "snapshot"    // ask for the session snapshot (both directions)
+	TypeICERestart = "ice.restart" // ask for an ICE restart offer on the one PeerConnection
 )
 
 // Commands, client to server: each is one atomic change of the session
@@ -73,7 +74,8 @@ const (
 	CodeShuttingDown    = "shutting_down"             // the server is stopping
 	CodeSessionNotFound = "session_not_found"         // no such session
 	CodeRenegotiation   = "renegotiation_unsupported" // a second answer; the first stands
-	CodeICEFailed       = "ice_failed"                // the media path failed; reconnect to resume
+	CodeICEFailed       = "ice_failed"                // the media path failed; ask ice.restart (or reconnect) to resume
+	CodeNotNegotiated   = "not_negotiated"            // ice.restart before the first answer
 	CodeConnectTimeout  = "connect_timeout"           // the PeerConnection did not connect in time after join
 	CodeForbidden       = "forbidden"                 // the role may not do this; the message names the action
 	CodeNotFound        = "not_found"                 // no such participant or room
@@ -111,6 +113,16 @@ type Join struct {
 	// Batch asks the server to send several messages in one batch frame
 	// when they are waiting together (see Batch).
 	Batch bool `json:"batch,omitempty"`
+	// Resume, from a client whose websocket dropped while its
+	// PeerConnection lives on, asks to keep that PeerConnection and to get
+	// only the events after the version it saw.
+	Resume *Resume `json:"resume,omitempty"`
+}
+
+// Resume is what a client resuming on a new socket knows of its last one.
+type Resume struct {
+	Key     string `json:"key"`     // the resumeKey of the welcome that negotiated the PeerConnection
+	Version uint64 `json:"version"` // the newest session version the client applied
 }
 
 // Batch is several server messages in one frame, in order, each as it would
@@ -125,10 +137,18 @@ type Batch struct {
 // Welcome answers Join.
 type Welcome struct {
 	Envelope
-	Protocol      int      `json:"protocol"`
-	ParticipantID string   `json:"participantId"`
-	Slots         int      `json:"slots"` // K: downstream audio slots in the offer
-	Snapshot      Snapshot `json:"snapshot"`
+	Protocol      int       `json:"protocol"`
+	ParticipantID string    `json:"participantId"`
+	Slots         int       `json:"slots"`              // K: downstream audio slots in the offer
+	Snapshot      *Snapshot `json:"snapshot,omitempty"` // absent on a resume that is sent the missed events instead
+	// ResumeKey lets this client resume on a new socket with the
+	// PeerConnection negotiated now (Join.Resume.Key). It changes only
+	// with a new PeerConnection.
+	ResumeKey string `json:"resumeKey"`
+	// Resumed says the join kept the client's PeerConnection: no offer
+	// follows, and the events after Resume.Version follow instead of a
+	// snapshot (unless Snapshot is set: those events were no longer kept).
+	Resumed bool `json:"resumed,omitempty"`
 	// ICEServers are the STUN and TURN servers to give the PeerConnection
 	// (RTCConfiguration.iceServers), with credentials of this participant
 	// that expire; absent when the server has none.
@@ -152,6 +172,10 @@ type SDP struct {
 	// UpstreamMid is the mid of the m-line the client sends its microphone
 	// on. Offer only.
 	UpstreamMid string `json:"upstreamMid,omitempty"`
+	// ICERestart marks an offer that restarts ICE on the negotiated
+	// PeerConnection (the answer to ice.restart): same m-lines, new ICE
+	// credentials. Offer only.
+	ICERestart bool `json:"iceRestart,omitempty"`
 }
 
 // Candidate is one trickled ICE candidate. A nil Candidate means the sender

@@ -72,6 +72,21 @@ func (o *outbox) put(b []byte) bool {
 	return true
 }
 
+// putLast queues a last message (an error that closes, `replaced`,
+// `removed`) and closes the outbox in the same step, so that nothing can
+// follow it. It reports false when the outbox was closed already.
+func (o *outbox) putLast(b []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return false
+	}
+	o.msgs = append(o.msgs, outMsg{b: b})
+	o.closed = true
+	o.signal()
+	return true
+}
+
 // putEvent queues an event, unless the outbox is lagging or closed. When
 // it is the one event too many, it drops every waiting event and asks the
 // writer to resync instead.

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/sanctuary-sfu/sanctuary/rooms"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
 )
@@ -43,11 +45,74 @@ func (e sentEvent) forConn(c *conn) []byte {
 	return e.msg
 }
 
-// member serialises the sockets of one participant record, so that a
-// takeover closes the old PeerConnection before the new one is added.
+// member is the signaling side of one participant record: the socket
+// holding it and its PeerConnection. The PeerConnection belongs to the
+// record, not to a socket: it outlives a dropped socket for the reconnect
+// grace period, so a client that resumes on a new socket keeps its media
+// (a websocket cut is not an audio cut). mu serialises takeovers, so that
+// an old PeerConnection is closed before a new one is added.
 type member struct {
 	mu   sync.Mutex           // held across a takeover
 	conn atomic.Pointer[conn] // the socket holding the record; nil when none
+
+	// Guarded by mu.
+	epoch     uint64    // record epoch of the newest socket that took the record
+	peer      *sfu.Peer // nil when none
+	link      *peerLink // peer's callbacks go to link's socket
+	resumeKey string    // a resuming client proves with it that peer is its own
+	graceEnd  chan struct{} // closed to end the grace period of the last socket at once
+}
+
+// endGrace ends the grace period of the record's last socket, if one is
+// running: a new socket took the record. mu held.
+func (m *member) endGrace() {
+	if m.graceEnd != nil {
+		close(m.graceEnd)
+		m.graceEnd = nil
+	}
+}
+
+// dropMedia closes the record's PeerConnection if the socket of epoch still
+// owns it (no newer socket took the record over). mu must not be held.
+func (m *member) dropMedia(epoch uint64) {
+	m.mu.Lock()
+	if m.epoch != epoch || m.peer == nil {
+		m.mu.Unlock()
+		return
+	}
+	p := m.peer
+	m.link.c.Store(nil)
+	m.peer, m.link, m.resumeKey = nil, nil, ""
+	m.mu.Unlock()
+	_ = p.Close()
+}
+
+// peerLink routes a PeerConnection's callbacks to the socket that holds its
+// record now: the one that created it, then each socket that resumes with
+// it; nil while there is none (the callbacks are then dropped: a resuming
+// socket is given the current state instead).
+type peerLink struct {
+	c atomic.Pointer[conn]
+}
+
+func (l *peerLink) handlers() sfu.PeerHandlers {
+	return sfu.PeerHandlers{
+		OnCandidate: func(ci *webrtc.ICECandidateInit) {
+			if c := l.c.Load(); c != nil {
+				c.onCandidate(ci)
+			}
+		},
+		OnSlots: func(ids []string) {
+			if c := l.c.Load(); c != nil {
+				c.afterOffer(encode(Slots{Envelope: Envelope{Type: TypeSlots}, Slots: ids}))
+			}
+		},
+		OnState: func(st webrtc.PeerConnectionState) {
+			if c := l.c.Load(); c != nil {
+				c.onPeerState(st)
+			}
+		},
+	}
 }
 
 func newSession(id string, r *sfu.Router) *session {
@@ -135,10 +200,15 @@ const maxCatchUpTries = 5
 // again. It runs under s.mu, so no event is broadcast in between: the
 // client sees each version once and in order. It reports false, queuing
 // nothing, when the history no longer holds every event after version (the
-// caller takes a newer snapshot and tries again).
-func (s *session) catchUp(c *conn, version uint64, lead []byte) bool {
+// caller takes a newer snapshot and tries again). A resume passes strict:
+// its version comes from the client, and an empty history then proves
+// nothing, while a join's own snapshot is never older than the history.
+func (s *session) catchUp(c *conn, version uint64, lead []byte, strict bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if strict && (len(s.history) == 0 || s.history[len(s.history)-1].version < version) {
+		return false // nothing kept, or a version from the future
+	}
 	i := len(s.history)
 	for i > 0 && s.history[i-1].version > version {
 		i--

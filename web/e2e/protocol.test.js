@@ -1,6 +1,6 @@
 // The protocol layer (web/static/js/protocol.js) in node, against a fake
 // websocket and a fake RTCPeerConnection: join, the one offer, candidate
-// queues, versions and snapshots, commands, reconnect, fatal errors.
+// queues, versions and snapshots, commands, resume, ICE restart, fatal errors.
 
 import { describe, it, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,6 +32,7 @@ class FakePC {
     this.added = [];
     this.closed = false;
     this.connectionState = 'new';
+    this.iceConnectionState = 'new';
     FakePC.all.push(this);
   }
   async setRemoteDescription(d) {
@@ -53,6 +54,7 @@ class FakePC {
   // test side
   candidate(c) { this.onicecandidate?.({ candidate: c && { toJSON: () => c } }); }
   connect() { this.connectionState = 'connected'; this.onconnectionstatechange?.(); }
+  ice(state) { this.iceConnectionState = state; this.oniceconnectionstatechange?.(); }
 }
 
 const mic = { kind: 'audio', enabled: true, stop() {} };
@@ -78,7 +80,7 @@ async function joined(extra) {
   c.start();
   const ws = FakeWS.all.at(-1);
   ws.open();
-  ws.receive({ type: 'welcome', id: ws.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP });
+  ws.receive({ type: 'welcome', id: ws.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP, resumeKey: 'k1' });
   ws.receive(OFFER);
   await tick(5);
   return { c, seen, ws, pc: FakePC.all.at(-1) };
@@ -173,26 +175,63 @@ describe('protocol layer', () => {
     await assert.rejects(bad, (e) => e.code === 'forbidden');
   });
 
-  it('reconnects with a new join after the socket drops, and fails pending commands', async () => {
+  it('resumes on a new socket after a drop, keeping the PeerConnection, and fails pending commands', async () => {
     const { c, ws, pc, seen } = await joined();
     pc.connect();
+    ws.receive({ type: 'event', event: 'participant.updated', version: 5, participant: { id: 'p-me', alias: 'Quiet Fox', role: 'participant', room: 'main', state: 'connected' } });
     const pending = c.command('hand', { enabled: true });
     ws.drop();
     await assert.rejects(pending, (e) => e.code === 'disconnected');
-    assert.equal(pc.closed, true);
+    assert.equal(pc.closed, false, 'the PeerConnection carries audio while the socket is down');
     assert.equal(c.status, 'reconnecting');
     await tick(20);
     const ws2 = FakeWS.all.at(-1);
     assert.notEqual(ws2, ws);
     ws2.open();
-    assert.ok(ws2.last('join'), 'joins again on the new socket');
-    ws2.receive({ type: 'welcome', id: ws2.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP });
+    const j = ws2.last('join');
+    assert.deepEqual(j.resume, { key: 'k1', version: 5 }, 'resumes with the key and the last version applied');
+    ws2.receive({ type: 'welcome', id: j.id, participantId: 'p-me', slots: 2, resumeKey: 'k1', resumed: true });
+    ws2.receive({ type: 'event', event: 'hand.raised', version: 6, participant: { id: 'p-me' } });
+    await tick(5);
+    assert.equal(FakePC.all.length, 1, 'no new PeerConnection');
+    assert.equal(c.status, 'connected');
+    assert.equal(c.state.version, 6, 'the missed events apply on the kept state');
+    assert.ok(!seen.some(([t]) => t === 'closed'));
+  });
+
+  it('negotiates afresh when the server does not resume', async () => {
+    const { c, ws, pc } = await joined();
+    pc.connect();
+    ws.drop();
+    await tick(20);
+    const ws2 = FakeWS.all.at(-1);
+    ws2.open();
+    ws2.receive({ type: 'welcome', id: ws2.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP, resumeKey: 'k2' });
+    assert.equal(pc.closed, true, 'the old PeerConnection is closed');
     ws2.receive(OFFER);
     await tick(5);
     assert.equal(FakePC.all.length, 2, 'a new join has its own PeerConnection');
     FakePC.all[1].connect();
     assert.equal(c.status, 'connected');
-    assert.ok(!seen.some(([t]) => t === 'closed'));
+  });
+
+  it('asks for an ICE restart when ICE fails and answers the restart offer on the same PeerConnection', async () => {
+    const before = counters.iceRestarts;
+    const { ws, pc } = await joined();
+    pc.connect();
+    const answers = ws.sent.filter((m) => m.type === 'answer').length;
+    pc.ice('failed');
+    const req = ws.last('ice.restart');
+    assert.ok(req, 'asks ice.restart');
+    ws.receive({ ...OFFER, id: req.id, iceRestart: true, sdp: 'v=0\r\na=mid:0\r\na=ice-ufrag:new\r\n' });
+    await tick(5);
+    assert.equal(FakePC.all.length, 1, 'the same PeerConnection');
+    assert.match(pc.remoteDescription.sdp, /ice-ufrag:new/);
+    assert.equal(ws.sent.filter((m) => m.type === 'answer').length, answers + 1, 'one answer to the restart');
+    assert.equal(counters.iceRestarts, before + 1);
+    // The server's ice_failed asks for the same.
+    ws.receive({ type: 'error', code: 'ice_failed', message: 'x' });
+    assert.equal(ws.sent.filter((m) => m.type === 'ice.restart').length, 2);
   });
 
   it('says the server is unreachable after failed opens, and keeps trying', async () => {

@@ -145,15 +145,16 @@ describe('a session in three browsers', { timeout: 480000 }, () => {
     await ben.page.screenshot({ path: pathJoin(ARTIFACTS, 'participant-main.png'), fullPage: true });
   });
 
-  it('4. a dropped websocket reconnects and rejoins the same record', async () => {
+  it('4. a dropped websocket resumes: same record, same PeerConnection, audio throughout', async () => {
     const pid = ana.id;
     await ana.page.evaluate(() => window.sanctuary.client.ws.close());
     await ana.page.waitForFunction(() => window.sanctuary.counters.joins === 2, null, { timeout: WAIT_MS });
+    await ana.page.waitForFunction(() => window.sanctuary.counters.resumes === 1, null, { timeout: WAIT_MS });
     await ana.page.waitForFunction(() => window.sanctuary.client.status === 'connected', null, { timeout: WAIT_MS });
     assert.equal(await ana.page.evaluate(() => window.sanctuary.client.participantId), pid, 'same participant record');
     const c = await counters(ana);
-    assert.equal(c.peerConnections, 2, 'the new join has its own PeerConnection');
-    assert.equal(c.offers, 2);
+    assert.equal(c.peerConnections, 1, 'the resume kept the PeerConnection');
+    assert.equal(c.offers, 1, 'no second offer');
     await Promise.all([
       hearsExactly(ana, [host, ben]),
       hearsExactly(host, [ana, ben]),

@@ -69,8 +69,11 @@ type Bot struct {
 	track *webrtc.TrackLocalStaticRTP // the microphone; immutable
 	start time.Time                   // websocket dial start; immutable
 
-	ws  *websocket.Conn // set before the read loop starts; never reassigned
-	wmu sync.Mutex      // serialises websocket writes (gorilla allows one writer)
+	// ws is the current websocket: set before its read loop starts, and
+	// replaced only by Resume once the previous one's read loop ended.
+	// Reads of it from other goroutines hold wmu.
+	ws  *websocket.Conn
+	wmu sync.Mutex // serialises websocket writes (gorilla allows one writer); guards ws
 
 	sig signalState // owned by the read loop goroutine
 
@@ -87,7 +90,7 @@ type Bot struct {
 
 	connected   chan struct{} // closed when the PeerConnection is connected
 	failed      chan struct{} // closed when the PeerConnection failed
-	done        chan struct{} // closed when the read loop ended
+	done        chan struct{} // closed when the current socket's read loop ended; guarded by mu
 	closing     chan struct{} // closed by Close
 	wake        chan struct{} // nudges the speaker; cap 1
 	connectOnce sync.Once
@@ -107,6 +110,8 @@ type Bot struct {
 	closed bool       // no more goroutines may start
 	// participantID is the server's id for this bot, from welcome.
 	participantID string
+	resumeKey     string   // from the welcome; sent by Resume
+	version       uint64   // the newest session version applied (welcome snapshot, events)
 	slotMids      []string // slot i's mid, from the latest offer
 	st            counters
 }
@@ -134,10 +139,35 @@ func Dial(ctx context.Context, c Config) (*Bot, error) {
 		return nil, err
 	}
 	b.start = time.Now()
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, c.URL, nil)
+	join := signaling.Join{
+		Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: "join"}, Batch: true,
+		Token: c.Token, Session: c.Session, Alias: c.Alias,
+	}
+	if err := b.openSocket(ctx, join); err != nil {
+		if b.ws == nil {
+			_ = b.pc.Close()
+		} else {
+			_ = b.Close()
+		}
+		return nil, err
+	}
+	for _, step := range []struct {
+		name string
+		ch   chan error
+	}{{"welcome", b.welcomed}, {"offer", b.answered}} {
+		if err := b.await(ctx, step.name, step.ch); err != nil {
+			_ = b.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// openSocket dials a websocket, sends join on it and starts its read loop.
+func (b *Bot) openSocket(ctx context.Context, join signaling.Join) error {
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, b.cfg.URL, nil)
 	if err != nil {
-		_ = b.pc.Close()
-		return nil, fmt.Errorf("bots: dial %s: %w", c.URL, err)
+		return fmt.Errorf("bots: dial %s: %w", b.cfg.URL, err)
 	}
 	ws.SetReadLimit(wsReadLimit)
 	// Answer the server's pings with the patience of a real client: gorilla's
@@ -147,33 +177,33 @@ func Dial(ctx context.Context, c Config) (*Bot, error) {
 		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(pongWait))
 		return nil
 	})
+	done := make(chan struct{})
+	b.wmu.Lock()
 	b.ws = ws
-	if err := b.Send(signaling.Join{
-		Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: "join"}, Batch: true,
-		Token: c.Token, Session: c.Session, Alias: c.Alias,
-	}); err != nil {
-		_ = b.Close()
-		return nil, err
+	b.wmu.Unlock()
+	b.mu.Lock()
+	b.done = done
+	b.mu.Unlock()
+	b.sig.welcomed = false
+	if err := b.Send(join); err != nil {
+		return err
 	}
 	b.wg.Add(1)
-	go b.readLoop()
-	for _, step := range []struct {
-		name string
-		ch   chan error
-	}{{"welcome", b.welcomed}, {"offer", b.answered}} {
-		select {
-		case err = <-step.ch:
-		case <-b.done:
-			err = fmt.Errorf("bots: socket closed waiting for %s: %w", step.name, ErrClosed)
-		case <-ctx.Done():
-			err = fmt.Errorf("bots: waiting for %s: %w", step.name, ctx.Err())
-		}
-		if err != nil {
-			_ = b.Close()
-			return nil, err
-		}
+	go b.readLoop(ws, done)
+	return nil
+}
+
+// await waits for one step of a join: the read loop's report on ch, the
+// socket's end, or ctx's.
+func (b *Bot) await(ctx context.Context, name string, ch chan error) error {
+	select {
+	case err := <-ch:
+		return err
+	case <-b.Done():
+		return fmt.Errorf("bots: socket closed waiting for %s: %w", name, ErrClosed)
+	case <-ctx.Done():
+		return fmt.Errorf("bots: waiting for %s: %w", name, ctx.Err())
 	}
-	return b, nil
 }
 
 // newBot builds the bot and its PeerConnection, with handlers set.
@@ -184,7 +214,6 @@ func newBot(c Config, api *webrtc.API) (*Bot, error) {
 		answered:  make(chan error, 1),
 		connected: make(chan struct{}),
 		failed:    make(chan struct{}),
-		done:      make(chan struct{}),
 		closing:   make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 	}
@@ -259,16 +288,21 @@ func (b *Bot) WaitConnected(ctx context.Context) error {
 		return ErrICEFailed
 	case <-b.closing:
 		return ErrClosed
-	case <-b.done:
+	case <-b.Done():
 		return fmt.Errorf("bots: socket closed before media connected: %w", ErrClosed)
 	case <-ctx.Done():
 		return fmt.Errorf("bots: waiting for media: %w", ctx.Err())
 	}
 }
 
-// Done is closed when the bot's websocket ended: the server closed it
-// (after `replaced`, for instance), it failed, or Close was called.
-func (b *Bot) Done() <-chan struct{} { return b.done }
+// Done is closed when the bot's current websocket ended: the server closed
+// it (after `replaced`, for instance), it failed, Cut or Close was called.
+// After a Resume, Done is the new socket's.
+func (b *Bot) Done() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done
+}
 
 // Send marshals v as JSON and writes it to the websocket. Any protocol
 // message may be sent, so tests can exercise other commands.
@@ -407,16 +441,16 @@ func (b *Bot) Close() error {
 		b.closed = true
 		b.mu.Unlock()
 		close(b.closing)
-		if b.ws != nil {
-			b.wmu.Lock()
+		b.wmu.Lock()
+		if ws := b.ws; ws != nil {
 			deadline := time.Now().Add(closeTimeout)
-			_ = b.ws.SetWriteDeadline(deadline)
-			_ = b.ws.WriteJSON(signaling.Envelope{Type: signaling.TypeLeave})
-			_ = b.ws.WriteControl(websocket.CloseMessage,
+			_ = ws.SetWriteDeadline(deadline)
+			_ = ws.WriteJSON(signaling.Envelope{Type: signaling.TypeLeave})
+			_ = ws.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), deadline)
-			b.wmu.Unlock()
-			_ = b.ws.Close()
+			_ = ws.Close()
 		}
+		b.wmu.Unlock()
 		b.closeErr = b.pc.GracefulClose()
 		b.wg.Wait()
 		if errors.Is(b.closeErr, webrtc.ErrConnectionClosed) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
@@ -23,12 +24,13 @@ type signalState struct {
 	pending   []webrtc.ICECandidateInit // server candidates received before it
 }
 
-// readLoop reads and handles server messages until the socket ends.
-func (b *Bot) readLoop() {
+// readLoop reads and handles server messages until the socket ws ends,
+// then closes done.
+func (b *Bot) readLoop(ws *websocket.Conn, done chan struct{}) {
 	defer b.wg.Done()
-	defer close(b.done)
+	defer close(done)
 	for {
-		_, raw, err := b.ws.ReadMessage()
+		_, raw, err := ws.ReadMessage()
 		if err != nil {
 			if !b.sig.welcomed {
 				b.welcomed <- fmt.Errorf("bots: socket ended before welcome: %w", err)
@@ -63,17 +65,42 @@ func (b *Bot) handle(raw []byte) {
 		var m signaling.Welcome
 		if b.decode(raw, &m) && !b.sig.welcomed {
 			b.sig.welcomed = true
+			b.mu.Lock()
+			resuming := b.st.joined
+			b.mu.Unlock()
+			if resuming {
+				b.welcomed <- b.resumed(&m)
+				return
+			}
 			if err := b.useICEServers(m.ICEServers); err != nil {
 				b.welcomed <- err
 				return
 			}
 			b.mu.Lock()
 			b.participantID = m.ParticipantID
+			b.resumeKey = m.ResumeKey
+			if m.Snapshot != nil {
+				b.version = m.Snapshot.Version
+			}
 			b.st.joined = true
 			b.st.k = m.Slots
 			b.st.joinMs = ms(time.Since(b.start))
 			b.mu.Unlock()
 			b.welcomed <- nil
+		}
+	case signaling.TypeEvent:
+		var m struct {
+			Version uint64 `json:"version"`
+		}
+		if b.decode(raw, &m) {
+			b.applied(m.Version, false)
+		}
+	case signaling.TypeSnapshot:
+		var m struct {
+			Snapshot *signaling.Snapshot `json:"snapshot"`
+		}
+		if b.decode(raw, &m) && m.Snapshot != nil {
+			b.applied(m.Snapshot.Version, true)
 		}
 	case signaling.TypeError:
 		var m signaling.Error
@@ -117,7 +144,7 @@ func (b *Bot) handle(raw []byte) {
 			b.mu.Unlock()
 		}
 	}
-	// event, pong, ok and snapshot need nothing from a bot. The server never sends ping
+	// pong and ok need nothing from a bot. The server never sends ping
 	// (PROTOCOL.md: ping is a client request; the server's liveness probes
 	// are websocket pings, which gorilla answers).
 }
@@ -165,7 +192,10 @@ func (b *Bot) decode(raw []byte, v any) bool {
 func (b *Bot) handleOffer(m *signaling.SDP) error {
 	b.sig.offers++
 	b.mu.Lock()
-	if b.sig.offers > 1 {
+	switch {
+	case m.ICERestart:
+		b.st.iceRestarts++
+	case b.sig.offers > 1:
 		b.st.renegotiations++
 	}
 	b.slotMids = append([]string(nil), m.SlotMids...)
@@ -185,6 +215,8 @@ func (b *Bot) handleOffer(m *signaling.SDP) error {
 		if err := b.bindMicrophone(m.UpstreamMid); err != nil {
 			return err
 		}
+	} else {
+		b.holdCandidates() // a restart's new candidates must not overtake its answer
 	}
 	answer, err := b.pc.CreateAnswer(nil)
 	if err != nil {
@@ -257,6 +289,14 @@ func (b *Bot) sendAnswer(sdp string) error {
 	}
 	b.cand.queued = nil
 	return nil
+}
+
+// holdCandidates queues local candidates again until the next answer is
+// sent.
+func (b *Bot) holdCandidates() {
+	b.cand.mu.Lock()
+	defer b.cand.mu.Unlock()
+	b.cand.answered = false
 }
 
 // onICECandidate trickles a local candidate (nil: gathering complete),

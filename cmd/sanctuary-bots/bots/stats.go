@@ -37,8 +37,18 @@ type Stats struct {
 	Foreign uint64
 	// Unrecognised counts packets without a parsable signature.
 	Unrecognised uint64
-	// Renegotiations counts offers after the first. Its target is 0.
+	// Renegotiations counts offers after the first, ICE restarts excepted.
+	// Its target is 0.
 	Renegotiations uint64
+	// ICERestarts counts ICE restart offers answered (see RestartICE).
+	ICERestarts uint64
+	// Resumes counts Resume calls that kept the PeerConnection.
+	Resumes uint64
+	// VersionGaps counts session events whose version was not one more
+	// than the one before (across resumes too). Its target is 0.
+	VersionGaps uint64
+	// Version is the newest session version the bot applied.
+	Version uint64
 	// SSRCChanges, SeqGaps and SeqBackwards describe the continuity of the
 	// slots' streams: an SSRC that changed within a slot, packets missing
 	// between two received ones (sequence jumps of d > 1 add d-1), and
@@ -76,7 +86,8 @@ type counters struct {
 	receivedBySource                map[int]uint64
 	receivedInWindow                map[int]uint64
 	foreign, unrecognised           uint64
-	renegotiations                  uint64
+	renegotiations, iceRestarts     uint64
+	resumes, versionGaps            uint64
 	ssrcChanges, seqGaps, seqBack   uint64
 	latency                         Histogram
 	errors, localErrors             []string
@@ -225,6 +236,10 @@ func (b *Bot) Stats() Stats {
 		Foreign:                  c.foreign,
 		Unrecognised:             c.unrecognised,
 		Renegotiations:           c.renegotiations,
+		ICERestarts:              c.iceRestarts,
+		Resumes:                  c.resumes,
+		VersionGaps:              c.versionGaps,
+		Version:                  b.version,
 		SSRCChanges:              c.ssrcChanges,
 		SeqGaps:                  c.seqGaps,
 		SeqBackwards:             c.seqBack,

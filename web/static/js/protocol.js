@@ -29,6 +29,8 @@ export const counters = {
   answers: 0,
   peerConnections: 0, // RTCPeerConnection constructions
   reconnects: 0, // websockets opened after the first
+  resumes: 0, // welcomes that kept the PeerConnection across a new websocket
+  iceRestarts: 0, // ICE restart offers answered
 };
 
 /** Delays before reconnect attempts (ms); the last repeats, with ±20% jitter. */
@@ -40,6 +42,8 @@ const PING_EVERY_MS = 15000;
 const PONG_TIMEOUT_MS = 10000;
 /** After this many failed opens in a row, tell the person the server is unreachable. */
 const UNREACHABLE_AFTER = 3;
+/** ICE `disconnected` this long (ms) means the network changed: ask for an ICE restart. */
+const DISCONNECTED_RESTART_MS = 3000;
 
 /** WebSocket.OPEN, spelled out so the module loads where WebSocket is not global. */
 const OPEN = 1;
@@ -94,6 +98,8 @@ export class SanctuaryClient extends EventTarget {
     this.awaitingSnapshot = false;
     this.buffered = [];
     this.mic = null; // Promise<MediaStreamTrack|null>, asked once for the client's life
+    /** @type {string} presented on reconnect to keep the PeerConnection (welcome.resumeKey) */
+    this.resumeKey = '';
   }
 
   /** Starts connecting (and asks for the microphone at the same time). */
@@ -182,7 +188,13 @@ export class SanctuaryClient extends EventTarget {
       counters.joins++;
       this.joinId = this.newId();
       const { token, session, alias } = this.opts;
-      this.send({ type: 'join', id: this.joinId, token, session, alias, batch: true });
+      const join = { type: 'join', id: this.joinId, token, session, alias, batch: true };
+      // A websocket cut is not an audio cut: the PeerConnection lived on,
+      // and the server keeps it for us if we show its key.
+      if (this.pc && this.resumeKey && this.pc.connectionState !== 'failed') {
+        join.resume = { key: this.resumeKey, version: this.state.version };
+      }
+      this.send(join);
       this.startPinger(ws);
     };
     ws.onmessage = (e) => {
@@ -212,7 +224,8 @@ export class SanctuaryClient extends EventTarget {
     this.ws = null;
     ws.onclose = ws.onmessage = ws.onopen = null;
     clearInterval(this.pinger);
-    this.closePeer();
+    // The PeerConnection stays: it carries audio while we reconnect, and
+    // the join that resumes keeps it.
     for (const [, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new ProtocolError('disconnected'));
@@ -306,13 +319,27 @@ export class SanctuaryClient extends EventTarget {
         counters.welcomes++;
         this.participantId = m.participantId;
         this.iceServers = m.iceServers ?? []; // TURN with this participant's credentials
+        this.resumeKey = m.resumeKey ?? '';
         this.attempt = 0;
         this.awaitingSnapshot = false;
         this.buffered = [];
-        this.state.load(m.snapshot ?? {});
+        if (m.resumed) {
+          counters.resumes++;
+          // The missed events follow; a snapshot comes only when they were not all kept.
+          if (m.snapshot) this.state.load(m.snapshot);
+          if (this.pc?.connectionState === 'connected') this.setStatus('connected');
+          if (['disconnected', 'failed'].includes(this.pc?.iceConnectionState)) this.restartIce();
+        } else {
+          this.closePeer(); // a new offer follows for a new PeerConnection
+          this.state.load(m.snapshot ?? {});
+        }
         this.emit('state', {});
         break;
       case 'offer':
+        if (m.iceRestart) {
+          this.onRestartOffer(m).catch((err) => console.error('sanctuary: ICE restart', err));
+          break;
+        }
         counters.offers++;
         this.onOffer(m).catch((err) => {
           console.error('sanctuary: offer', err);
@@ -352,6 +379,10 @@ export class SanctuaryClient extends EventTarget {
   onError(m) {
     if (isFatal(m.code)) {
       this.stop(m.code, m.message);
+      return;
+    }
+    if (m.code === 'ice_failed') {
+      this.restartIce(); // the socket stays open for it
       return;
     }
     // Errors that close the socket (ice_failed, shutting_down, internal)
@@ -418,8 +449,15 @@ export class SanctuaryClient extends EventTarget {
       if (pc !== this.pc) return;
       if (pc.connectionState === 'connected') {
         this.everConnected = true;
-        this.setStatus('connected');
+        if (this.ws?.readyState === OPEN) this.setStatus('connected');
       }
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (pc !== this.pc) return;
+      clearTimeout(this.iceTimer);
+      const st = pc.iceConnectionState;
+      if (st === 'failed') this.restartIce();
+      if (st === 'disconnected') this.iceTimer = setTimeout(() => this.restartIce(), DISCONNECTED_RESTART_MS);
     };
 
     await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
@@ -456,6 +494,35 @@ export class SanctuaryClient extends EventTarget {
     this.localQueue = [];
   }
 
+  /**
+   * Asks for an ICE restart on the one PeerConnection (the network changed
+   * or the media path failed). Without a socket the resume will do: the
+   * server re-sends a pending restart offer, and a failed PeerConnection is
+   * replaced by a fresh negotiation.
+   */
+  restartIce() {
+    if (!this.pc || !this.answered || this.restarting) return;
+    this.restarting = true;
+    this.request({ type: 'ice.restart' })
+      .then((m) => this.onRestartOffer(m))
+      .catch(() => {})
+      .finally(() => {
+        this.restarting = false;
+      });
+  }
+
+  /** Answers an ICE restart offer on the current PeerConnection. */
+  async onRestartOffer(m) {
+    const pc = this.pc;
+    if (!pc) return;
+    await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    if (pc !== this.pc) return;
+    this.send({ type: 'answer', id: this.newId(), sdp: pc.localDescription.sdp });
+    counters.iceRestarts++;
+  }
+
   onRemoteCandidate(c) {
     if (!this.pc || !this.remoteSet) {
       this.remoteQueue?.push(c);
@@ -473,7 +540,8 @@ export class SanctuaryClient extends EventTarget {
     if (!this.pc) return;
     const pc = this.pc;
     this.pc = null;
-    pc.onicecandidate = pc.onconnectionstatechange = null;
+    pc.onicecandidate = pc.onconnectionstatechange = pc.oniceconnectionstatechange = null;
+    clearTimeout(this.iceTimer);
     pc.close();
     this.remoteQueue = [];
     this.slots = [];
