@@ -56,10 +56,10 @@ type member struct {
 	conn atomic.Pointer[conn] // the socket holding the record; nil when none
 
 	// Guarded by mu.
-	epoch     uint64    // record epoch of the newest socket that took the record
-	peer      *sfu.Peer // nil when none
-	link      *peerLink // peer's callbacks go to link's socket
-	resumeKey string    // a resuming client proves with it that peer is its own
+	epoch     uint64        // record epoch of the newest socket that took the record
+	peer      *sfu.Peer     // nil when none
+	link      *peerLink     // peer's callbacks go to link's socket
+	resumeKey string        // a resuming client proves with it that peer is its own
 	graceEnd  chan struct{} // closed to end the grace period of the last socket at once
 }
 
