@@ -188,8 +188,9 @@ func (h *Hub) CloseRoom(sessionID string, a Actor, room string) (uint64, error) 
 
 // CloseAllRooms closes every open breakout room and brings everyone back to
 // MainRoom, as one change: one EventRoomsClosed with all the rooms and all
-// the moved records. Needs ActionCloseBreakouts. With no room open it
-// changes nothing: no event, the current version.
+// the moved records; a pending close of all rooms (ScheduleCloseAll) is
+// thereby done. Needs ActionCloseBreakouts. With no room open it changes
+// nothing: no event, the current version.
 func (h *Hub) CloseAllRooms(sessionID string, a Actor) (uint64, error) {
 	return h.mutate(sessionID, "close all rooms", a, func(s *session, act actor) error {
 		if err := Check(act.role, ActionCloseBreakouts); err != nil {
@@ -203,7 +204,8 @@ func (h *Hub) CloseAllRooms(sessionID string, a Actor) (uint64, error) {
 }
 
 // closeRoomsLocked closes the open rooms rs (at least one): their present
-// members go to MainRoom, and one EventRoomsClosed tells it.
+// members go to MainRoom, and one EventRoomsClosed tells it. Closing the
+// last open room clears a pending close of all rooms (ScheduleCloseAll).
 func (s *session) closeRoomsLocked(rs []*Room, actorID string) {
 	closed := make([]Room, len(rs))
 	ids := make(map[string]bool, len(rs))
@@ -212,6 +214,9 @@ func (s *session) closeRoomsLocked(rs []*Room, actorID string) {
 		ids[r.ID] = true
 	}
 	s.rooms = slices.DeleteFunc(s.rooms, func(r *Room) bool { return ids[r.ID] })
+	if len(s.rooms) == 0 {
+		s.closingAt = time.Time{}
+	}
 	var moved []Participant
 	for _, m := range s.membersLocked() {
 		if ids[m.p.Room] {

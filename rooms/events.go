@@ -31,6 +31,13 @@ const (
 	// Moves (their members, now in MainRoom, in join order), Actor ("" when
 	// a timer closed the room).
 	EventRoomsClosed = "breakouts.closed"
+	// EventRoomsClosing: every open breakout room will close at ClosingAt
+	// (ScheduleCloseAll), rooms opened meanwhile included; a later one
+	// replaces it. ClosingAt, Actor.
+	EventRoomsClosing = "breakouts.closing"
+	// EventRoomsClosingCancelled: the pending close of all rooms was
+	// cancelled (CancelCloseAll); the rooms stay open. Actor.
+	EventRoomsClosingCancelled = "breakouts.closing.cancelled"
 	// EventRoomWarning: a room's timer is about to run out. Rooms (that one
 	// room, with EndsAt and Warned true).
 	EventRoomWarning = "breakouts.warning"
@@ -82,6 +89,7 @@ type Event struct {
 	Reason      string        // EventRemoved
 	SelfSelect  bool          // EventSelfSelect: the new setting
 	Room        string        // EventAlert: the room of who raised it
+	ClosingAt   time.Time     // EventRoomsClosing: when every open room closes
 }
 
 // Snapshot is a session's whole state at one version.
@@ -98,4 +106,8 @@ type Snapshot struct {
 	SelfSelect   bool          // participants may move themselves (see Move)
 	Ended        bool          // EndSession was called: no participants, no rooms, no changes
 	Hands        []string      // ids of the participants with a raised hand, in the order raised
+	// ClosingAt is when every open breakout room closes (ScheduleCloseAll);
+	// zero when no close of all rooms is pending. A room's effective end is
+	// the earlier of its EndsAt and ClosingAt.
+	ClosingAt time.Time
 }

@@ -22,7 +22,7 @@ func (h *Hub) EndSession(sessionID string, a Actor) (uint64, error) {
 			s.dropLocked(m, now)
 			h.participants.Add(-1)
 		}
-		s.rooms = nil
+		s.rooms, s.closingAt = nil, time.Time{}
 		s.ended, s.endedAt = true, now
 		s.emitLocked(Event{Kind: EventSessionEnded, Actor: act.id})
 		return nil

@@ -11,7 +11,7 @@ type Action string
 // The actions. The string values are stable: they appear in logs and errors.
 const (
 	ActionCreateBreakouts Action = "breakouts.create"    // create breakout rooms
-	ActionCloseBreakouts  Action = "breakouts.close"     // close one or all breakout rooms
+	ActionCloseBreakouts  Action = "breakouts.close"     // close one or all breakout rooms, now or after a delay; cancel a delayed close
 	ActionAssign          Action = "breakouts.assign"    // assign participants to breakout rooms
 	ActionMoveOthers      Action = "participant.move"    // move another participant between rooms
 	ActionMuteOthers      Action = "participant.mute"    // mute or unmute a participant (server-side)

@@ -34,6 +34,7 @@ type session struct {
 	rooms      []*Room         // open breakout rooms, in creation order
 	roomIDs    map[string]bool // every breakout id issued in this incarnation
 	selfSelect bool            // participants may move themselves
+	closingAt  time.Time       // when Tick closes every open room (ScheduleCloseAll); zero when none, and while no room is open
 	handSeq    uint64          // last HandSeq issued
 	banned     map[string]bool // user ids removed: they may not join again
 	ended      bool            // EndSession was called; nothing changes any more
@@ -248,5 +249,6 @@ func (s *session) snapshotLocked() Snapshot {
 	return Snapshot{
 		Session: s.id, Version: s.version, Created: s.created, Participants: ps,
 		Rooms: s.roomsLocked(), SelfSelect: s.selfSelect, Ended: s.ended, Hands: hands,
+		ClosingAt: s.closingAt,
 	}
 }

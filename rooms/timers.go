@@ -15,6 +15,12 @@ import (
 //     closes the room as CloseRoom does, with Actor "": one
 //     EventRoomsClosed per room, its members back in MainRoom. A room whose
 //     end has come is closed without a warning first.
+//   - Once now ≥ the deadline of ScheduleCloseAll, it closes every open
+//     room as CloseAllRooms does, with Actor "": one EventRoomsClosed with
+//     them all. A room's own warning is not sent while that deadline comes
+//     no later than the room's end: everyone was told the earlier end by
+//     EventRoomsClosing. (Cancelled, the room warns at the next Tick past
+//     its WarnAt.)
 //   - It deletes, with no event, a session that has had no present
 //     participant for Options.IdleTTL, and an ended session
 //     Options.EndedTTL after its end. A later Join creates a new session.
@@ -53,12 +59,15 @@ func (h *Hub) tickSession(s *session, now time.Time) bool {
 		return true
 	}
 	before := s.version
+	if s.closeAllDueLocked(now) {
+		return true
+	}
 	for _, r := range slices.Clone(s.rooms) {
 		switch {
 		case r.EndsAt.IsZero():
 		case !now.Before(r.EndsAt):
 			s.closeRoomsLocked([]*Room{r}, "")
-		case !r.Warned && !now.Before(r.WarnAt):
+		case !r.Warned && !now.Before(r.WarnAt) && (s.closingAt.IsZero() || s.closingAt.After(r.EndsAt)):
 			r.Warned = true
 			s.emitLocked(Event{Kind: EventRoomWarning, Rooms: []Room{*r}})
 		}
