@@ -33,11 +33,9 @@ var commands = map[string]commandSpec{
 	CmdSelfSelect: {rooms.ActionSelfSelect, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		return s.hub.SetSelfSelect(sess, a, enabled(c))
 	}},
-	CmdCloseBreakouts: {rooms.ActionCloseBreakouts, func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
-		if c.Room == "" {
-			return s.hub.CloseAllRooms(sess, a)
-		}
-		return s.hub.CloseRoom(sess, a, c.Room)
+	CmdCloseBreakouts: {rooms.ActionCloseBreakouts, cmdCloseBreakouts},
+	CmdCancelClose: {rooms.ActionCloseBreakouts, func(s *Server, sess string, a rooms.Actor, _ *Command) (uint64, error) {
+		return s.hub.CancelCloseAll(sess, a)
 	}},
 	CmdMove: {"", func(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
 		target := c.ParticipantID
@@ -97,6 +95,27 @@ func roomSpec(name string, capacity, durationSec int) (rooms.RoomSpec, error) {
 		return rooms.RoomSpec{}, fmt.Errorf("durationSec %d: want 0..%d: %w", durationSec, maxDurationSec, rooms.ErrInvalid)
 	}
 	return rooms.RoomSpec{Name: name, Capacity: capacity, Duration: time.Duration(durationSec) * time.Second}, nil
+}
+
+// maxCloseDelaySec is the longest countdown of a breakouts.close, in
+// seconds (rooms.MaxCloseAllDelay).
+const maxCloseDelaySec = int(rooms.MaxCloseAllDelay / time.Second)
+
+// cmdCloseBreakouts closes one room now, or every room now or after
+// delaySec, counted by the server (rooms.Hub.ScheduleCloseAll). The delay is
+// checked before its conversion to a time.Duration can overflow.
+func cmdCloseBreakouts(s *Server, sess string, a rooms.Actor, c *Command) (uint64, error) {
+	if c.DelaySec < 0 || c.DelaySec > maxCloseDelaySec {
+		return 0, fmt.Errorf("delaySec %d: want 0..%d: %w", c.DelaySec, maxCloseDelaySec, rooms.ErrInvalid)
+	}
+	if c.Room != "" {
+		if c.DelaySec != 0 {
+			return 0, fmt.Errorf("delaySec applies to closing all rooms, not one: %w", rooms.ErrInvalid)
+		}
+		return s.hub.CloseRoom(sess, a, c.Room)
+	}
+	_, v, err := s.hub.ScheduleCloseAll(sess, a, time.Duration(c.DelaySec)*time.Second)
+	return v, err
 }
 
 // cmdCreateBreakouts builds the room specs of a breakouts.create: the rooms

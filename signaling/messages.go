@@ -29,6 +29,7 @@ const (
 	CmdAssign          = "breakouts.assign"
 	CmdSelfSelect      = "breakouts.selfselect"
 	CmdCloseBreakouts  = "breakouts.close"
+	CmdCancelClose     = "breakouts.close.cancel" // cancel a breakouts.close with delaySec
 	CmdMove            = "move"
 	CmdBroadcast       = "broadcast"
 	CmdMute            = "mute"
@@ -201,6 +202,7 @@ type Event struct {
 	Message     string        `json:"message,omitempty"`
 	Reason      string        `json:"reason,omitempty"`
 	SelfSelect  *bool         `json:"selfSelect,omitempty"`
+	ClosingAt   int64         `json:"closingAt,omitempty"` // breakouts.closing: unix milliseconds
 }
 
 // Command is every client-to-server command after join; each command uses
@@ -218,6 +220,7 @@ type Command struct {
 	IncludeStaff  bool              `json:"includeStaff,omitempty"` // breakouts.assign
 	Enabled       *bool             `json:"enabled,omitempty"`      // breakouts.selfselect, mute, hand, deafen
 	Room          string            `json:"room,omitempty"`         // move, breakouts.close (empty: all)
+	DelaySec      int               `json:"delaySec,omitempty"`     // breakouts.close of all rooms: close after this many seconds, 0..3600
 	ParticipantID string            `json:"participantId,omitempty"`
 	Message       string            `json:"message,omitempty"` // broadcast, alert
 	Reason        string            `json:"reason,omitempty"`  // remove
@@ -275,6 +278,8 @@ const (
 	EventBreakoutsAssigned  = "breakouts.assigned"
 	EventBreakoutsClosed    = "breakouts.closed"
 	EventBreakoutsWarning   = "breakouts.warning"
+	EventBreakoutsClosing   = "breakouts.closing"
+	EventClosingCancelled   = "breakouts.closing.cancelled"
 	EventSelfSelect         = "breakouts.selfselect"
 	EventBroadcast          = "broadcast"
 	EventUnmuteRequested    = "unmute.requested"
@@ -311,6 +316,7 @@ type Snapshot struct {
 	SelfSelect   bool          `json:"selfSelect"`      // participants may choose a room
 	Hands        []string      `json:"hands"`           // raised hands, in the order raised
 	Ended        bool          `json:"ended,omitempty"` // the host ended the session
+	ClosingAt    int64         `json:"closingAt"`       // unix milliseconds when every breakout room closes; 0: not scheduled
 	MainChannel  string        `json:"agoraChannel"`    // the main room's Agora channel
 }
 

@@ -34,6 +34,7 @@ func (s *Server) APIHandler() http.Handler {
 		{"/breakouts/assign", CmdAssign, nil},
 		{"/breakouts/selfselect", CmdSelfSelect, nil},
 		{"/breakouts/close", CmdCloseBreakouts, nil},
+		{"/breakouts/close/cancel", CmdCancelClose, nil},
 		{"/breakouts/{room}/close", CmdCloseBreakouts, func(r *http.Request, c *Command) { c.Room = r.PathValue("room") }},
 		{"/broadcast", CmdBroadcast, nil},
 		{"/participants/{pid}/move", CmdMove, byPID},

@@ -267,7 +267,7 @@ func toWireSnapshot(s rooms.Snapshot) Snapshot {
 		Participants: toWireParticipants(s.Session, s.Participants),
 		Rooms:        toWireRooms(s.Session, s.Rooms),
 		SelfSelect:   s.SelfSelect, Hands: append([]string{}, s.Hands...), Ended: s.Ended,
-		MainChannel: AgoraChannel(s.Session, rooms.MainRoom),
+		ClosingAt: unixMilli(s.ClosingAt), MainChannel: AgoraChannel(s.Session, rooms.MainRoom),
 	}
 }
 
@@ -275,7 +275,7 @@ func toWireEvent(ev rooms.Event) Event {
 	out := Event{
 		Envelope: Envelope{Type: TypeEvent}, Event: ev.Kind, Version: ev.Version,
 		Actor: ev.Actor, Change: ev.Change, FromRoom: ev.FromRoom, Room: ev.Room,
-		Message: ev.Message, Reason: ev.Reason,
+		Message: ev.Message, Reason: ev.Reason, ClosingAt: unixMilli(ev.ClosingAt),
 	}
 	if ev.Participant.ID != "" {
 		p := toWireParticipant(ev.Session, ev.Participant)
