@@ -71,21 +71,45 @@ describe('moderation from the host panel', { timeout: 360000 }, () => {
     assert.equal((await counters(ana)).joins, 1, 'no reconnect after removal');
   });
 
-  it('closing rooms with a countdown warns every room and can be cancelled', async () => {
+  it('closing all rooms is counted by the server: one deadline everywhere, cancel, and it happens without the host', async () => {
     const hp = host.page;
+    const bp = ben.page;
     await hp.getByLabel('Number of rooms').fill('1');
     await hp.getByRole('button', { name: 'Create rooms' }).click();
     await hp.locator('#board .room-card').nth(1).waitFor({ timeout: WAIT_MS });
-    await hp.getByLabel('Close all rooms').selectOption('30');
-    await hp.getByRole('button', { name: 'Close all rooms' }).click();
-    await ben.page.locator('#banner').filter({ hasText: 'close in 30 seconds' }).waitFor({ timeout: WAIT_MS });
-    await hp.locator('#close-countdown-text').filter({ hasText: /Closing all rooms in 0:[0-3]\d/ }).waitFor({ timeout: WAIT_MS });
-    await hp.getByRole('button', { name: 'Cancel' }).click();
-    assert.equal(await hp.locator('#close-countdown').isVisible(), false);
-    assert.equal(await hp.locator('#board .room-card').count(), 2, 'the room is still open');
     // Assign everyone evenly: the participant goes to the one room, the host stays.
     await hp.getByRole('button', { name: 'Assign everyone evenly' }).click();
-    await ben.page.locator('#room-name').filter({ hasText: 'Room 1' }).waitFor({ timeout: WAIT_MS });
+    await bp.locator('#room-name').filter({ hasText: 'Room 1' }).waitFor({ timeout: WAIT_MS });
     assert.equal(await hp.locator('#room-name').innerText(), 'Main room');
+
+    await hp.getByLabel('Close all rooms').selectOption('30');
+    await hp.getByRole('button', { name: 'Close all rooms' }).click();
+    await bp.locator('#closing-banner').filter({ hasText: /All breakout rooms close in 0:[0-3]\d/ }).waitFor({ timeout: WAIT_MS });
+    await hp.locator('#close-countdown-text').filter({ hasText: /Closing all rooms in 0:[0-3]\d/ }).waitFor({ timeout: WAIT_MS });
+    // One deadline, the server's: the host's and the participant's are the
+    // same number, and the participant's room timer and banner show it alike.
+    const deadline = (page) => page.evaluate(() => window.sanctuary.client.state.closingAt);
+    const hostDeadline = await deadline(hp);
+    assert.ok(hostDeadline > Date.now(), `deadline ${hostDeadline}`);
+    assert.equal(await deadline(bp), hostDeadline);
+    await bp.waitForFunction(() => {
+      const clock = (id) => document.getElementById(id).textContent.match(/\d+:\d\d/)?.[0];
+      return !document.getElementById('room-timer').hidden && clock('room-timer') === clock('closing-banner');
+    }, null, { timeout: WAIT_MS });
+
+    await hp.locator('#close-countdown').getByRole('button', { name: 'Cancel' }).click();
+    await bp.locator('#closing-banner').waitFor({ state: 'hidden', timeout: WAIT_MS });
+    await hp.locator('#close-countdown').waitFor({ state: 'hidden', timeout: WAIT_MS });
+    assert.equal(await bp.locator('#room-timer').isVisible(), false, 'the room has no timer of its own');
+    assert.equal(await hp.locator('#board .room-card').count(), 2, 'the room is still open');
+    assert.equal(await bp.locator('#room-name').innerText(), 'Room 1');
+
+    // A short countdown, and the host's page goes away: the server closes
+    // the room at the deadline all the same.
+    await hp.evaluate(() => window.sanctuary.client.command('breakouts.close', { delaySec: 2 }));
+    await host.context.close();
+    await bp.locator('#room-name').filter({ hasText: 'Main room' }).waitFor({ timeout: WAIT_MS });
+    await bp.locator('#closing-banner').waitFor({ state: 'hidden', timeout: WAIT_MS });
+    assert.equal(await deadline(bp), 0);
   });
 });

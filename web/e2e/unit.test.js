@@ -48,6 +48,30 @@ describe('SessionState', () => {
     assert.deepEqual(st.hands, ['a']);
   });
 
+  it('keeps the server\'s close-all deadline: from the snapshot, events, and the last room closing', () => {
+    const st = new SessionState();
+    const rooms = [{ id: 'r-1', name: 'Room 1', endsAt: 5000 }, { id: 'r-2', name: 'Room 2' }];
+    st.load({ session: 's', version: 10, participants: [P('a', { room: 'r-1' })], rooms, hands: [], closingAt: 3000 });
+    assert.equal(st.closingAt, 3000);
+    assert.equal(st.roomEndsAt('r-1'), 3000, 'the deadline comes before the room\'s own end');
+    assert.equal(st.roomEndsAt('r-2'), 3000, 'a room without a timer ends at the deadline');
+    assert.equal(st.roomEndsAt('main'), 0);
+    st.apply({ event: 'breakouts.closing.cancelled', version: 11 });
+    assert.equal(st.closingAt, 0);
+    assert.equal(st.roomEndsAt('r-1'), 5000);
+    assert.equal(st.roomEndsAt('r-2'), 0);
+    st.apply({ event: 'breakouts.closing', version: 12, closingAt: 9000 });
+    assert.equal(st.roomEndsAt('r-1'), 5000, 'the room\'s own end comes first');
+    assert.equal(st.roomEndsAt('r-2'), 9000);
+    st.apply({ event: 'breakouts.closed', version: 13, rooms: [rooms[0]], moves: [P('a')] });
+    assert.equal(st.closingAt, 9000, 'one room closed, another still counts down');
+    st.apply({ event: 'breakouts.closed', version: 14, rooms: [rooms[1]] });
+    assert.equal(st.closingAt, 0, 'over with the last room');
+    const fresh = new SessionState();
+    fresh.load({ session: 's', version: 1, participants: [], rooms: [] });
+    assert.equal(fresh.closingAt, 0);
+  });
+
   it('empties on session.ended and moves the version on for unknown kinds', () => {
     const st = loaded();
     st.apply({ event: 'something.new', version: 11 });
@@ -74,6 +98,19 @@ describe('describeEvent', () => {
     const alert = { event: 'alert', participant: P('a'), room: 'main', message: '' };
     assert.equal(describeEvent(alert, st, 'b'), null);
     assert.equal(describeEvent(alert, st, 'h').urgent, true);
+  });
+
+  it('words the close-all countdown from the server\'s deadline', () => {
+    const st = loaded();
+    st.apply({ event: 'breakouts.created', version: 11, rooms: [{ id: 'r-1', name: 'Room 1' }] });
+    st.apply({ event: 'participant.moved', version: 12, participant: P('a', { room: 'r-1' }), fromRoom: 'main' });
+    const ev = { event: 'breakouts.closing', version: 13, closingAt: 100000, actor: 'h' };
+    const inRoom = describeEvent(ev, st, 'a', 70000);
+    assert.equal(inRoom.text, 'All breakout rooms close in 30 seconds. Please start wrapping up.');
+    assert.equal(inRoom.urgent, true);
+    assert.equal(describeEvent(ev, st, 'b', 40000).text, 'All breakout rooms close in 1 minute.');
+    assert.equal(describeEvent({ event: 'breakouts.closing.cancelled', version: 14 }, st, 'a').text,
+      'Closing the breakout rooms was cancelled.');
   });
 
   it('tells me when the host mutes me', () => {

@@ -5,6 +5,7 @@
  */
 
 import { MAIN_ROOM } from './state.js';
+import { inWords } from './dom.js';
 
 /**
  * @typedef {object} Notice
@@ -22,9 +23,10 @@ const STAFF = new Set(['host', 'moderator']);
  * @param {object} ev the wire event
  * @param {import('./state.js').SessionState} st the state after the event
  * @param {string} meId my participant id
+ * @param {number} [now] the time (unix ms), for countdowns
  * @returns {Notice|null}
  */
-export function describeEvent(ev, st, meId) {
+export function describeEvent(ev, st, meId, now = Date.now()) {
   const me = st.participant(meId);
   const myRoom = me?.room || MAIN_ROOM;
   const staff = STAFF.has(me?.role);
@@ -58,6 +60,13 @@ export function describeEvent(ev, st, meId) {
     case 'breakouts.closed':
       if (st.rooms.length === 0) return { text: 'Breakout rooms closed. Everyone is back in the main room.' };
       return { text: `${(ev.rooms ?? []).map((r) => r.name).join(', ')} closed.`, quiet: !staff };
+    case 'breakouts.closing': {
+      const left = inWords((ev.closingAt - now) / 1000);
+      const inRoom = myRoom !== MAIN_ROOM;
+      return { text: `All breakout rooms close in ${left}.${inRoom ? ' Please start wrapping up.' : ''}`, urgent: inRoom };
+    }
+    case 'breakouts.closing.cancelled':
+      return { text: 'Closing the breakout rooms was cancelled.' };
     case 'breakouts.warning': {
       const r = (ev.rooms ?? [])[0];
       if (!r || (!staff && r.id !== myRoom)) return null;

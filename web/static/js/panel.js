@@ -1,13 +1,14 @@
 /**
  * The host and moderator panel: create breakout rooms, assign everyone,
  * move a person (a "Move to" list, or drag and drop onto a room), close all
- * rooms with a countdown, send a message to every room, mute for everyone,
+ * rooms now or after a countdown that the server keeps (and can cancel),
+ * send a message to every room, mute for everyone,
  * remove. Every action is one protocol command; the board redraws from the
  * events that follow, never from a guess.
  * @module panel
  */
 
-import { h, byId, clock, inWords } from './dom.js';
+import { h, byId, clock } from './dom.js';
 import { MAIN_ROOM } from './state.js';
 import { roleLabel } from './ui.js';
 
@@ -43,7 +44,6 @@ export class HostPanel {
     /** @type {Map<string, any>} */
     this.rows = new Map();
     this.roomsKey = '';
-    this.closeAt = 0;
     this.board.replaceChildren();
     byId('close-countdown').hidden = true;
     this.show(false);
@@ -63,7 +63,7 @@ export class HostPanel {
       e.preventDefault();
       this.startClose(Number(byId('close-delay').value));
     });
-    byId('close-cancel').addEventListener('click', () => this.cancelClose());
+    byId('close-cancel').addEventListener('click', () => this.run('breakouts.close.cancel', {}));
     byId('broadcast-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const input = byId('broadcast-text');
@@ -98,48 +98,36 @@ export class HostPanel {
     this.section.hidden = !on;
   }
 
-  // --- close all, with a countdown ----------------------------------------
+  // --- close all, now or with a countdown kept by the server ----------------
 
+  /**
+   * Asks the server to close every room now (0) or in delaySec seconds. The
+   * server counts down, tells everyone the deadline (breakouts.closing) and
+   * closes the rooms even if this page is gone; the countdown shown here is
+   * the server's deadline (state.closingAt), not a count of this page's own.
+   * @param {number} delaySec
+   */
   async startClose(delaySec) {
     if (this.client.state.rooms.length === 0) {
       this.o.fail({ text: 'There are no breakout rooms open.' });
       return;
     }
-    if (delaySec <= 0) {
-      this.cancelClose(true);
-      await this.run('breakouts.close', {});
-      return;
-    }
-    const ok = await this.run('broadcast', {
-      message: `Breakout rooms close in ${inWords(delaySec)}. Please start wrapping up.`,
-    });
-    if (!ok) return;
-    this.closeAt = Date.now() + delaySec * 1000;
-    byId('close-countdown').hidden = false;
-    this.tick();
+    await this.run('breakouts.close', delaySec > 0 ? { delaySec } : {});
   }
 
-  cancelClose(quiet = false) {
-    if (!this.closeAt) return;
-    this.closeAt = 0;
-    byId('close-countdown').hidden = true;
-    if (!quiet) this.o.say('Closing the rooms was cancelled.');
-  }
-
-  /** Updates the countdowns; called every second. */
+  /** Updates the countdowns from the server's deadlines; called every second. */
   tick() {
+    const st = this.client?.state;
+    if (!st) return;
+    const now = Date.now();
     for (const [id, c] of this.cards) {
-      const endsAt = this.client.state.room(id)?.endsAt;
-      c.timer.textContent = endsAt ? clock((endsAt - Date.now()) / 1000) : '';
+      const endsAt = st.roomEndsAt(id);
+      c.timer.textContent = endsAt ? clock((endsAt - now) / 1000) : '';
     }
-    if (!this.closeAt) return;
-    const left = (this.closeAt - Date.now()) / 1000;
-    if (left <= 0) {
-      this.cancelClose(true);
-      this.run('breakouts.close', {});
-      return;
+    byId('close-countdown').hidden = !st.closingAt;
+    if (st.closingAt) {
+      byId('close-countdown-text').textContent = `Closing all rooms in ${clock((st.closingAt - now) / 1000)}.`;
     }
-    byId('close-countdown-text').textContent = `Closing all rooms in ${clock(left)}.`;
   }
 
   // --- the board -------------------------------------------------------------

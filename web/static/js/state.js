@@ -43,6 +43,11 @@ export class SessionState {
     /** @type {string[]} ids with a raised hand, in the order raised */
     this.hands = [];
     this.ended = false;
+    /**
+     * When the server closes every breakout room (unix ms, the server's
+     * deadline of a `breakouts.close` with `delaySec`); 0 when no countdown runs.
+     */
+    this.closingAt = 0;
   }
 
   /**
@@ -57,6 +62,7 @@ export class SessionState {
     this.selfSelect = !!snap.selfSelect;
     this.hands = [...(snap.hands ?? [])];
     this.ended = !!snap.ended;
+    this.closingAt = snap.closingAt ?? 0;
   }
 
   /**
@@ -81,6 +87,19 @@ export class SessionState {
   /** @param {string} id a room id @returns {Room|undefined} undefined for main */
   room(id) {
     return this.rooms.find((r) => r.id === id);
+  }
+
+  /**
+   * When a room closes (unix ms): the earlier of its own timer and the
+   * close-all deadline; 0 for the main room or a room with neither.
+   * @param {string} id a room id
+   * @returns {number}
+   */
+  roomEndsAt(id) {
+    const r = this.room(id);
+    if (!r) return 0;
+    const ends = [r.endsAt, this.closingAt].filter((t) => t > 0);
+    return ends.length ? Math.min(...ends) : 0;
   }
 
   /**
@@ -144,9 +163,16 @@ function applyEvent(state, ev) {
     case 'breakouts.closed': {
       const closed = new Set((ev.rooms ?? []).map((r) => r.id));
       state.rooms = state.rooms.filter((r) => !closed.has(r.id));
+      if (state.rooms.length === 0) state.closingAt = 0; // the countdown is over with its last room
       putAll(state, ev.moves);
       break;
     }
+    case 'breakouts.closing':
+      state.closingAt = ev.closingAt ?? 0;
+      break;
+    case 'breakouts.closing.cancelled':
+      state.closingAt = 0;
+      break;
     case 'breakouts.warning':
       for (const r of ev.rooms ?? []) {
         const i = state.rooms.findIndex((x) => x.id === r.id);
@@ -161,6 +187,7 @@ function applyEvent(state, ev) {
       state.participants.clear();
       state.rooms = [];
       state.hands = [];
+      state.closingAt = 0;
       break;
     default:
       // broadcast, alert, unmute.requested and kinds this client does not

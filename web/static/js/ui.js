@@ -1,5 +1,6 @@
 /**
- * The room view: the room I am in and its countdown, the people in it (role,
+ * The room view: the room I am in and its countdown (and the server's
+ * deadline for closing every breakout room), the people in it (role,
  * muted, hand raised, speaking), my controls and the connection state. It
  * reads a SanctuaryClient's state and never speaks the protocol itself.
  * @module ui
@@ -45,6 +46,7 @@ export class RoomView {
     this.people = byId('people');
     this.alone = byId('alone');
     this.banner = byId('banner');
+    this.closing = byId('closing-banner');
     this.error = byId('room-error');
     this.mute = byId('mute-button');
     this.hand = byId('hand-button');
@@ -58,6 +60,7 @@ export class RoomView {
     /** @type {Set<string>} participant ids speaking now */
     this.speaking = new Set();
     this.endsAt = 0;
+    this.closingAt = 0;
     this.roomId = '';
     this.people.replaceChildren();
     this.showBanner('');
@@ -88,7 +91,8 @@ export class RoomView {
     this.roomId = roomId;
     const roomName = st.roomName(roomId);
     this.roomName.textContent = roomName;
-    this.endsAt = st.room(roomId)?.endsAt ?? 0;
+    this.endsAt = st.roomEndsAt(roomId); // the earlier of the room's end and the close-all deadline
+    this.closingAt = st.closingAt;
     this.tick();
 
     const members = st.members(roomId);
@@ -150,15 +154,22 @@ export class RoomView {
     for (const [id, row] of this.rows) this.paintSpeaking(row, ids.has(id));
   }
 
-  /** Updates the room countdown; called every second. */
+  /**
+   * Updates the room countdown and the close-all banner from the server's
+   * deadlines; called every second.
+   */
   tick() {
+    const now = Date.now();
+    this.closing.hidden = !this.closingAt;
+    if (this.closingAt) {
+      this.closing.textContent = `All breakout rooms close in ${clock((this.closingAt - now) / 1000)}.`;
+    }
     if (!this.endsAt) {
       this.timer.hidden = true;
       return;
     }
     this.timer.hidden = false;
-    const left = (this.endsAt - Date.now()) / 1000;
-    this.timer.textContent = `Room closes in ${clock(left)}`;
+    this.timer.textContent = `Room closes in ${clock((this.endsAt - now) / 1000)}`;
   }
 
   /**
