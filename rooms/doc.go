@@ -38,7 +38,8 @@
 //     participant leaves it is kept, idle, with its host user, rooms, bans
 //     and statistics, and Tick deletes it after Options.IdleTTL. EndSession
 //     ends it for everyone; Tick deletes it Options.EndedTTL later. Tick also
-//     runs the breakout timers (timers.go).
+//     runs the breakout timers (timers.go) and the countdown of closing every
+//     room, which the server keeps whoever is connected (closeall.go).
 //
 // Concurrency: a Hub is safe for concurrent use. Each session has its own
 // mutex; the Hub's own lock is held only to find, create or delete a session

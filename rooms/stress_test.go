@@ -196,7 +196,14 @@ func staffOp(hub *Hub, r *rand.Rand, snap Snapshot, report func(string, error)) 
 	case 5:
 		_, err = hub.CloseRoom("s", a, room())
 	case 6:
-		_, err = hub.CloseAllRooms("s", a)
+		switch r.IntN(3) {
+		case 0:
+			_, err = hub.CloseAllRooms("s", a)
+		case 1:
+			_, _, err = hub.ScheduleCloseAll("s", a, time.Duration(r.IntN(4))*time.Second)
+		case 2:
+			_, err = hub.CancelCloseAll("s", a)
+		}
 	case 7:
 		_, err = hub.SetMuted("s", a, pick(), r.IntN(2) == 0)
 	case 8:
@@ -256,6 +263,9 @@ func checkSnapshot(snap Snapshot) string {
 	open := map[string]Room{}
 	for _, r := range snap.Rooms {
 		open[r.ID] = r
+	}
+	if !snap.ClosingAt.IsZero() && len(snap.Rooms) == 0 {
+		return fmt.Sprintf("closing at %v with no room open", snap.ClosingAt)
 	}
 	users := map[string]bool{}
 	count := map[string]int{}
@@ -353,6 +363,9 @@ func replayStress(t *testing.T, events []Event, final Snapshot) {
 	if !slices.Equal(openIDs, finalIDs) {
 		t.Errorf("final rooms %v, replay %v", finalIDs, openIDs)
 	}
+	if !final.ClosingAt.Equal(r.closing) {
+		t.Errorf("final closingAt %v, replay %v", final.ClosingAt, r.closing)
+	}
 }
 
 // replay is a session state rebuilt from events alone, with the roles each
@@ -364,6 +377,7 @@ type replay struct {
 	role    map[string]Role        // pid → expected role
 	open    map[string]Room        // open rooms
 	order   []string               // room ids, creation order
+	closing time.Time              // the pending close of all rooms; zero when none
 }
 
 func newReplay() *replay {
@@ -407,6 +421,9 @@ func (r *replay) apply(e Event) error {
 			}
 			delete(r.open, room.ID)
 		}
+		if len(r.open) == 0 {
+			r.closing = time.Time{}
+		}
 		for _, p := range e.Moves {
 			if p.Room != MainRoom {
 				return fmt.Errorf("%s moved to %s", p.ID, p.Room)
@@ -421,6 +438,16 @@ func (r *replay) apply(e Event) error {
 			return errors.New("warned room not open")
 		}
 		r.open[e.Rooms[0].ID] = e.Rooms[0]
+	case EventRoomsClosing:
+		if len(r.open) == 0 || e.ClosingAt.IsZero() {
+			return fmt.Errorf("closing at %v with %d rooms open", e.ClosingAt, len(r.open))
+		}
+		r.closing = e.ClosingAt
+	case EventRoomsClosingCancelled:
+		if r.closing.IsZero() {
+			return errors.New("cancelled with nothing pending")
+		}
+		r.closing = time.Time{}
 	case EventSelfSelect, EventBroadcast, EventUnmuteRequested, EventAlert:
 	default:
 		return errors.New("unexpected kind")
@@ -460,8 +487,12 @@ func (r *replay) join(p Participant) error {
 }
 
 // check verifies the invariants: each present participant in main or an
-// open room, within capacity; the host user, and only it, is host.
+// open room, within capacity; the host user, and only it, is host; no close
+// of all rooms pending without a room open.
 func (r *replay) check() error {
+	if !r.closing.IsZero() && len(r.open) == 0 {
+		return fmt.Errorf("closing at %v with no room open", r.closing)
+	}
 	count := map[string]int{}
 	for _, p := range r.present {
 		if _, ok := r.open[p.Room]; !ok && p.Room != MainRoom {
