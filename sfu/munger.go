@@ -3,6 +3,11 @@ package sfu
 // ticksPerMs is the Opus RTP clock: 48 kHz.
 const ticksPerMs = 48
 
+// replayWindow is how far behind the newest packet (in packets) a late
+// packet may still be sent: the SRTP replay window of receivers (64), and
+// the width of Munger.sent.
+const replayWindow = 64
+
 // Munger rewrites the sequence numbers and timestamps of one outgoing slot
 // so that the subscriber sees a single continuous RTP stream while the
 // slot's source changes underneath it.
@@ -14,7 +19,9 @@ const ticksPerMs = 48
 // elapsed since that packet, at 48 kHz. Packets of the current source that
 // are older than its first forwarded packet are dropped: they belong to a
 // stretch the subscriber never heard, and forwarding them would make the
-// sequence go backwards across the switch.
+// sequence go backwards across the switch. So are repeats of a packet
+// already sent, and packets more than replayWindow behind the newest one:
+// receivers' SRTP replay protection would drop them anyway.
 //
 // Munger is pure arithmetic: no clock, no locks, no allocation. The zero
 // value is ready to use; the first packet passes through unchanged. It is
@@ -28,6 +35,7 @@ type Munger struct {
 
 	firstIn   uint16 // input sequence of the current source's first packet
 	highestIn uint16 // highest input sequence seen from the current source
+	sent      uint64 // bit i: input highestIn - i was sent (i < replayWindow)
 
 	lastSeq uint16 // output sequence of the newest packet sent
 	lastTS  uint32 // output timestamp of the newest packet sent
@@ -41,8 +49,9 @@ func (m *Munger) Switch() { m.pending = true }
 // nowNs (any monotonic nanosecond clock), to its outgoing sequence number
 // and timestamp. marker is true on the first packet after a switch (the
 // caller ORs it with the packet's own marker). ok is false when the packet
-// must not be sent: a duplicate, or a late packet from before the current
-// source's first packet.
+// must not be sent: a duplicate of a packet sent, a late packet from before
+// the current source's first packet, or one more than replayWindow packets
+// behind the newest.
 func (m *Munger) Rewrite(seq uint16, ts uint32, nowNs int64) (outSeq uint16, outTS uint32, marker, ok bool) {
 	if !m.started || m.pending {
 		if m.started {
@@ -54,7 +63,7 @@ func (m *Munger) Rewrite(seq uint16, ts uint32, nowNs int64) (outSeq uint16, out
 			m.tsOffset = ts - (m.lastTS + ticks)
 		}
 		m.started, m.pending = true, false
-		m.firstIn, m.highestIn = seq, seq
+		m.firstIn, m.highestIn, m.sent = seq, seq, 1
 		m.commit(seq, ts, nowNs)
 		return m.lastSeq, m.lastTS, true, true
 	}
@@ -62,15 +71,25 @@ func (m *Munger) Rewrite(seq uint16, ts uint32, nowNs int64) (outSeq uint16, out
 	switch d := int16(seq - m.highestIn); {
 	case d > 0:
 		m.highestIn = seq
+		if d < replayWindow {
+			m.sent = m.sent<<d | 1
+		} else {
+			m.sent = 1
+		}
 		m.commit(seq, ts, nowNs)
 		return m.lastSeq, m.lastTS, false, true
 	case d == 0:
 		return 0, 0, false, false // duplicate
 	case int16(seq-m.firstIn) < 0:
 		return 0, 0, false, false // from before this source's first packet
+	case -int(d) >= replayWindow:
+		return 0, 0, false, false // too late: the receiver would drop it
+	case m.sent&(1<<-int(d)) != 0:
+		return 0, 0, false, false // a duplicate of a late packet sent already
 	default:
 		// Reordered within the current source: send it in its place; the
 		// receiver's jitter buffer puts it back in order.
+		m.sent |= 1 << -int(d)
 		return seq - m.seqOffset, ts - m.tsOffset, false, true
 	}
 }

@@ -84,6 +84,19 @@ func TestMunger(t *testing.T) {
 			{seq: 11, ts: 960, atMs: 41, ok: true, outSeq: 11, outTS: 960},
 			{seq: 13, ts: 2880, atMs: 60, ok: true, outSeq: 13, outTS: 2880},
 		}},
+		{"duplicate of a reordered packet is dropped", []mungeStep{
+			{seq: 10, ts: 0, atMs: 0, ok: true, outSeq: 10, outTS: 0, marker: true},
+			{seq: 12, ts: 1920, atMs: 40, ok: true, outSeq: 12, outTS: 1920},
+			{seq: 11, ts: 960, atMs: 41, ok: true, outSeq: 11, outTS: 960},
+			{seq: 11, ts: 960, atMs: 42, ok: false},
+			{seq: 13, ts: 2880, atMs: 60, ok: true, outSeq: 13, outTS: 2880},
+		}},
+		{"late packet beyond the replay window is dropped", []mungeStep{
+			{seq: 1, ts: 0, atMs: 0, ok: true, outSeq: 1, outTS: 0, marker: true},
+			{seq: 70, ts: 69 * 960, atMs: 20, ok: true, outSeq: 70, outTS: 69 * 960},
+			{seq: 6, ts: 5 * 960, atMs: 21, ok: false},
+			{seq: 7, ts: 6 * 960, atMs: 22, ok: true, outSeq: 7, outTS: 6 * 960},
+		}},
 		{"reordered packet does not move the switch reference", []mungeStep{
 			{seq: 10, ts: 0, atMs: 0, ok: true, outSeq: 10, outTS: 0, marker: true},
 			{seq: 12, ts: 1920, atMs: 40, ok: true, outSeq: 12, outTS: 1920},
