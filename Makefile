@@ -4,8 +4,9 @@
 GO      ?= go
 BIN     := bin
 TESTFLAGS ?= -race -count=1 -timeout 25m
+FUZZTIME  ?= 15s
 
-.PHONY: run build test test-fast test-slow deps lint bench bench-join clean
+.PHONY: run build test test-fast test-slow fuzz deps lint bench bench-join clean
 
 run:
 	$(GO) run ./cmd/sanctuary
@@ -34,6 +35,7 @@ endef
 
 test: deps lint
 	$(call in_loopback_ns,Go tests,$(GO) test $(TESTFLAGS) ./...)
+	$(call in_loopback_ns,fuzzing: $(FUZZTIME) per target,$(FUZZ_RUN))
 	$(call in_loopback_ns,browser tests,sh web/e2e/run.sh test)
 
 test-fast: deps
@@ -42,6 +44,19 @@ test-fast: deps
 test-slow: deps
 	$(call in_loopback_ns,slow tests,$(GO) test $(TESTFLAGS) -run 'E2E|Bots' ./...)
 	$(call in_loopback_ns,browser tests,sh web/e2e/run.sh test)
+
+# The fuzz targets, package:Target, run one after the other for FUZZTIME
+# each. Their seed corpora (f.Add and testdata/fuzz/<Target>/) also run as
+# plain tests in `go test`; a crasher found here is written to testdata/fuzz.
+FUZZ_TARGETS := ./signaling:FuzzDispatch ./auth:FuzzNormaliseClaims ./auth:FuzzVerify \
+	./auth:FuzzVerifySigned ./auth/agora:FuzzParse ./auth/agora:FuzzBuildParse ./sfu:FuzzMunger
+FUZZ_RUN = for t in $(FUZZ_TARGETS); do \
+		echo "-- $${t\#\#*:} ($${t%%:*})"; \
+		$(GO) test -run "^$$" -fuzz "^$${t\#\#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} || exit 1; \
+	done
+
+fuzz:
+	$(call in_loopback_ns,fuzzing: $(FUZZTIME) per target,$(FUZZ_RUN))
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above are not formatted"; exit 1; }
