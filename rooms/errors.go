@@ -27,4 +27,10 @@ var (
 	// ErrRemoved: the user was removed from the session (Remove) and may not
 	// join it again while the session lives.
 	ErrRemoved = errors.New("removed from the session")
+	// ErrSessionFull: the session has Options.MaxSessionParticipants
+	// present records; a new user may not join (a takeover may).
+	ErrSessionFull = errors.New("session full")
+	// ErrServerFull: the Hub holds Options.MaxParticipants present records,
+	// or Options.MaxSessions sessions and the join would create another.
+	ErrServerFull = errors.New("server full")
 )

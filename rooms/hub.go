@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,14 @@ type Options struct {
 	// EndedTTL is how long Tick keeps an ended session (for Snapshot and
 	// Stats) before deleting it; 0 or less means 24 h.
 	EndedTTL time.Duration
+	// MaxSessionParticipants bounds the present records of one session;
+	// MaxParticipants those of the Hub; MaxSessions the sessions the Hub
+	// holds (live, idle or ended). A join beyond them fails with
+	// ErrSessionFull or ErrServerFull; a takeover of an existing record
+	// always succeeds. 0 means the default, a negative value no bound.
+	MaxSessionParticipants int
+	MaxParticipants        int
+	MaxSessions            int
 }
 
 // Defaults of Options.
@@ -35,6 +44,10 @@ const (
 	DefaultWarnBefore = 60 * time.Second // a minute's notice before a room closes
 	DefaultIdleTTL    = 5 * time.Minute  // longer than a reconnect grace period
 	DefaultEndedTTL   = 24 * time.Hour   // statistics stay a day
+
+	DefaultMaxSessionParticipants = 2000   // a large support event, mostly listening
+	DefaultMaxParticipants        = 10_000 // far beyond what one node forwards for
+	DefaultMaxSessions            = 2000
 )
 
 // Hub holds the sessions of one server. It is safe for concurrent use; the
@@ -50,6 +63,8 @@ type Hub struct {
 	warnBefore time.Duration    // immutable; > 0
 	idleTTL    time.Duration    // immutable; > 0
 	endedTTL   time.Duration    // immutable; > 0
+
+	maxSessionParticipants, maxParticipants, maxSessions int // immutable; > 0
 
 	participants atomic.Int64 // present records over all sessions
 
@@ -69,13 +84,25 @@ func NewHub(o Options) *Hub {
 		}
 		return d
 	}
+	bound := func(n, def int) int {
+		switch {
+		case n == 0:
+			return def
+		case n < 0:
+			return math.MaxInt
+		}
+		return n
+	}
 	return &Hub{
-		onEvent:    o.OnEvent,
-		now:        now,
-		warnBefore: orDefault(o.WarnBefore, DefaultWarnBefore),
-		idleTTL:    orDefault(o.IdleTTL, DefaultIdleTTL),
-		endedTTL:   orDefault(o.EndedTTL, DefaultEndedTTL),
-		sessions:   make(map[string]*session),
+		onEvent:                o.OnEvent,
+		now:                    now,
+		warnBefore:             orDefault(o.WarnBefore, DefaultWarnBefore),
+		idleTTL:                orDefault(o.IdleTTL, DefaultIdleTTL),
+		endedTTL:               orDefault(o.EndedTTL, DefaultEndedTTL),
+		maxSessionParticipants: bound(o.MaxSessionParticipants, DefaultMaxSessionParticipants),
+		maxParticipants:        bound(o.MaxParticipants, DefaultMaxParticipants),
+		maxSessions:            bound(o.MaxSessions, DefaultMaxSessions),
+		sessions:               make(map[string]*session),
 	}
 }
 
@@ -125,7 +152,9 @@ type JoinResult struct {
 // Join fails with ErrEnded when the session was ended (until Tick deletes
 // it, after which a Join starts a new session), and with ErrRemoved for a
 // user removed from the session by Remove: the ban is by user id and lasts
-// as long as the session (this incarnation) lives.
+// as long as the session (this incarnation) lives. A join that would create
+// a record beyond Options.MaxSessionParticipants or MaxParticipants, or a
+// session beyond MaxSessions, fails with ErrSessionFull or ErrServerFull.
 func (h *Hub) Join(session string, id Identity) (JoinResult, error) {
 	if err := checkID("session id", session); err != nil {
 		return JoinResult{}, fmt.Errorf("rooms: join: %w", err)
@@ -149,17 +178,30 @@ func (h *Hub) Join(session string, id Identity) (JoinResult, error) {
 // it found was deleted by Tick between the lookup and the lock; the Hub no
 // longer holds that one, so the next attempt finds or makes another.
 func (h *Hub) tryJoin(session string, id Identity) (res JoinResult, retry bool, err error) {
-	s := h.getOrCreate(session)
+	s, err := h.getOrCreate(session)
+	if err != nil {
+		return JoinResult{}, false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
 		return JoinResult{}, true, nil
 	}
-	res, err = s.joinLocked(id, h.now())
-	if err == nil && !res.Replaced {
-		h.participants.Add(1)
-	}
+	res, err = s.joinLocked(id, h.now(), h.admit)
 	return res, false, err
+}
+
+// admit counts one more present record for a join that creates one in s,
+// or refuses it over the bounds. s.mu held.
+func (h *Hub) admit(s *session) error {
+	if s.present >= h.maxSessionParticipants {
+		return fmt.Errorf("session %q has %d participants: %w", s.id, s.present, ErrSessionFull)
+	}
+	if h.participants.Add(1) > int64(h.maxParticipants) {
+		h.participants.Add(-1)
+		return fmt.Errorf("%d participants on this server: %w", h.maxParticipants, ErrServerFull)
+	}
+	return nil
 }
 
 // SetState sets the connection state of participant participantID, for the
@@ -263,17 +305,21 @@ func (h *Hub) Participants() int {
 	return int(h.participants.Load())
 }
 
-// getOrCreate returns the live session entry for id, creating it if absent.
-// It holds h.mu only for the map access.
-func (h *Hub) getOrCreate(id string) *session {
+// getOrCreate returns the live session entry for id, creating it if absent
+// and the Hub holds fewer than its maximum. It holds h.mu only for the map
+// access.
+func (h *Hub) getOrCreate(id string) (*session, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.sessions[id]
 	if s == nil {
+		if len(h.sessions) >= h.maxSessions {
+			return nil, fmt.Errorf("%d sessions on this server: %w", h.maxSessions, ErrServerFull)
+		}
 		s = newSession(id, h.now(), h.emit)
 		h.sessions[id] = s
 	}
-	return s
+	return s, nil
 }
 
 // lockSession finds session id and returns it locked, or an error wrapping

@@ -87,7 +87,10 @@ func (s *session) updatedLocked(p Participant, change, actor string) {
 // joinLocked joins id to the session, or takes its record over when the
 // user already has one. It returns the result with Snapshot filled in, or
 // ErrEnded or ErrRemoved.
-func (s *session) joinLocked(id Identity, now time.Time) (JoinResult, error) {
+// admit is asked before a join creates a present record (not for a
+// takeover): it counts it, or refuses it with ErrSessionFull or
+// ErrServerFull.
+func (s *session) joinLocked(id Identity, now time.Time, admit func(*session) error) (JoinResult, error) {
 	if s.ended {
 		return JoinResult{}, fmt.Errorf("session %q: %w", s.id, ErrEnded)
 	}
@@ -105,6 +108,9 @@ func (s *session) joinLocked(id Identity, now time.Time) (JoinResult, error) {
 		}
 		s.updatedLocked(m.p, ChangeTakeover, "")
 		return JoinResult{Participant: m.p, Replaced: true, PrevEpoch: prev, Snapshot: s.snapshotLocked()}, nil
+	}
+	if err := admit(s); err != nil {
+		return JoinResult{}, err
 	}
 	role, becomesHost := assignRole(s.hostUserID, id.UserID, id.Role)
 	if becomesHost {

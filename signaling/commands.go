@@ -196,6 +196,10 @@ func commandError(err error) (code string, status int) {
 		return CodeSessionEnded, http.StatusGone
 	case errors.Is(err, rooms.ErrRemoved):
 		return CodeRemoved, http.StatusForbidden
+	case errors.Is(err, rooms.ErrSessionFull):
+		return CodeSessionFull, http.StatusServiceUnavailable
+	case errors.Is(err, rooms.ErrServerFull):
+		return CodeServerFull, http.StatusServiceUnavailable
 	case errors.Is(err, rooms.ErrInvalid):
 		return CodeInvalid, http.StatusBadRequest
 	case errors.Is(err, errUnknownCommand):

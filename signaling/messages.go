@@ -84,6 +84,8 @@ const (
 	CodeInvalid         = "invalid"                   // a field's value is not acceptable
 	CodeRemoved         = "removed"                   // this user was removed from the session
 	CodeSessionEnded    = "session_ended"             // the host ended the session
+	CodeSessionFull     = "session_full"              // (join) the session has its maximum of participants
+	CodeServerFull      = "server_full"               // (join) the server has its maximum of participants or sessions
 )
 
 // Error codes of the HTTP APIs (REST and the Agora token endpoint), in the
@@ -96,6 +98,7 @@ const (
 	CodeMethodNotAllowed   = "method_not_allowed"   // 405: the path is served for other methods (see Allow)
 	CodeAgoraNotConfigured = "agora_not_configured" // 503: the server has no Agora credentials
 	CodeOriginNotAllowed   = "origin_not_allowed"   // 403: a browser page of another origin opened the websocket
+	CodeTooManyConnections = "too_many_connections" // 429: this address has too many websockets open, or opens them too fast
 )
 
 // Envelope is the part every message has. Requests carry an ID; the answer

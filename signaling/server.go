@@ -8,9 +8,11 @@
 package signaling
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +68,22 @@ type Config struct {
 	// OnJoined, when set, is given the time from websocket open to the
 	// PeerConnection connecting, for every join.
 	OnJoined func(time.Duration)
+
+	// Bounds. MaxSocketsPerIP websockets may be open at once from one client
+	// address, opened at SocketRate per second (bursts of SocketBurst);
+	// beyond them the upgrade is refused with 429 too_many_connections.
+	// MaxSessionParticipants, MaxParticipants and MaxSessions bound joins
+	// (rooms.Options; session_full, server_full). 0 means the default, a
+	// negative value no bound.
+	MaxSocketsPerIP        int
+	SocketRate             float64
+	SocketBurst            int
+	MaxSessionParticipants int
+	MaxParticipants        int
+	MaxSessions            int
+	// ClientIP names a request's client address for the per-address
+	// bounds; nil means RemoteIP (use ForwardedIP behind a trusted proxy).
+	ClientIP func(r *http.Request) string
 	Logger   *slog.Logger
 }
 
@@ -105,6 +123,25 @@ func (c *Config) defaults() {
 	if c.CheckOrigin == nil {
 		c.CheckOrigin = func(*http.Request) bool { return true }
 	}
+	if c.ClientIP == nil {
+		c.ClientIP = RemoteIP
+	}
+	bound := func(v *int, def int) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < 0:
+			*v = 0 // no bound
+		}
+	}
+	bound(&c.MaxSocketsPerIP, DefaultMaxSocketsPerIP)
+	bound(&c.SocketBurst, DefaultSocketBurst)
+	switch {
+	case c.SocketRate == 0:
+		c.SocketRate = DefaultSocketRate
+	case c.SocketRate < 0:
+		c.SocketRate = 0
+	}
 }
 
 // Server serves the signaling websocket. Create it with NewServer; it is
@@ -114,13 +151,15 @@ type Server struct {
 	log      *slog.Logger
 	hub      *rooms.Hub
 	upgrader websocket.Upgrader
+	ips      *ipLimits
 
 	mu       sync.Mutex
 	sessions map[string]*session // live signaling sessions, by id
 	conns    map[*conn]struct{}  // every open socket
-	closed   bool
-	stopping chan struct{}  // closed by Close: grace periods end at once
-	wg       sync.WaitGroup // grace timers and connections
+	closed   bool                // no new socket or join is taken (Shutdown or Close began)
+	stopped  bool                // Close began
+	stopping chan struct{}       // closed by Close: grace periods end at once
+	wg       sync.WaitGroup      // grace timers and connections
 
 	messages atomic.Uint64 // messages written to sockets
 	frames   atomic.Uint64 // websocket data frames written (a batch is one)
@@ -132,11 +171,14 @@ type Stats struct {
 	Messages uint64 // messages written to sockets, each message of a batch counted
 	Frames   uint64 // websocket data frames written: messages less what batching saved
 	Resyncs  uint64 // times a socket that fell behind on events was caught up by a snapshot
+	// RefusedSockets counts upgrades refused by the per-address bounds.
+	RefusedSockets uint64
 }
 
 // Stats returns the signaling counters since the server started.
 func (s *Server) Stats() Stats {
-	return Stats{Messages: s.messages.Load(), Frames: s.frames.Load(), Resyncs: s.resyncs.Load()}
+	return Stats{Messages: s.messages.Load(), Frames: s.frames.Load(), Resyncs: s.resyncs.Load(),
+		RefusedSockets: s.ips.refused()}
 }
 
 // NewServer returns a Server with its own rooms.Hub.
@@ -155,7 +197,10 @@ func NewServer(cfg Config) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 		stopping: make(chan struct{}),
 	}
-	s.hub = rooms.NewHub(rooms.Options{OnEvent: s.onEvent, WarnBefore: cfg.WarnBefore})
+	s.hub = rooms.NewHub(rooms.Options{OnEvent: s.onEvent, WarnBefore: cfg.WarnBefore,
+		MaxSessionParticipants: cfg.MaxSessionParticipants, MaxParticipants: cfg.MaxParticipants,
+		MaxSessions: cfg.MaxSessions})
+	s.ips = newIPLimits(cfg.MaxSocketsPerIP, cfg.SocketRate, cfg.SocketBurst)
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize: 4096, WriteBufferSize: 4096,
 		CheckOrigin: func(*http.Request) bool { return true }, // checked by ServeHTTP first, with a clear answer
@@ -177,6 +222,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"pages from "+r.Header.Get("Origin")+" may not open this server's websocket (see -allowed-origins)")
 		return
 	}
+	ip := s.cfg.ClientIP(r)
+	if ok, retry := s.ips.admit(ip, time.Now()); !ok {
+		s.log.Warn("websocket refused: too many from one address", "ip", ip)
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, retry).Round(time.Second)/time.Second)))
+		WriteError(w, http.StatusTooManyRequests, CodeTooManyConnections,
+			"too many websockets from this address; try again later")
+		return
+	}
+	defer s.ips.release(ip)
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered with an HTTP error
@@ -199,15 +253,56 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
+// Shutdown stops the server gracefully. New sockets and joins are refused
+// with shutting_down at once; every socket is told shutting_down (its
+// client reconnects, to another server when there are several) and closed.
+// The records stay for their reconnect grace period, and their
+// PeerConnections keep carrying audio meanwhile, so a client moving to
+// another server hears its room until its new PeerConnection is up.
+// Shutdown waits until every record has left or ctx ends, then closes what
+// is left as Close does. It returns ctx's error when it did not drain.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.fail("", CodeShuttingDown, "the server is restarting: reconnect")
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	var err error
+drain:
+	for s.hub.Participants() > 0 || s.openSockets() > 0 {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break drain
+		case <-t.C:
+		}
+	}
+	s.Close()
+	return err
+}
+
+func (s *Server) openSockets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // Close tells every client the server is stopping, closes every socket and
-// PeerConnection and waits for them.
+// PeerConnection at once and waits for them.
 func (s *Server) Close() {
 	s.mu.Lock()
-	if s.closed {
+	if s.stopped {
 		s.mu.Unlock()
 		return
 	}
-	s.closed = true
+	s.closed, s.stopped = true, true
 	close(s.stopping)
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

@@ -100,6 +100,7 @@ func TestE2EJoinStorm(t *testing.T) {
 	h := newHarness(t, 3, func(c *signaling.Config) {
 		c.ConnectTimeout = time.Hour // the storm's sockets never answer their offers
 		c.ReconnectGrace = 100 * time.Millisecond
+		c.MaxSocketsPerIP, c.SocketRate = -1, -1 // every storm socket comes from 127.0.0.1
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,10 +13,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sanctuary-sfu/sanctuary/auth"
 	"github.com/sanctuary-sfu/sanctuary/cmd/sanctuary-bots/bots"
 )
 
@@ -284,4 +287,80 @@ func decodeOneReport(t *testing.T, stdout []byte) bots.Report {
 		t.Fatalf("stdout holds more than one JSON object:\n%s", stdout)
 	}
 	return rep
+}
+
+// SIGTERM with a participant connected: /readyz turns 503, the participant
+// is told shutting_down and its socket closed, audio goes on during the
+// drain, and the server exits cleanly once the record has left (its grace
+// period), well within -shutdown-timeout. (Audio during the drain is
+// counted in signaling's TestE2EShutdownDrains.)
+func TestServerDrainsOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds both binaries")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	serverBin, _ := buildBoth(ctx, t)
+	const secret = "drain-command-secret-0123456789abcdef"
+	srv := startServer(ctx, t, serverBin, "-jwt-secret", secret, "-dev=false", "-ice-loopback-only",
+		"-udp-port", "0", "-tcp-port", "0", "-reconnect-grace", "2s", "-shutdown-timeout", "2m")
+	api, err := bots.NewAPI(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var told atomic.Bool
+	dial := func(i int) *bots.Bot {
+		tok, err := auth.Mint([]byte(secret), auth.MintOptions{UserID: fmt.Sprint("drain-", i), Session: "drain",
+			Role: auth.RoleParticipant, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := bots.Dial(ctx, bots.Config{URL: "ws://" + srv.addr + "/ws", Token: tok, Session: "drain",
+			Index: i, Speak: true, Level: 30, API: api,
+			OnMessage: func(typ string, raw []byte) {
+				if typ == "error" && strings.Contains(string(raw), `"shutting_down"`) && i == 0 {
+					told.Store(true)
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}
+	a, b := dial(0), dial(1)
+	for _, x := range []*bots.Bot{a, b} {
+		if err := x.WaitConnected(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.Done():
+	case <-ctx.Done():
+		t.Fatal("the socket stayed open after SIGTERM")
+	}
+	if !told.Load() {
+		t.Error("the participant was not told shutting_down")
+	}
+	if resp, err := http.Get("http://" + srv.addr + "/readyz"); err == nil {
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("/readyz during the drain: %d, want 503", resp.StatusCode)
+		}
+		resp.Body.Close()
+	} // else: the drain already ended and the server is gone
+	select {
+	case <-srv.exited:
+	case <-ctx.Done():
+		t.Fatal("the server did not exit")
+	}
+	srv.stopped = true
+	if srv.err != nil {
+		t.Errorf("server exit: %v\n%s", srv.err, srv.log.String())
+	}
+	if log := srv.log.String(); !strings.Contains(log, "msg=stopped") || strings.Contains(log, "still connected") {
+		t.Errorf("the server did not drain before its timeout:\n%s", log)
+	}
 }

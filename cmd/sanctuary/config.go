@@ -43,6 +43,16 @@ type config struct {
 	tlsCert        string            // PEM certificate chain file; with tlsKey, serve HTTPS
 	tlsKey         string            // PEM private key file
 	turn           turnConfig        // TURN servers handed to clients (checked by parseConfig)
+	limits         limits            // bounds on joins and sockets; 0: the default, <0: none
+	trustProxy     bool              // take the client address from X-Forwarded-For
+	drain          time.Duration     // SIGTERM: how long to wait for clients to go
+}
+
+// limits are the server's bounds on participants, sessions and sockets
+// per address (signaling.Config has their meaning).
+type limits struct {
+	sessionParticipants, participants, sessions, socketsPerIP, socketBurst int
+	socketRate                                                             float64
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -70,6 +80,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated browser origins allowed to open the websocket, or *; none: the server's own origin (any in dev mode)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS directly (with -tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
+	fs.IntVar(&c.limits.sessionParticipants, "max-session-participants", 0, "participants in one session (0: 2000, -1: no bound)")
+	fs.IntVar(&c.limits.participants, "max-participants", 0, "participants on this server (0: 10000, -1: no bound)")
+	fs.IntVar(&c.limits.sessions, "max-sessions", 0, "sessions on this server (0: 2000, -1: no bound)")
+	fs.IntVar(&c.limits.socketsPerIP, "max-sockets-per-ip", 0, "websockets open at once from one client address (0: 1000, -1: no bound)")
+	fs.Float64Var(&c.limits.socketRate, "socket-rate-per-ip", 0, "new websockets per second from one client address, sustained (0: 50, -1: no bound)")
+	fs.IntVar(&c.limits.socketBurst, "socket-burst-per-ip", 0, "new websockets at once from one client address (0: 1000)")
+	fs.BoolVar(&c.trustProxy, "trust-forwarded-for", false, "behind a reverse proxy: the client address is the last X-Forwarded-For entry (only if nothing else can reach the server)")
+	fs.DurationVar(&c.drain, "shutdown-timeout", 15*time.Second, "on SIGTERM: how long to wait for clients to move on before closing everything")
 	c.http.flags(fs)
 	c.turn.flags(fs)
 

@@ -69,10 +69,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	m := newMetrics()
+	clientIP := signaling.RemoteIP
+	if cfg.trustProxy {
+		clientIP = signaling.ForwardedIP
+	}
 	sig, err := signaling.NewServer(signaling.Config{
 		Verifier: verifier, Engine: engine, Slots: cfg.slots, Logger: log,
 		ReconnectGrace: cfg.reconnectGrace, OnJoined: m.observeJoin, CheckOrigin: cfg.origins.allows,
-		ICEServers: cfg.turn.iceServers(),
+		ICEServers:             cfg.turn.iceServers(),
+		MaxSessionParticipants: cfg.limits.sessionParticipants, MaxParticipants: cfg.limits.participants,
+		MaxSessions: cfg.limits.sessions, MaxSocketsPerIP: cfg.limits.socketsPerIP,
+		SocketRate: cfg.limits.socketRate, SocketBurst: cfg.limits.socketBurst, ClientIP: clientIP,
 	})
 	if err != nil {
 		return err
@@ -108,14 +115,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	// Graceful: /readyz turns 503 so a load balancer sends new joins
+	// elsewhere; clients are told to reconnect; their media goes on until
+	// they have, or until -shutdown-timeout.
+	log.Info("shutting down", "timeout", cfg.drain)
 	a.stopping.Store(true)
-	sig.Close()
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.drain)
+	defer cancelDrain()
+	if err := sig.Shutdown(drainCtx); err != nil {
+		log.Warn("participants still connected at the shutdown timeout; closed", "timeout", cfg.drain)
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	log.Info("stopped")
 	return nil
 }
 

@@ -77,6 +77,10 @@ func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
 		func(s signaling.Stats) uint64 { return s.Frames })
 	signalingCounter("sanctuary_signaling_resyncs_total", "Times a client that fell behind on events was caught up with a snapshot instead of being closed.",
 		func(s signaling.Stats) uint64 { return s.Resyncs })
+	signalingCounter("sanctuary_signaling_refused_sockets_total", "Websockets refused because their address had too many open or opened them too fast (429).",
+		func(s signaling.Stats) uint64 { return s.RefusedSockets })
+	counter("sanctuary_ice_restarts_total", "ICE restart offers made at clients' request.",
+		func(s sfu.Stats) uint64 { return s.ICERestarts })
 }
 
 func (m *metrics) handler() http.Handler {
