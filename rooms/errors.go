@@ -33,4 +33,7 @@ var (
 	// ErrServerFull: the Hub holds Options.MaxParticipants present records,
 	// or Options.MaxSessions sessions and the join would create another.
 	ErrServerFull = errors.New("server full")
+	// ErrRateLimited: the participant sent chat faster than ChatRate allows
+	// (after a burst of ChatBurst); the message was not posted.
+	ErrRateLimited = errors.New("rate limited")
 )

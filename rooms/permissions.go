@@ -32,6 +32,14 @@ const (
 	ActionReact         Action = "react"                      // send a reaction (handled above rooms)
 	ActionReceiveAlerts Action = "alert.receive"              // be told the details of alerts (decided above rooms)
 	ActionRequestUnmute Action = "participant.unmute_request" // ask a participant to unmute
+	// ActionChat is writing chat to one's own room and to one's own thread
+	// with the staff (see CanWriteChat). Writing to every room ("all")
+	// needs ActionBroadcast.
+	ActionChat Action = "chat.send"
+	// ActionChatStaff is reading and answering every participant's thread
+	// with the staff (the streams "staff:<participant id>").
+	ActionChatStaff  Action = "chat.staff"
+	ActionChatDelete Action = "chat.delete" // delete someone's chat message
 )
 
 // grant is one row of the permission table.
@@ -63,6 +71,9 @@ var table = [...]grant{
 	{ActionReact, true, true, true},
 	{ActionReceiveAlerts, true, true, false},
 	{ActionRequestUnmute, true, true, false},
+	{ActionChat, true, true, true},
+	{ActionChatStaff, true, true, false},
+	{ActionChatDelete, true, true, false},
 }
 
 // Allowed reports whether role r may perform action a. An unknown role or an
@@ -169,4 +180,41 @@ func handAction(self, up bool) (Action, error) {
 		return "", fmt.Errorf("rooms: nobody may %q for someone else: %w", ActionRaiseHand, ErrForbidden)
 	}
 	return ActionLowerHands, nil
+}
+
+// CanReadChat is THE rule for who reads a chat stream (chat.go): everyone
+// reads ChatAll; the members of a room read its stream (ChatRoomStream);
+// a participant reads its own thread with the staff (ChatStaffStream), and
+// roles allowed ActionChatStaff read every such thread. Anything else,
+// unknown stream names included, is unreadable. p is the reader's record
+// as it is now: a participant that moves starts reading its new room's
+// stream and stops reading the old one.
+func CanReadChat(p Participant, stream string) bool {
+	switch kind, id := splitStream(stream); kind {
+	case ChatAll:
+		return true
+	case chatRoomKind:
+		return p.Room == id
+	case chatStaffKind:
+		return p.ID == id || Allowed(p.Role, ActionChatStaff)
+	}
+	return false
+}
+
+// CheckWriteChat is THE rule for who writes to a chat stream: a reader
+// with ActionChat writes to its room's stream and its own staff thread;
+// ActionChatStaff answers in anyone's staff thread; ActionBroadcast
+// writes to ChatAll. The error wraps ErrForbidden and names the action
+// missing.
+func CheckWriteChat(p Participant, stream string) error {
+	need := ActionChat
+	switch kind, id := splitStream(stream); {
+	case kind == ChatAll:
+		need = ActionBroadcast
+	case kind == chatStaffKind && id != p.ID:
+		need = ActionChatStaff
+	case !CanReadChat(p, stream):
+		return fmt.Errorf("rooms: participant %q may not %q to %q, a stream it does not read: %w", p.ID, ActionChat, stream, ErrForbidden)
+	}
+	return Check(p.Role, need)
 }

@@ -33,6 +33,9 @@ func TestPermissionTable(t *testing.T) {
 		{ActionReact, "react", true, true, true},
 		{ActionReceiveAlerts, "alert.receive", true, true, false},
 		{ActionRequestUnmute, "participant.unmute_request", true, true, false},
+		{ActionChat, "chat.send", true, true, true},
+		{ActionChatStaff, "chat.staff", true, true, false},
+		{ActionChatDelete, "chat.delete", true, true, false},
 	}
 
 	var listed []Action

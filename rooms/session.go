@@ -41,6 +41,7 @@ type session struct {
 	endedAt    time.Time       // when ended; zero while not ended
 	idleSince  time.Time       // when present last dropped to 0; zero while someone is present
 	stats      counters
+	chat       chatState // chat streams, de-duplication and rate limits (chat.go)
 }
 
 // counters are the statistics of one incarnation; see SessionStats.
