@@ -60,6 +60,8 @@ func (c *conn) dispatch(raw []byte) {
 			return
 		}
 		c.sendMsg(SnapshotMessage{Envelope: Envelope{Type: TypeSnapshot, ID: env.ID}, Snapshot: toWireSnapshot(snap)})
+	case CmdChatSend, CmdChatDelete, CmdChatHistory:
+		c.chat(env.Type, raw)
 	case TypeLeave:
 		c.leaving = true
 		c.sendMsg(Envelope{Type: TypeOK, ID: env.ID})
@@ -178,6 +180,7 @@ func (c *conn) join(m Join) {
 	}
 	c.sendMsg(SDP{Envelope: Envelope{Type: TypeOffer}, SDP: offer.SDP, UpstreamMid: offer.UpstreamMid, SlotMids: offer.SlotMids})
 	c.offerDone()
+	c.replayChat(m.ChatSince)
 }
 
 // welcome queues w as the join's answer, then every event after the

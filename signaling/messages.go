@@ -43,6 +43,14 @@ const (
 	CmdReact           = "react" // ephemeral: not versioned, answered by ok without version
 )
 
+// Chat requests, client to server (chat.go). Chat is not session state: it
+// has a sequence number per stream instead of the session version.
+const (
+	CmdChatSend    = "chat.send"    // post a message; answered by ok with its stream and seq
+	CmdChatDelete  = "chat.delete"  // delete a message (hosts, moderators); answered by ok
+	CmdChatHistory = "chat.history" // the kept messages of a stream; answered by chat.history
+)
+
 // Message types, server to client.
 const (
 	TypeWelcome  = "welcome"  // answer to join
@@ -56,6 +64,11 @@ const (
 	TypeReaction = "reaction" // an ephemeral emoji reaction from someone in the room
 	TypeRemoved  = "removed"  // a moderator removed this participant; the socket closes
 	TypeBatch    = "batch"    // several messages in one frame, to clients that asked for it
+
+	TypeChat        = "chat"         // a chat message, to every socket reading its stream
+	TypeChatDeleted = "chat.deleted" // a moderator deleted a chat message
+	TypeChatReplay  = "chat.replay"  // after join: the chat missed since the join's chatSince
+	TypeChatHistory = "chat.history" // answer to chat.history
 )
 
 // Error codes. They are stable: clients switch on them.
@@ -121,6 +134,9 @@ type Join struct {
 	// PeerConnection lives on, asks to keep that PeerConnection and to get
 	// only the events after the version it saw.
 	Resume *Resume `json:"resume,omitempty"`
+	// ChatSince is, per chat stream, the last seq the client saw; after the
+	// welcome the server sends every kept message after it (chat.replay).
+	ChatSince map[string]uint64 `json:"chatSince,omitempty"`
 }
 
 // Resume is what a client resuming on a new socket knows of its last one.
@@ -267,6 +283,72 @@ type Reaction struct {
 type Removed struct {
 	Envelope
 	Reason string `json:"reason"`
+}
+
+// ChatCommand is chat.send, chat.delete and chat.history; each uses the
+// fields it needs.
+type ChatCommand struct {
+	Envelope
+	ClientMsgID string `json:"clientMsgId,omitempty"` // chat.send: the client's id for the message, for retries
+	Text        string `json:"text,omitempty"`        // chat.send
+	To          string `json:"to,omitempty"`          // chat.send: room (default), all, staff or staff:<participant id>
+	Stream      string `json:"stream,omitempty"`      // chat.delete, chat.history
+	Seq         uint64 `json:"seq,omitempty"`         // chat.delete
+	After       uint64 `json:"after,omitempty"`       // chat.history: only messages with a greater seq
+}
+
+// ChatEntry is one chat message as clients see it. Text is plain text,
+// never markup: clients must render it as text.
+type ChatEntry struct {
+	Stream      string `json:"stream"`
+	Seq         uint64 `json:"seq"`
+	ClientMsgID string `json:"clientMsgId"`
+	From        string `json:"from"` // the sender's participant id
+	Alias       string `json:"alias"`
+	Text        string `json:"text"`              // "" when deleted
+	At          int64  `json:"at"`                // unix milliseconds
+	Deleted     bool   `json:"deleted,omitempty"` // replays and histories: a moderator deleted it
+}
+
+// Chat delivers one chat message.
+type Chat struct {
+	Envelope
+	ChatEntry
+}
+
+// ChatRef names one chat message.
+type ChatRef struct {
+	Stream string `json:"stream"`
+	Seq    uint64 `json:"seq"`
+}
+
+// ChatDeleted tells the readers of a stream that a message was deleted.
+type ChatDeleted struct {
+	Envelope
+	ChatRef
+}
+
+// ChatSent answers chat.send (type ok), and chat.delete: the message's
+// stream and seq. A retried chat.send gets the same answer.
+type ChatSent struct {
+	Envelope
+	ChatRef
+}
+
+// ChatHistory answers chat.history.
+type ChatHistory struct {
+	Envelope
+	Stream   string      `json:"stream"`
+	Messages []ChatEntry `json:"messages"`
+}
+
+// ChatReplay carries, after a join, the chat the client missed: the kept
+// messages after its chatSince, and the deletions of kept messages at or
+// below it. A long replay comes in several chat.replay messages, in order.
+type ChatReplay struct {
+	Envelope
+	Messages []ChatEntry `json:"messages"`
+	Deleted  []ChatRef   `json:"deleted,omitempty"`
 }
 
 // Event names carried by Event.Event. They are the rooms package's event

@@ -23,6 +23,8 @@ type session struct {
 	history []sentEvent        // the newest events, oldest first, for joiners
 	created time.Time          // creation time of the rooms session incarnation
 	gen     uint64             // bumped when the rooms session was recreated
+
+	chat chatHub // chat delivery in seq order, and the sockets that had their replay (chat.go)
 }
 
 // historyLen is how many recent events a session keeps so that a joiner
