@@ -59,6 +59,11 @@ type Config struct {
 	// signature of every packet the local track accepted, after it was
 	// counted. It must not block.
 	OnSend func(sig Signature)
+	// Chat, when set, is the participant's chat across its sockets: Dial
+	// attaches it to the new bot and sends its chatSince in the join. To
+	// rejoin after a cut, end the old bot's socket (Cut or Close) before
+	// dialing the new one.
+	Chat *Chat
 }
 
 // Bot is one load-test participant: a websocket, a PeerConnection with one
@@ -73,7 +78,8 @@ type Bot struct {
 	// replaced only by Resume once the previous one's read loop ended.
 	// Reads of it from other goroutines hold wmu.
 	ws  *websocket.Conn
-	wmu sync.Mutex // serialises websocket writes (gorilla allows one writer); guards ws
+	wmu sync.Mutex // serialises websocket writes (gorilla allows one writer); guards ws and cut
+	cut bool       // Cut ended the socket: Close sends no leave
 
 	sig signalState // owned by the read loop goroutine
 
@@ -180,11 +186,15 @@ func (b *Bot) openSocket(ctx context.Context, join signaling.Join) error {
 	done := make(chan struct{})
 	b.wmu.Lock()
 	b.ws = ws
+	b.cut = false
 	b.wmu.Unlock()
 	b.mu.Lock()
 	b.done = done
 	b.mu.Unlock()
 	b.sig.welcomed = false
+	if b.cfg.Chat != nil {
+		join.ChatSince = b.cfg.Chat.attach(b)
+	}
 	if err := b.Send(join); err != nil {
 		return err
 	}
@@ -443,11 +453,13 @@ func (b *Bot) Close() error {
 		close(b.closing)
 		b.wmu.Lock()
 		if ws := b.ws; ws != nil {
-			deadline := time.Now().Add(closeTimeout)
-			_ = ws.SetWriteDeadline(deadline)
-			_ = ws.WriteJSON(signaling.Envelope{Type: signaling.TypeLeave})
-			_ = ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), deadline)
+			if !b.cut {
+				deadline := time.Now().Add(closeTimeout)
+				_ = ws.SetWriteDeadline(deadline)
+				_ = ws.WriteJSON(signaling.Envelope{Type: signaling.TypeLeave})
+				_ = ws.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), deadline)
+			}
 			_ = ws.Close()
 		}
 		b.wmu.Unlock()

@@ -15,15 +15,18 @@ import (
 var ErrNotResumed = errors.New("bots: the server did not resume the PeerConnection")
 
 // Cut drops the bot's websocket the way a network failure does: no leave,
-// no close frame. The PeerConnection is untouched and keeps sending and
-// receiving. It returns once the socket's read loop has ended.
+// no close frame, so the server keeps the record for its reconnect grace
+// period. The PeerConnection is untouched and keeps sending and receiving
+// (Resume continues with it; Close still has to be called). It returns once
+// the socket's read loop has ended, so nothing more arrives on it. Not to
+// be called from an OnMessage hook.
 func (b *Bot) Cut() {
 	b.wmu.Lock()
-	ws := b.ws
-	b.wmu.Unlock()
-	if ws != nil {
-		_ = ws.NetConn().Close()
+	b.cut = true
+	if b.ws != nil {
+		_ = b.ws.NetConn().Close()
 	}
+	b.wmu.Unlock()
 	<-b.Done()
 }
 

@@ -60,6 +60,9 @@ func (b *Bot) handle(raw []byte) {
 	if b.cfg.OnMessage != nil {
 		b.cfg.OnMessage(env.Type, raw)
 	}
+	if b.cfg.Chat != nil {
+		b.cfg.Chat.handle(b, env.Type, raw)
+	}
 	switch env.Type {
 	case signaling.TypeWelcome:
 		var m signaling.Welcome
