@@ -175,6 +175,45 @@ describe('protocol layer', () => {
     await assert.rejects(bad, (e) => e.code === 'forbidden');
   });
 
+  it('tracks the last chat seq per stream and sends it as chatSince when it joins again', async () => {
+    const { c, ws } = await joined();
+    assert.deepEqual(ws.last('join').chatSince, {});
+    const got = [];
+    const deleted = [];
+    c.addEventListener('chat', (e) => got.push(e.detail));
+    c.addEventListener('chat.deleted', (e) => deleted.push(e.detail));
+    const msg = (stream, seq, text, extra = {}) => ({ stream, seq, clientMsgId: `c${seq}`, from: 'p-a', alias: 'A', text, at: 1, ...extra });
+    ws.receive({ type: 'chat', ...msg('room:main', 3, '<b>not bold</b>') });
+    ws.receive({ type: 'batch', messages: [{ type: 'chat', ...msg('all', 1, 'to all') }, { type: 'chat.deleted', stream: 'room:main', seq: 3 }] });
+    ws.drop();
+    await tick(20);
+    const ws2 = FakeWS.all.at(-1);
+    ws2.open();
+    assert.deepEqual(ws2.last('join').chatSince, { 'room:main': 3, all: 1 });
+    ws2.receive({ type: 'welcome', id: ws2.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP });
+    ws2.receive({ type: 'chat.replay', messages: [msg('room:main', 4, 'missed'), msg('room:main', 5, '', { deleted: true })],
+      deleted: [{ stream: 'all', seq: 1 }] });
+    assert.deepEqual(got.map((m) => [m.stream, m.seq, m.text, m.deleted, m.replayed]), [
+      ['room:main', 3, '<b>not bold</b>', false, false],
+      ['all', 1, 'to all', false, false],
+      ['room:main', 4, 'missed', false, true],
+      ['room:main', 5, '', true, true],
+    ]);
+    assert.deepEqual(deleted, [{ stream: 'room:main', seq: 3 }, { stream: 'all', seq: 1 }]);
+    assert.deepEqual(c.chatSince, { 'room:main': 5, all: 1 });
+
+    const sent = c.sendChat('hello', { clientMsgId: 'm-1' });
+    const m = ws2.last('chat.send');
+    assert.deepEqual([m.clientMsgId, m.text, m.to], ['m-1', 'hello', 'room']);
+    ws2.receive({ type: 'ok', id: m.id, stream: 'room:main', seq: 6 });
+    assert.equal((await sent).seq, 6);
+    const limited = c.sendChat('again', { to: 'all' });
+    const m2 = ws2.last('chat.send');
+    assert.ok(m2.clientMsgId && m2.clientMsgId !== 'm-1', 'a fresh client id');
+    ws2.receive({ type: 'error', id: m2.id, code: 'rate_limited', message: 'slow down' });
+    await assert.rejects(limited, (e) => e.code === 'rate_limited');
+  });
+
   it('resumes on a new socket after a drop, keeping the PeerConnection, and fails pending commands', async () => {
     const { c, ws, pc, seen } = await joined();
     pc.connect();

@@ -12,6 +12,10 @@
  * - `problem` {code, fatal} something the person should be told
  * - `retry`   {attempt, delayMs, everOpened} a reconnect is scheduled
  * - `reaction` {participantId, emoji}
+ * - `chat`    {stream, seq, clientMsgId, from, alias, text, at, deleted?, replayed}: one chat
+ *             message, live or replayed after a (re)join. `text` is plain text: render it with
+ *             textContent, never as HTML.
+ * - `chat.deleted` {stream, seq} a moderator deleted a message
  * @module protocol
  */
 
@@ -100,6 +104,8 @@ export class SanctuaryClient extends EventTarget {
     this.mic = null; // Promise<MediaStreamTrack|null>, asked once for the client's life
     /** @type {string} presented on reconnect to keep the PeerConnection (welcome.resumeKey) */
     this.resumeKey = '';
+    /** @type {Record<string, number>} per chat stream, the seq of the last message received: every join's chatSince */
+    this.chatSince = {};
   }
 
   /** Starts connecting (and asks for the microphone at the same time). */
@@ -124,6 +130,20 @@ export class SanctuaryClient extends EventTarget {
    */
   command(type, fields = {}) {
     return this.request({ ...fields, type });
+  }
+
+  /**
+   * Sends a chat message. To retry one after a reconnect, send it again with
+   * the same clientMsgId: the server posts it once.
+   * @param {string} text plain text, at most 2000 characters
+   * @param {object} [o]
+   * @param {string} [o.to] 'room' (default), 'all' (hosts and moderators), 'staff', or 'staff:<participant id>'
+   * @param {string} [o.clientMsgId] a new random id by default
+   * @returns {Promise<object>} the `ok` message, with the message's `stream` and `seq`
+   * @throws {ProtocolError} the server's error (`invalid`, `rate_limited`, `forbidden`…), `disconnected` or `timeout`
+   */
+  sendChat(text, { to = 'room', clientMsgId = randomId() } = {}) {
+    return this.request({ type: 'chat.send', clientMsgId, text, to });
   }
 
   /**
@@ -188,7 +208,7 @@ export class SanctuaryClient extends EventTarget {
       counters.joins++;
       this.joinId = this.newId();
       const { token, session, alias } = this.opts;
-      const join = { type: 'join', id: this.joinId, token, session, alias, batch: true };
+      const join = { type: 'join', id: this.joinId, token, session, alias, batch: true, chatSince: { ...this.chatSince } };
       // A websocket cut is not an audio cut: the PeerConnection lived on,
       // and the server keeps it for us if we show its key.
       if (this.pc && this.resumeKey && this.pc.connectionState !== 'failed') {
@@ -362,6 +382,16 @@ export class SanctuaryClient extends EventTarget {
       case 'reaction':
         this.emit('reaction', { participantId: m.participantId, emoji: m.emoji });
         break;
+      case 'chat':
+        this.onChat(m, false);
+        break;
+      case 'chat.replay':
+        for (const one of m.messages ?? []) this.onChat(one, true);
+        for (const d of m.deleted ?? []) this.emit('chat.deleted', { stream: d.stream, seq: d.seq });
+        break;
+      case 'chat.deleted':
+        this.emit('chat.deleted', { stream: m.stream, seq: m.seq });
+        break;
       case 'replaced':
         this.stop('replaced', m.message);
         break;
@@ -374,6 +404,14 @@ export class SanctuaryClient extends EventTarget {
       default:
         break; // pong, ok without a pending request, types added later
     }
+  }
+
+  /** One chat message: remember its seq for the next join's chatSince, and tell the UI. */
+  onChat(m, replayed) {
+    // The last received, not the highest: a session created anew restarts its seqs.
+    this.chatSince[m.stream] = m.seq;
+    const { stream, seq, clientMsgId, from, alias, text, at, deleted = false } = m;
+    this.emit('chat', { stream, seq, clientMsgId, from, alias, text, at, deleted, replayed });
   }
 
   onError(m) {
@@ -563,4 +601,10 @@ export class SanctuaryClient extends EventTarget {
 
 function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A random id for a chat message (crypto.randomUUID where there is one). */
+function randomId() {
+  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
