@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/sanctuary-sfu/sanctuary/auth"
 	"github.com/sanctuary-sfu/sanctuary/cmd/sanctuary-bots/bots"
@@ -494,4 +497,221 @@ func TestE2EChatLimitsDeleteAndHistory(t *testing.T) {
 			t.Errorf("history[%d] = %v", i, e)
 		}
 	}
+}
+
+// rawChat is a participant on bare websockets (no media): it joins, sends
+// chat and reads until its socket is cut.
+type rawChat struct {
+	url     string
+	token   string
+	session string
+}
+
+// join opens a socket and joins with chatSince; the caller reads.
+func (r rawChat) join(since map[string]uint64) (*websocket.Conn, error) {
+	ws, _, err := websocket.DefaultDialer.Dial(r.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	err = ws.WriteJSON(signaling.Join{Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: "join"},
+		Token: r.token, Session: r.session, ChatSince: since})
+	if err != nil {
+		_ = ws.Close()
+		return nil, err
+	}
+	return ws, nil
+}
+
+// A socket's replay and the live chat after it never skip nor repeat a
+// message, however the two interleave: a participant whose socket is cut
+// again and again, at random moments, while others post, gets every
+// message exactly once.
+func TestE2EChatReplayRacesLiveChat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	h := newHarness(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const session, senders = "chat-race", 4
+	raw := func(user string) rawChat {
+		return rawChat{url: h.url, token: h.token(user, auth.RoleParticipant, session, time.Hour), session: session}
+	}
+
+	// The receiver joins first, so that it reads everything from seq 1.
+	recv := raw("receiver")
+	counts := map[signaling.ChatRef]int{}
+	since := map[string]uint64{}
+	var cmu sync.Mutex // guards counts and since, written by the reader of the current socket
+	count := func(e signaling.ChatEntry) {
+		cmu.Lock()
+		defer cmu.Unlock()
+		ref := signaling.ChatRef{Stream: e.Stream, Seq: e.Seq}
+		counts[ref]++
+		since[e.Stream] = max(since[e.Stream], e.Seq)
+	}
+	// read takes the messages of one socket until it fails; welcomed
+	// is closed at its welcome.
+	read := func(ws *websocket.Conn, welcomed chan<- struct{}) {
+		for {
+			var m struct {
+				signaling.Envelope
+				signaling.ChatEntry
+				Messages []signaling.ChatEntry `json:"messages"`
+			}
+			if ws.ReadJSON(&m) != nil {
+				return
+			}
+			switch m.Type {
+			case signaling.TypeWelcome:
+				if welcomed != nil {
+					close(welcomed)
+					welcomed = nil
+				}
+			case signaling.TypeChat:
+				count(m.ChatEntry)
+			case signaling.TypeChatReplay:
+				for _, e := range m.Messages {
+					count(e)
+				}
+			}
+		}
+	}
+	first, err := recv.join(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcomed := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func(ws *websocket.Conn, done chan struct{}) { defer close(done); read(ws, welcomed) }(first, readerDone)
+	<-welcomed
+
+	// The senders post ChatBurst messages each, a few milliseconds apart,
+	// and collect the refs of their oks.
+	var (
+		mu    sync.Mutex
+		refs  []signaling.ChatRef
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+		conns []*websocket.Conn
+	)
+	for i := range senders {
+		ws, err := raw(fmt.Sprint("sender-", i)).join(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, ws)
+		acked := make(chan signaling.ChatRef, rooms.ChatBurst)
+		wg.Add(2)
+		go func() { // reads its socket: oks, and everything else it is sent
+			defer wg.Done()
+			for {
+				var m struct {
+					signaling.Envelope
+					signaling.ChatRef
+					Code string `json:"code"`
+				}
+				if ws.ReadJSON(&m) != nil {
+					return
+				}
+				if m.Type == signaling.TypeOK && strings.HasPrefix(m.ID, "c-") {
+					acked <- m.ChatRef
+				} else if m.Type == signaling.TypeError {
+					t.Errorf("sender %d: %s", i, m.Code)
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for j := range rooms.ChatBurst {
+				_ = ws.WriteJSON(signaling.ChatCommand{Envelope: signaling.Envelope{Type: signaling.CmdChatSend, ID: fmt.Sprint("c-", j)},
+					ClientMsgID: fmt.Sprint(j), Text: fmt.Sprintf("%d/%d", i, j)})
+				select {
+				case ref := <-acked:
+					mu.Lock()
+					refs = append(refs, ref)
+					mu.Unlock()
+				case <-stop:
+					return
+				}
+				time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond) // spreads the posts; not a synchronisation
+			}
+		}()
+	}
+
+	// Meanwhile the receiver's socket is cut at random moments and it
+	// joins again with what it has seen, until every message was acked.
+	cuts := 0
+	for {
+		mu.Lock()
+		n := len(refs)
+		mu.Unlock()
+		if n == senders*rooms.ChatBurst || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond) // a random moment to cut at
+		_ = first.NetConn().Close()
+		<-readerDone
+		cuts++
+		if first, err = recv.join(since); err != nil { // no reader runs: since is not being written
+			t.Fatal(err)
+		}
+		readerDone = make(chan struct{})
+		go func(ws *websocket.Conn, done chan struct{}) { defer close(done); read(ws, nil) }(first, readerDone)
+	}
+	close(stop)
+	replacedLate := 0
+	// A last socket reads the rest, live or replayed. A join the server
+	// read late from a socket already cut can still take the record over
+	// from it (the server tells it replaced and closes it): then it joins
+	// again.
+	arrived := func() bool {
+		cmu.Lock()
+		defer cmu.Unlock()
+		for _, ref := range refs {
+			if counts[ref] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for !arrived() {
+		_ = first.NetConn().Close()
+		<-readerDone
+		if first, err = recv.join(since); err != nil { // no reader runs: since is not being written
+			t.Fatal(err)
+		}
+		readerDone = make(chan struct{})
+		go func(ws *websocket.Conn, done chan struct{}) { defer close(done); read(ws, nil) }(first, readerDone)
+		for !arrived() {
+			select {
+			case <-readerDone:
+				replacedLate++
+			case <-ctx.Done():
+				t.Fatal("gave up waiting for every acked message to reach the receiver")
+			case <-time.After(20 * time.Millisecond):
+				continue
+			}
+			break
+		}
+	}
+	_ = first.Close()
+	for _, ws := range conns {
+		_ = ws.Close()
+	}
+	wg.Wait()
+	if len(refs) != senders*rooms.ChatBurst {
+		t.Fatalf("%d messages acked, want %d", len(refs), senders*rooms.ChatBurst)
+	}
+	cmu.Lock()
+	defer cmu.Unlock()
+	for ref, n := range counts {
+		if n != 1 {
+			t.Errorf("%s/%d arrived %d times", ref.Stream, ref.Seq, n)
+		}
+	}
+	if len(counts) != len(refs) {
+		t.Errorf("%d messages arrived, %d were posted", len(counts), len(refs))
+	}
+	t.Logf("%d messages, %d cuts, %d sockets replaced by a late join", len(refs), cuts, replacedLate)
 }
