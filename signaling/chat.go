@@ -150,8 +150,12 @@ func (c *conn) replayChat(since map[string]uint64) {
 }
 
 // chatReplayMessages encodes a replay as chat.replay messages of about
-// chatReplayBytes each, at least one; the deletions ride on the last.
+// chatReplayBytes each; the deletions ride on the last. Nothing missed is
+// no message: a join costs the outbox nothing more.
 func chatReplayMessages(rep rooms.ChatReplay) [][]byte {
+	if len(rep.Messages) == 0 && len(rep.Deleted) == 0 {
+		return nil
+	}
 	var (
 		out   [][]byte
 		chunk []ChatEntry
@@ -169,7 +173,7 @@ func chatReplayMessages(rep rooms.ChatReplay) [][]byte {
 	}
 	last := ChatReplay{Envelope: Envelope{Type: TypeChatReplay}, Messages: chunk}
 	if last.Messages == nil {
-		last.Messages = []ChatEntry{}
+		last.Messages = []ChatEntry{} // only deletions
 	}
 	for _, d := range rep.Deleted {
 		last.Deleted = append(last.Deleted, ChatRef{Stream: d.Stream, Seq: d.Seq})

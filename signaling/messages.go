@@ -344,7 +344,8 @@ type ChatHistory struct {
 
 // ChatReplay carries, after a join, the chat the client missed: the kept
 // messages after its chatSince, and the deletions of kept messages at or
-// below it. A long replay comes in several chat.replay messages, in order.
+// below it. A long replay comes in several chat.replay messages, in order;
+// nothing missed, none.
 type ChatReplay struct {
 	Envelope
 	Messages []ChatEntry `json:"messages"`
