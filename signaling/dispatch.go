@@ -125,8 +125,26 @@ func (c *conn) join(m Join) {
 		c.fail(m.ID, CodeShuttingDown, "the server is shutting down")
 		return
 	}
+	c.ansMu.Lock()
+	c.joinID = m.ID
+	c.ansMu.Unlock()
+	// From the attempt check to the takeover, one join of this user at a
+	// time: the record goes to the joins in the order they were checked.
+	if len(m.ClientID) > maxClientIDBytes {
+		c.s.release(sess)
+		c.sendError(m.ID, CodeBadMessage, "clientId is limited to "+strconv.Itoa(maxClientIDBytes)+" bytes")
+		return
+	}
+	joinLock := sess.lockUser(id.UserID)
+	if !sess.newerJoin(id.UserID, m.ClientID, m.Attempt) {
+		joinLock.Unlock()
+		c.s.release(sess)
+		c.replacedBeforeJoin()
+		return
+	}
 	res, err := c.s.hub.Join(sessionID, rooms.Identity{UserID: id.UserID, Alias: alias, Role: rooms.ParseRole(id.Role)})
 	if err != nil {
+		joinLock.Unlock()
 		c.s.release(sess)
 		code, _ := commandError(err)
 		if code == CodeInternal {
@@ -136,13 +154,11 @@ func (c *conn) join(m Join) {
 		return
 	}
 	sess.observe(res.Snapshot.Created)
-	c.ansMu.Lock()
-	c.joinID = m.ID
-	c.ansMu.Unlock()
 	c.sess, c.pid, c.epoch = sess, res.Participant.ID, res.Participant.Epoch
 	c.setRole(res.Participant.Role)
 
 	key, ok := c.takeOver(m.Resume)
+	joinLock.Unlock()
 	if !ok {
 		return // a newer socket of the same user won the race; this one was told
 	}
@@ -162,6 +178,7 @@ func (c *conn) join(m Join) {
 	if c.resumed {
 		if c.welcome(w, m.Resume.Version) {
 			c.resume()
+			c.replayChat(m.ChatSince)
 		}
 		return
 	}
@@ -330,6 +347,21 @@ func newResumeKey() string {
 // removed tells c that a moderator removed it, and closes it.
 func (c *conn) removed(reason string) {
 	c.closeWith(encode(Removed{Envelope: Envelope{Type: TypeRemoved}, Reason: reason}))
+}
+
+// maxClientIDBytes bounds join's clientId.
+const maxClientIDBytes = 64
+
+// replacedBeforeJoin answers a join that came after a newer one of the same
+// client (a late join from a socket the client gave up): it is `replaced`
+// at once, and nothing was taken over.
+func (c *conn) replacedBeforeJoin() {
+	c.ansMu.Lock()
+	id := c.joinID
+	c.answered = true
+	c.ansMu.Unlock()
+	c.closeWith(encode(Replaced{Envelope: Envelope{Type: TypeReplaced, ID: id},
+		Message: "a newer connection of this client joined"}))
 }
 
 // replaced tells c that a newer socket holds its record and closes it:

@@ -134,6 +134,13 @@ type Join struct {
 	// PeerConnection lives on, asks to keep that PeerConnection and to get
 	// only the events after the version it saw.
 	Resume *Resume `json:"resume,omitempty"`
+	// ClientID and Attempt order the joins of one client (a page, a bot):
+	// a random id per client and a number that grows with each of its
+	// sockets. A join older than one of the same client already taken (a
+	// late join from a socket the client gave up) is answered `replaced`
+	// and takes nothing over.
+	ClientID string `json:"clientId,omitempty"`
+	Attempt  uint64 `json:"attempt,omitempty"`
 	// ChatSince is, per chat stream, the last seq the client saw; after the
 	// welcome the server sends every kept message after it (chat.replay).
 	ChatSince map[string]uint64 `json:"chatSince,omitempty"`

@@ -413,3 +413,38 @@ func isTimeout(err error) bool {
 	ne, ok := err.(interface{ Timeout() bool })
 	return ok && ne.Timeout()
 }
+
+// A late join from a socket its client already gave up (its attempt is
+// older than one the server took) takes nothing over: it is answered
+// `replaced` with its id, and the newer socket keeps the record.
+func TestLateJoinOfAClientTakesNothingOver(t *testing.T) {
+	h := newHarness(t, 3, nil)
+	tok := h.token("late", auth.RoleParticipant, "late", time.Hour)
+	join := func(c *rawClient, id string, attempt uint64) map[string]any {
+		c.sendJSON(signaling.Join{Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: id}, Token: tok,
+			Session: "late", ClientID: "page-1", Attempt: attempt})
+		return c.answer(id)
+	}
+	newer, older := h.raw(), h.raw()
+	if m := join(newer, "j2", 2); m["type"] != signaling.TypeWelcome {
+		t.Fatalf("attempt 2: %v", m)
+	}
+	if m := join(older, "j1", 1); m["type"] != signaling.TypeReplaced {
+		t.Fatalf("attempt 1 after attempt 2: %v, want replaced", m)
+	}
+	if !older.closed() {
+		t.Error("the late socket was not closed")
+	}
+	// The newer socket still holds the record: its commands work.
+	if code := newer.request("h", `{"type":"hand","id":"h","enabled":true}`); code != signaling.TypeOK {
+		t.Errorf("the newer socket after the late join: %s", code)
+	}
+	// Another client of the same user (a second tab) does take over.
+	other := h.raw()
+	other.sendJSON(signaling.Join{Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: "t"}, Token: tok,
+		Session: "late", ClientID: "page-2", Attempt: 1})
+	if m := other.answer("t"); m["type"] != signaling.TypeWelcome {
+		t.Errorf("another client: %v", m)
+	}
+	newer.next(signaling.TypeReplaced, "")
+}

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,11 +19,14 @@ type session struct {
 	router *sfu.Router // immutable; closed when the last holder releases
 	refs   int         // holders; guarded by Server.mu
 
+	joinLocks [joinLockShards]sync.Mutex // see lockUser
+
 	mu      sync.Mutex
-	members map[string]*member // by participant id
-	history []sentEvent        // the newest events, oldest first, for joiners
-	created time.Time          // creation time of the rooms session incarnation
-	gen     uint64             // bumped when the rooms session was recreated
+	members map[string]*member       // by participant id
+	history []sentEvent              // the newest events, oldest first, for joiners
+	created time.Time                // creation time of the rooms session incarnation
+	clients map[string]clientAttempt // by user id: the newest join taken of the user's last client
+	gen     uint64                   // bumped when the rooms session was recreated
 
 	chat chatHub // chat delivery in seq order, and the sockets that had their replay (chat.go)
 }
@@ -115,6 +119,46 @@ func (l *peerLink) handlers() sfu.PeerHandlers {
 			}
 		},
 	}
+}
+
+// clientAttempt is the newest join of one client that was taken.
+type clientAttempt struct {
+	client  string
+	attempt uint64
+}
+
+// joinLocks serialise the joins of one user from the attempt check through
+// the takeover, so that the record goes to the joins in the order the
+// attempt check saw them. Sharded by user id: unrelated users rarely wait.
+const joinLockShards = 64
+
+// lockUser takes the join lock of user; the caller unlocks it.
+func (s *session) lockUser(user string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(user))
+	mu := &s.joinLocks[h.Sum32()%joinLockShards]
+	mu.Lock()
+	return mu
+}
+
+// newerJoin reports whether a join of user from client with attempt may be
+// taken: from another client, or a later attempt of the same one. It
+// records it when it may. The caller holds the user's join lock.
+func (s *session) newerJoin(user, client string, attempt uint64) bool {
+	if client == "" {
+		return true // a client that does not number its joins
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.clients[user]
+	if ok && last.client == client && attempt <= last.attempt {
+		return false
+	}
+	if s.clients == nil {
+		s.clients = make(map[string]clientAttempt)
+	}
+	s.clients[user] = clientAttempt{client: client, attempt: attempt}
+	return true
 }
 
 func newSession(id string, r *sfu.Router) *session {

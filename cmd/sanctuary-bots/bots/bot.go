@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,9 @@ type Bot struct {
 	ws  *websocket.Conn
 	wmu sync.Mutex // serialises websocket writes (gorilla allows one writer); guards ws and cut
 	cut bool       // Cut ended the socket: Close sends no leave
+
+	clientID string // immutable: orders this bot's joins (join's clientId)
+	attempt  uint64 // joins sent; Dial and Resume only
 
 	sig signalState // owned by the read loop goroutine
 
@@ -192,6 +196,8 @@ func (b *Bot) openSocket(ctx context.Context, join signaling.Join) error {
 	b.done = done
 	b.mu.Unlock()
 	b.sig.welcomed = false
+	b.attempt++
+	join.ClientID, join.Attempt = b.clientID, b.attempt
 	if b.cfg.Chat != nil {
 		join.ChatSince = b.cfg.Chat.attach(b)
 	}
@@ -227,6 +233,7 @@ func newBot(c Config, api *webrtc.API) (*Bot, error) {
 		closing:   make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 	}
+	b.clientID = fmt.Sprintf("bot-%d-%x", c.Index, rand.Uint64())
 	b.st.receivedBySource = make(map[int]uint64)
 	b.st.receivedInWindow = make(map[int]uint64)
 	b.level.Store(uint32(min(c.Level, levelSilence)))

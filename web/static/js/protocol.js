@@ -104,6 +104,8 @@ export class SanctuaryClient extends EventTarget {
     this.mic = null; // Promise<MediaStreamTrack|null>, asked once for the client's life
     /** @type {string} presented on reconnect to keep the PeerConnection (welcome.resumeKey) */
     this.resumeKey = '';
+    /** @type {string} orders this client's joins (join.clientId) */
+    this.clientId = Math.random().toString(36).slice(2) + Date.now().toString(36);
     /** @type {Record<string, number>} per chat stream, the seq of the last message received: every join's chatSince */
     this.chatSince = {};
   }
@@ -208,7 +210,12 @@ export class SanctuaryClient extends EventTarget {
       counters.joins++;
       this.joinId = this.newId();
       const { token, session, alias } = this.opts;
-      const join = { type: 'join', id: this.joinId, token, session, alias, batch: true, chatSince: { ...this.chatSince } };
+      // clientId and attempt let the server ignore a late join from a socket we gave up.
+      this.attempts = (this.attempts ?? 0) + 1;
+      const join = {
+        type: 'join', id: this.joinId, token, session, alias, batch: true, chatSince: { ...this.chatSince },
+        clientId: this.clientId, attempt: this.attempts,
+      };
       // A websocket cut is not an audio cut: the PeerConnection lived on,
       // and the server keeps it for us if we show its key.
       if (this.pc && this.resumeKey && this.pc.connectionState !== 'failed') {
