@@ -73,6 +73,14 @@ func newHarnessWith(t *testing.T, slots int, ec sfu.Config, tweak func(*signalin
 }
 
 func (h *harness) close() {
+	h.forgetBots()
+	h.srv.Close()
+	h.http.Close()
+	_ = h.engine.Close()
+}
+
+// forgetBots closes the harness's bots and drops its references to them.
+func (h *harness) forgetBots() {
 	h.mu.Lock()
 	bs := h.bots
 	h.bots = nil
@@ -80,9 +88,6 @@ func (h *harness) close() {
 	for _, b := range bs {
 		_ = b.Close()
 	}
-	h.srv.Close()
-	h.http.Close()
-	_ = h.engine.Close()
 }
 
 // token mints a token for user in session with role.

@@ -7,6 +7,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sanctuary-sfu/sanctuary/sfu"
@@ -51,6 +52,11 @@ func opusCapability() webrtc.RTPCodecCapability {
 // 127.0.0.1 (sfu.ApplyLoopbackOnly): no packet leaves the machine, as tests
 // and benchmarks require. One API serves any number of bots; share it.
 func NewAPI(loopbackOnly bool, networks ...webrtc.NetworkType) (*webrtc.API, error) {
+	return newAPI(loopbackOnly, nil, networks...)
+}
+
+// newAPI is NewAPI over the network n (nil: the operating system's).
+func newAPI(loopbackOnly bool, n transport.Net, networks ...webrtc.NetworkType) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: opusCapability(),
@@ -80,6 +86,9 @@ func NewAPI(loopbackOnly bool, networks ...webrtc.NetworkType) (*webrtc.API, err
 	}
 	se.SetNetworkTypes(networks)
 	se.SetDTLSRetransmissionInterval(dtlsRetransmit)
+	if n != nil {
+		se.SetNet(n)
+	}
 	return webrtc.NewAPI(
 		webrtc.WithMediaEngine(m),
 		webrtc.WithInterceptorRegistry(ir),
