@@ -4,7 +4,7 @@
 GO      ?= go
 BIN     := bin
 TESTFLAGS ?= -race -count=1 -timeout 25m
-FUZZTIME  ?= 15s
+FUZZTIME  ?= 10s
 
 .PHONY: run build test test-fast test-slow fuzz deps lint bench bench-join clean
 
