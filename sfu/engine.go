@@ -191,13 +191,22 @@ func NewEngine(cfg Config) (*Engine, error) {
 // and the mux queues them until the DTLS endpoint exists) for our DTLS
 // server to start after our ICE connected.
 //
-// Relay pairs keep pion's head start (2 s) so that a direct path found a
-// little later still wins over a relayed one.
+// Relay pairs keep a head start (relayHeadStart) so that a direct path
+// found a little later still wins over a relayed one.
 func nominateWithoutWaiting(se *webrtc.SettingEngine) {
 	se.SetHostAcceptanceMinWait(0)
 	se.SetSrflxAcceptanceMinWait(0)
 	se.SetPrflxAcceptanceMinWait(0)
+	se.SetRelayAcceptanceMinWait(relayHeadStart)
 }
+
+// relayHeadStart is how long, from the start of ICE checks, a relayed pair
+// waits before it may be nominated. A direct pair that works at all
+// succeeds within a round trip or two, so 500 ms lets it win over a relay on
+// any path below a 250 ms round trip, while a client that can only be
+// reached through TURN (a symmetric NAT, UDP blocked) is not made to wait
+// pion's default 2 s for a direct path that will never come.
+const relayHeadStart = 500 * time.Millisecond
 
 // ApplyLoopbackOnly restricts a SettingEngine to IPv4 loopback: candidates
 // are gathered on "lo" only, and remote candidates or checks from other

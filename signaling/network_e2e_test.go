@@ -140,6 +140,8 @@ func TestE2ERelayThroughTURN(t *testing.T) {
 			eventually(ctx, t, "the listener hears the speaker through TURN", func() bool {
 				return listener.Stats().ReceivedBySource[0] > 50
 			})
+			t.Logf("through TURN over %s: connected %.0f ms, first audio %.0f ms after dialling", transport,
+				listener.Stats().ConnectMs, listener.Stats().FirstAudioMs)
 			for _, b := range []*bots.Bot{speaker, listener} {
 				pair, err := b.SelectedPair()
 				if err != nil || pair == nil || pair.Local.Typ != webrtc.ICECandidateTypeRelay {
