@@ -32,6 +32,7 @@ type conn struct {
 	out       *outbox
 	closing   chan struct{} // closed once by close
 	closeOnce sync.Once
+	cause     atomic.Pointer[string] // why the socket closed, first reason wins; logged at the end
 	writerEnd chan struct{}
 	batching  atomic.Bool // the client accepts batch frames (join's "batch")
 
@@ -85,13 +86,27 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 // whatever happened, a panic included.
 func (c *conn) run() {
 	go c.writer()
+	var readErr error
 	defer func() {
-		c.close()
+		c.closeFor("read: " + errText(readErr))
 		<-c.writerEnd
 		_ = c.ws.Close()
+		if c.sess != nil {
+			c.s.log.Info("socket closed", "session", c.sess.id, "participant", c.pid,
+				"cause", *c.cause.Load(), "after", time.Since(c.opened).Round(time.Millisecond))
+		}
 		c.cleanup()
 	}()
-	c.reader()
+	readErr = c.reader()
+}
+
+// errText is err's text, or "closed by the server" for nil (the reader
+// saw the socket closing).
+func errText(err error) string {
+	if err == nil {
+		return "closed by the server"
+	}
+	return err.Error()
 }
 
 // enqueue queues one encoded message that is not an event, without
@@ -104,7 +119,7 @@ func (c *conn) enqueue(msg []byte) {
 		default:
 			c.s.log.Warn("client stopped reading, closing it", "session", c.sessionID(), "participant", c.pid)
 		}
-		c.close()
+		c.closeFor("client stopped reading")
 	}
 }
 
@@ -113,12 +128,14 @@ func (c *conn) sendMsg(v any) { c.enqueue(encode(v)) }
 // fail sends an error as the socket's last message and closes it once the
 // error is written.
 func (c *conn) fail(id, code, message string) {
-	c.closeWith(encode(Error{Envelope: Envelope{Type: TypeError, ID: id}, Code: code, Message: message}))
+	c.closeWith("error "+code, encode(Error{Envelope: Envelope{Type: TypeError, ID: id}, Code: code, Message: message}))
 }
 
-// closeWith queues msg as the socket's last message and starts closing:
-// nothing is queued after it. On a socket already closing, msg is dropped.
-func (c *conn) closeWith(msg []byte) {
+// closeWith queues msg as the socket's last message and starts closing
+// (for the reason why, logged at the end): nothing is queued after it. On a
+// socket already closing, msg is dropped.
+func (c *conn) closeWith(why string, msg []byte) {
+	c.cause.CompareAndSwap(nil, &why)
 	c.closeOnce.Do(func() {
 		close(c.closing)
 		c.out.putLast(msg)
@@ -129,9 +146,16 @@ func (c *conn) sendError(id, code, message string) {
 	c.sendMsg(Error{Envelope: Envelope{Type: TypeError, ID: id}, Code: code, Message: message})
 }
 
+// closeFor records why the socket closes, unless a reason was recorded
+// already, and closes it.
+func (c *conn) closeFor(why string) {
+	c.cause.CompareAndSwap(nil, &why)
+	c.close()
+}
+
 // close starts closing: the outbox takes nothing more, the writer flushes
 // what is queued, sends a close frame and ends; the reader then fails and
-// run cleans up.
+// run cleans up. Prefer closeFor, which says why.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		close(c.closing) // first: a put refused from now on is not an overflow
@@ -149,8 +173,9 @@ func (c *conn) sessionID() string {
 // reader reads and dispatches messages until the socket fails or closes.
 // Until a join succeeds the socket has AuthTimeout to send one; after it,
 // ReadTimeout of silence (pongs count) closes it, and the PeerConnection's
-// own ConnectTimeout decides whether media came up.
-func (c *conn) reader() {
+// own ConnectTimeout decides whether media came up. It returns the read
+// error that ended it, or nil when the socket was closing.
+func (c *conn) reader() error {
 	cfg := &c.s.cfg
 	c.ws.SetReadLimit(int64(cfg.HardLimitBytes))
 	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.AuthTimeout))
@@ -167,16 +192,16 @@ func (c *conn) reader() {
 			if c.sess == nil && isTimeout(err) {
 				c.fail("", CodeAuthTimeout, "no join within "+cfg.AuthTimeout.String())
 			}
-			return
+			return err
 		}
 		buf.Reset()
 		n, err := buf.ReadFrom(io.LimitReader(r, int64(cfg.MaxMessageBytes)+1))
 		if err != nil {
-			return
+			return err
 		}
 		if n > int64(cfg.MaxMessageBytes) {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				return // over the hard limit: gorilla closes the socket
+				return err // over the hard limit: gorilla closes the socket
 			}
 			c.sendError("", CodeTooLarge, "messages are limited to "+strconv.Itoa(cfg.MaxMessageBytes)+" bytes")
 			continue
@@ -202,7 +227,7 @@ func (c *conn) reader() {
 		}
 		select {
 		case <-c.closing:
-			return
+			return nil
 		default:
 		}
 	}
@@ -233,7 +258,7 @@ func (c *conn) writer() {
 		if v := recover(); v != nil {
 			c.s.log.Error("panic in a socket writer", "session", c.sessionID(), "participant", c.pid,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			c.close()
+			c.closeFor("panic in the writer")
 			_ = c.ws.SetReadDeadline(time.Now()) // unblock the reader
 		}
 	}()
@@ -251,8 +276,8 @@ func (c *conn) writer() {
 		select {
 		case <-c.out.wake:
 		case <-ping.C:
-			if write(websocket.PingMessage, nil) != nil {
-				c.close()
+			if err := write(websocket.PingMessage, nil); err != nil {
+				c.closeFor("write ping: " + err.Error())
 				_ = c.ws.SetReadDeadline(time.Now())
 				return
 			}
@@ -268,8 +293,8 @@ func (c *conn) writer() {
 		for rest := msgs; len(rest) > 0; {
 			var frame []byte
 			frame, rest = nextFrame(rest, c.batching.Load(), &batch)
-			if write(websocket.TextMessage, frame) != nil {
-				c.close()
+			if err := write(websocket.TextMessage, frame); err != nil {
+				c.closeFor("write: " + err.Error())
 				_ = c.ws.SetReadDeadline(time.Now())
 				return
 			}
@@ -301,7 +326,7 @@ func (c *conn) resync() {
 			return
 		}
 	}
-	c.close()
+	c.closeFor("resync gave up")
 }
 
 // afterOffer enqueues a message that must follow the offer (trickled

@@ -65,7 +65,7 @@ func (c *conn) dispatch(raw []byte) {
 	case TypeLeave:
 		c.leaving = true
 		c.sendMsg(Envelope{Type: TypeOK, ID: env.ID})
-		c.close()
+		c.closeFor("left")
 	default:
 		if _, ok := commands[env.Type]; ok || env.Type == CmdReact {
 			c.command(env.Type, env.ID, raw)
@@ -346,7 +346,7 @@ func newResumeKey() string {
 
 // removed tells c that a moderator removed it, and closes it.
 func (c *conn) removed(reason string) {
-	c.closeWith(encode(Removed{Envelope: Envelope{Type: TypeRemoved}, Reason: reason}))
+	c.closeWith("removed", encode(Removed{Envelope: Envelope{Type: TypeRemoved}, Reason: reason}))
 }
 
 // maxClientIDBytes bounds join's clientId.
@@ -360,7 +360,7 @@ func (c *conn) replacedBeforeJoin() {
 	id := c.joinID
 	c.answered = true
 	c.ansMu.Unlock()
-	c.closeWith(encode(Replaced{Envelope: Envelope{Type: TypeReplaced, ID: id},
+	c.closeWith("replaced by a newer join of its client", encode(Replaced{Envelope: Envelope{Type: TypeReplaced, ID: id},
 		Message: "a newer connection of this client joined"}))
 }
 
@@ -375,7 +375,7 @@ func (c *conn) replaced() {
 		id, c.answered = c.joinID, true
 	}
 	c.ansMu.Unlock()
-	c.closeWith(encode(Replaced{Envelope: Envelope{Type: TypeReplaced, ID: id}, Message: "you joined from another connection"}))
+	c.closeWith("replaced", encode(Replaced{Envelope: Envelope{Type: TypeReplaced, ID: id}, Message: "you joined from another connection"}))
 }
 
 func (c *conn) onCandidate(ci *webrtc.ICECandidateInit) {

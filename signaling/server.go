@@ -349,7 +349,7 @@ func (s *Server) onEvent(ev rooms.Event) {
 		}
 	case rooms.EventSessionEnded:
 		for _, c := range sess.conns() {
-			go c.close()
+			go c.closeFor("session ended")
 		}
 	}
 }

@@ -55,10 +55,11 @@ describe('a session in three browsers', { timeout: 480000 }, () => {
   async function oneNegotiationEach() {
     for (const p of all()) {
       const c = await counters(p);
-      assert.equal(c.peerConnections, 1, `${p.alias}: RTCPeerConnections created`);
-      assert.equal(c.offers, 1, `${p.alias}: offers received`);
-      assert.equal(c.answers, 1, `${p.alias}: answers sent`);
-      assert.equal(c.joins, 1, `${p.alias}: joins (a reconnect would add one)`);
+      const drops = `; drops: ${JSON.stringify(c.drops)}`;
+      assert.equal(c.peerConnections, 1, `${p.alias}: RTCPeerConnections created${drops}`);
+      assert.equal(c.offers, 1, `${p.alias}: offers received${drops}`);
+      assert.equal(c.answers, 1, `${p.alias}: answers sent${drops}`);
+      assert.equal(c.joins, 1, `${p.alias}: joins (a reconnect would add one)${drops}`);
       const els = await audioElements(p);
       const k = await p.page.evaluate(() => window.sanctuary.client.slotMids.length);
       assert.equal(els.length, k, `${p.alias}: one <audio> per slot`);
@@ -153,8 +154,9 @@ describe('a session in three browsers', { timeout: 480000 }, () => {
     await ana.page.waitForFunction(() => window.sanctuary.client.status === 'connected', null, { timeout: WAIT_MS });
     assert.equal(await ana.page.evaluate(() => window.sanctuary.client.participantId), pid, 'same participant record');
     const c = await counters(ana);
-    assert.equal(c.peerConnections, 1, 'the resume kept the PeerConnection');
-    assert.equal(c.offers, 1, 'no second offer');
+    const drops = `; drops: ${JSON.stringify(c.drops)}`;
+    assert.equal(c.peerConnections, 1, `the resume kept the PeerConnection${drops}`);
+    assert.equal(c.offers, 1, `no second offer${drops}`);
     await Promise.all([
       hearsExactly(ana, [host, ben]),
       hearsExactly(host, [ana, ben]),

@@ -35,7 +35,21 @@ export const counters = {
   reconnects: 0, // websockets opened after the first
   resumes: 0, // welcomes that kept the PeerConnection across a new websocket
   iceRestarts: 0, // ICE restart offers answered
+  /**
+   * Why each websocket ended, oldest first (the last {@link MAX_DROPS}):
+   * {at, cause: 'close'|'pong_timeout', code, reason, wasClean, lastError, opened, ...}.
+   * lastError is the last error code the server sent on that socket.
+   */
+  drops: [],
 };
+/** counters.drops keeps this many entries. */
+const MAX_DROPS = 20;
+
+/** Records why a socket ended in counters.drops. */
+function recordDrop(drop) {
+  counters.drops.push({ at: new Date().toISOString(), ...drop });
+  if (counters.drops.length > MAX_DROPS) counters.drops.shift();
+}
 
 /** Delays before reconnect attempts (ms); the last repeats, with ±20% jitter. */
 const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
@@ -202,6 +216,7 @@ export class SanctuaryClient extends EventTarget {
     const WS = this.opts.WebSocket ?? globalThis.WebSocket;
     const ws = new WS(this.opts.url);
     this.ws = ws;
+    this.lastError = ''; // the last error code received on this socket
     let opened = false;
     ws.onopen = () => {
       opened = true;
@@ -225,6 +240,7 @@ export class SanctuaryClient extends EventTarget {
       this.startPinger(ws);
     };
     ws.onmessage = (e) => {
+      this.lastMessageAt = Date.now();
       let m;
       try {
         m = JSON.parse(e.data);
@@ -241,7 +257,13 @@ export class SanctuaryClient extends EventTarget {
       }
       this.onMessage(m);
     };
-    ws.onclose = () => this.dropped(ws, opened);
+    ws.onclose = (e) => {
+      if (ws === this.ws) {
+        recordDrop({ cause: 'close', code: e.code, reason: e.reason, wasClean: e.wasClean,
+          lastError: this.lastError, opened });
+      }
+      this.dropped(ws, opened);
+    };
     ws.onerror = () => {}; // a close event follows
   }
 
@@ -275,7 +297,12 @@ export class SanctuaryClient extends EventTarget {
     clearInterval(this.pinger);
     this.pinger = setInterval(() => {
       if (ws !== this.ws) return;
+      const sent = Date.now();
       const timer = setTimeout(() => {
+        if (ws === this.ws) {
+          recordDrop({ cause: 'pong_timeout', waitedMs: Date.now() - sent,
+            sinceMessageMs: Date.now() - this.lastMessageAt, lastError: this.lastError, opened: true });
+        }
         try {
           ws.close();
         } catch {
@@ -333,6 +360,7 @@ export class SanctuaryClient extends EventTarget {
   // --- messages ----------------------------------------------------------
 
   onMessage(m) {
+    if (m.type === 'error') this.lastError = m.code;
     if (m.id && this.pending.has(m.id) && m.type !== 'snapshot') {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
