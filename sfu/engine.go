@@ -132,6 +132,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// remote client's checks to them fail harmlessly.
 	se.SetIncludeLoopbackCandidate(true)
 	nominateWithoutWaiting(&se)
+	keepCheckingStarvedPeers(&se)
 	// Every ICE socket reads through a checkEcho, so that pion nominates
 	// on the first check that works (checkecho.go).
 	n, err := newEchoNet(&e.echoes)
@@ -171,6 +172,43 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg),
 		webrtc.WithSettingEngine(se))
 	return e, nil
+}
+
+// ICE timing. The timeouts are pion's defaults (ice/v4 agent_config.go),
+// spelled out because maxUnansweredChecks is derived from them.
+const (
+	iceCheckInterval       = 200 * time.Millisecond // pion's tick while checking; not settable through webrtc
+	iceDisconnectedTimeout = 5 * time.Second
+	iceFailedTimeout       = 25 * time.Second
+	iceKeepaliveInterval   = 2 * time.Second
+	// maxUnansweredChecks lets the server check a candidate pair for as
+	// long as its agent keeps checking at all (disconnected + failed
+	// timeouts, on its 200 ms tick), twice over for the extra ticks a new
+	// remote candidate forces.
+	maxUnansweredChecks = 2 * (iceDisconnectedTimeout + iceFailedTimeout) / iceCheckInterval
+)
+
+// keepCheckingStarvedPeers stops pion from giving up on a candidate pair
+// while the peer is merely slow.
+//
+// pion marks a pair failed after 7 unanswered checks (ice/v4
+// agent.pingAllCandidates, defaultMaxBindingRequests): 1.6 s at one check
+// per 200 ms. A failed pair is never checked again, and the peer's own
+// checks arriving on it do not revive it
+// (controllingSelector.HandleBindingRequest only answers them). A browser
+// has one pair with us, peer-reflexive, so a browser too starved for CPU
+// to answer our checks for 1.6 s right after it sent its first one (a
+// loaded laptop, a busy phone; seen in the browser tests on a loaded
+// machine) is answered but never nominated: its ICE sits connected and
+// waiting, ours in checking, until pion fails the PeerConnection 30 s
+// later and the socket closes with ice_failed. With a limit that outlasts
+// the agent's own checking time, the pair is nominated on the first
+// answer that comes; a pair that never answers still fails with the agent
+// after 30 s, as before. The extra checks go only to pairs not yet
+// answered, and stop at nomination.
+func keepCheckingStarvedPeers(se *webrtc.SettingEngine) {
+	se.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepaliveInterval)
+	se.SetICEMaxBindingRequests(uint16(maxUnansweredChecks))
 }
 
 // nominateWithoutWaiting lets the server's ICE agent nominate a working

@@ -40,6 +40,12 @@ type testClient struct {
 
 func newTestAPI(t *testing.T) *webrtc.API {
 	t.Helper()
+	return newTestAPIWith(t, nil)
+}
+
+// newTestAPIWith is newTestAPI with tweak applied to its SettingEngine.
+func newTestAPIWith(t *testing.T, tweak func(*webrtc.SettingEngine)) *webrtc.API {
+	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
@@ -53,6 +59,9 @@ func newTestAPI(t *testing.T) *webrtc.API {
 	}
 	se := webrtc.SettingEngine{}
 	ApplyLoopbackOnly(&se)
+	if tweak != nil {
+		tweak(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 }
 
