@@ -260,7 +260,7 @@ export class SanctuaryClient extends EventTarget {
     ws.onclose = (e) => {
       if (ws === this.ws) {
         recordDrop({ cause: 'close', code: e.code, reason: e.reason, wasClean: e.wasClean,
-          lastError: this.lastError, opened });
+          lastError: this.lastError, opened, pc: this.peerSummary() });
       }
       this.dropped(ws, opened);
     };
@@ -301,7 +301,8 @@ export class SanctuaryClient extends EventTarget {
       const timer = setTimeout(() => {
         if (ws === this.ws) {
           recordDrop({ cause: 'pong_timeout', waitedMs: Date.now() - sent,
-            sinceMessageMs: Date.now() - this.lastMessageAt, lastError: this.lastError, opened: true });
+            sinceMessageMs: Date.now() - this.lastMessageAt, lastError: this.lastError, opened: true,
+            pc: this.peerSummary() });
         }
         try {
           ws.close();
@@ -513,7 +514,9 @@ export class SanctuaryClient extends EventTarget {
     this.remoteQueue = [];
     this.localQueue = [];
     this.answered = false;
+    this.ice = { local: 0, remote: 0, remoteError: '' }; // for counters.drops
     pc.onicecandidate = (e) => {
+      if (e.candidate) this.ice.local++;
       const c = e.candidate ? e.candidate.toJSON() : null;
       if (this.answered) this.send({ type: 'candidate', candidate: c });
       else this.localQueue.push(c);
@@ -606,7 +609,18 @@ export class SanctuaryClient extends EventTarget {
 
   addRemote(pc, c) {
     // null: the server gathered all its candidates.
-    pc.addIceCandidate(c ?? undefined).catch(() => {});
+    if (c) this.ice.remote++;
+    pc.addIceCandidate(c ?? undefined).catch((err) => {
+      this.ice.remoteError = String(err);
+    });
+  }
+
+  /** The PeerConnection's states and candidate counts, for counters.drops. */
+  peerSummary() {
+    const pc = this.pc;
+    if (!pc) return null;
+    return { connection: pc.connectionState, ice: pc.iceConnectionState, gathering: pc.iceGatheringState,
+      signaling: pc.signalingState, answered: this.answered, ...this.ice };
   }
 
   closePeer() {
