@@ -273,6 +273,18 @@ describe('protocol layer', () => {
     assert.equal(ws.sent.filter((m) => m.type === 'ice.restart').length, 2);
   });
 
+  it('starts afresh, without resume, when a PeerConnection that never connected fails', async () => {
+    const { ws, pc } = await joined();
+    ws.receive({ type: 'error', code: 'ice_failed', message: 'x' });
+    assert.equal(ws.last('ice.restart'), undefined, 'no ICE restart for a PeerConnection that never connected');
+    assert.equal(pc.closed, true, 'the stuck PeerConnection is closed');
+    await tick(20);
+    const ws2 = FakeWS.all.at(-1);
+    assert.notEqual(ws2, ws);
+    ws2.open();
+    assert.equal(ws2.last('join').resume, undefined, 'a fresh join, not a resume');
+  });
+
   it('says the server is unreachable after failed opens, and keeps trying', async () => {
     const { c, seen } = newClient();
     c.start();

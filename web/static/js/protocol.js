@@ -62,6 +62,13 @@ const PONG_TIMEOUT_MS = 10000;
 const UNREACHABLE_AFTER = 3;
 /** ICE `disconnected` this long (ms) means the network changed: ask for an ICE restart. */
 const DISCONNECTED_RESTART_MS = 3000;
+/**
+ * ICE still `new` this long (ms) after our answer: the browser never started
+ * checking (seen in Chromium on a starved machine: gathering never ends).
+ * A fresh PeerConnection on a new join recovers; waiting for the server's
+ * 30 s ICE timeout would not.
+ */
+const ICE_STUCK_MS = 10000;
 
 /** WebSocket.OPEN, spelled out so the module loads where WebSocket is not global. */
 const OPEN = 1;
@@ -456,7 +463,10 @@ export class SanctuaryClient extends EventTarget {
       return;
     }
     if (m.code === 'ice_failed') {
-      this.restartIce(); // the socket stays open for it
+      // The socket stays open: a PeerConnection that worked restarts ICE on
+      // a new path; one that never connected starts afresh.
+      if (this.pcConnected) this.restartIce();
+      else this.renegotiateAfresh('ice_failed');
       return;
     }
     // Errors that close the socket (ice_failed, shutting_down, internal)
@@ -521,10 +531,12 @@ export class SanctuaryClient extends EventTarget {
       if (this.answered) this.send({ type: 'candidate', candidate: c });
       else this.localQueue.push(c);
     };
+    this.pcConnected = false;
     pc.onconnectionstatechange = () => {
       if (pc !== this.pc) return;
       if (pc.connectionState === 'connected') {
         this.everConnected = true;
+        this.pcConnected = true;
         if (this.ws?.readyState === OPEN) this.setStatus('connected');
       }
     };
@@ -565,9 +577,30 @@ export class SanctuaryClient extends EventTarget {
     if (pc !== this.pc) return;
     this.send({ type: 'answer', id: this.newId(), sdp: pc.localDescription.sdp });
     counters.answers++;
+    clearTimeout(this.stuckTimer);
+    this.stuckTimer = setTimeout(() => {
+      if (pc === this.pc && pc.iceConnectionState === 'new') this.renegotiateAfresh('ice_stuck');
+    }, ICE_STUCK_MS);
     this.answered = true;
     for (const c of this.localQueue) this.send({ type: 'candidate', candidate: c });
     this.localQueue = [];
+  }
+
+  /**
+   * Gives up the current PeerConnection and joins again on a new socket
+   * without resume: the server negotiates a new one. For a PeerConnection
+   * that never connected (an ICE restart cannot help a browser that never
+   * started checking).
+   */
+  renegotiateAfresh(why) {
+    const ws = this.ws;
+    recordDrop({ cause: why, opened: true, lastError: this.lastError, pc: this.peerSummary() });
+    this.closePeer();
+    this.resumeKey = '';
+    if (ws) {
+      ws.close();
+      this.dropped(ws, true); // at once: do not wait for the close handshake
+    }
   }
 
   /**
@@ -629,6 +662,7 @@ export class SanctuaryClient extends EventTarget {
     this.pc = null;
     pc.onicecandidate = pc.onconnectionstatechange = pc.oniceconnectionstatechange = null;
     clearTimeout(this.iceTimer);
+    clearTimeout(this.stuckTimer);
     pc.close();
     this.remoteQueue = [];
     this.slots = [];
