@@ -66,10 +66,11 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./sfu/
 	./cmd/sanctuary-bots/bench.sh
 
-# Join time in real Chromium: Join click → first audio packet, per step
+# Join time in real Chromium and Firefox: Join click → first audio packet, per step
 # (web/e2e/jointime.bench.js; JOINS sets the number of joins).
 bench-join:
 	$(call in_loopback_ns,join time in Chromium,cd web/e2e && node jointime.bench.js)
+	$(call in_loopback_ns,join time in Firefox,cd web/e2e && BROWSER=firefox node jointime.bench.js)
 
 clean:
 	rm -rf $(BIN) bench-results

@@ -1,4 +1,4 @@
-// Join time in real Chromium against the real server: the timeline of a
+// Join time in a real browser (Chromium, or Firefox with BROWSER=firefox) against the real server: the timeline of a
 // join from the Join click to the first audio packet received, over many
 // joins (a new page each time), with p50/p99 per step. A benchmark, not a
 // test: node --test does not run it (the name does not end in .test.js).
@@ -27,10 +27,13 @@
 // never finishes gathering and never starts ICE, whatever the server).
 
 import { loadavg, cpus } from 'node:os';
-import { launch } from './chromium.js';
+import * as chromium from './chromium.js';
+import * as firefox from './firefox.js';
 import { startServer } from './server.js';
 
 const JOINS = Number(process.env.JOINS || 20);
+/** chromium (playwright-core) or firefox (puppeteer-core over WebDriver BiDi). */
+const BROWSER = process.env.BROWSER || 'chromium';
 /** How long a page may take to load and show the form (ms). */
 const WAIT_MS = 20000;
 /** A join with no audio packet after this is counted as failed (ms). */
@@ -166,6 +169,19 @@ function firstPacket([pollMs, waitMs]) {
 
 /** Joins through the form in a new context; returns the page and its timeline. */
 async function joinOnce(browser, url, session, alias, role) {
+  if (BROWSER === 'firefox') {
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    await page.evaluateOnNewDocument(instrument);
+    await page.goto(`${url}/`);
+    await page.waitForSelector('#dev-fields', { visible: true });
+    await page.locator('#session-input').fill(session);
+    await page.locator('#alias-input').fill(alias);
+    await page.select('#dev-role', role);
+    await page.locator('#join-button').click();
+    return { context, page };
+  }
   const context = await browser.newContext();
   await context.addInitScript(instrument);
   const page = await context.newPage();
@@ -176,6 +192,13 @@ async function joinOnce(browser, url, session, alias, role) {
   await page.getByLabel('Join as').selectOption(role);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   return { context, page };
+}
+
+/** Waits until the page's client is connected (the two drivers order the arguments differently). */
+async function connected(page) {
+  const fn = () => window.sanctuary?.client?.status === 'connected';
+  if (BROWSER === 'firefox') await page.waitForFunction(fn, { timeout: WAIT_MS });
+  else await page.waitForFunction(fn, null, { timeout: WAIT_MS });
 }
 
 async function leave({ context, page }) {
@@ -220,14 +243,14 @@ const fmt = (x) => (Number.isFinite(x) ? x.toFixed(0).padStart(6) : '     -');
 async function main() {
   const load0 = loadavg()[0];
   const server = await startServer('jointime');
-  const browser = await launch();
+  const browser = await (BROWSER === 'firefox' ? firefox : chromium).launch();
   const session = `jointime-${Date.now()}`;
   const rows = [];
   const failed = [];
   let speaker;
   try {
     speaker = await joinOnce(browser, server.url, session, 'Speaker', 'host');
-    await speaker.page.waitForFunction(() => window.sanctuary?.client?.status === 'connected', null, { timeout: WAIT_MS });
+    await connected(speaker.page);
     for (let i = 0; i <= JOINS; i++) {
       const j = await joinOnce(browser, server.url, session, `Joiner ${i}`, 'participant');
       const t = await j.page.evaluate(firstPacket, [POLL_MS, NO_PACKET_MS]);
@@ -250,7 +273,7 @@ async function main() {
 
   if (process.env.JOINTIME_JSON) console.log(JSON.stringify({ rows, failed }));
   const setups = [...new Set(rows.map((r) => `offer ${r.offerSetup}, answer ${r.answerSetup}, browser is DTLS ${r.dtlsRole}`))];
-  console.log(`Join timeline in Chromium: ${rows.length} joins with audio of ${rows.length + failed.length} (${setups.join('; ')})`);
+  console.log(`Join timeline in ${BROWSER}: ${rows.length} joins with audio of ${rows.length + failed.length} (${setups.join('; ')})`);
   console.log(`${new Date().toISOString()}, ${cpus().length} cores, load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`);
   console.log('ms since the Join click           p50    p99    min    max  | step  p50    p99');
   for (const [label, key, after] of STEPS) {
@@ -258,7 +281,7 @@ async function main() {
     const d = summary(rows, key, after);
     console.log(`${label.padEnd(30)} ${fmt(s.p50)} ${fmt(s.p99)} ${fmt(s.min)} ${fmt(s.max)}  |     ${fmt(d.p50)} ${fmt(d.p99)}`);
   }
-  console.log('(getStats lags the first packet: Chromium serves getStats from a cache of up to 50 ms.)');
+  if (BROWSER === 'chromium') console.log('(getStats lags the first packet: Chromium serves getStats from a cache of up to 50 ms.)');
   for (const t of failed) {
     const f = t.final ?? {};
     console.log(`no audio within ${NO_PACKET_MS} ms: ICE ${f.ice}, gathering ${f.gathering}, PC ${f.pc}, `
