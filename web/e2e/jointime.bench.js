@@ -29,11 +29,17 @@
 import { loadavg, cpus } from 'node:os';
 import * as chromium from './chromium.js';
 import * as firefox from './firefox.js';
-import { startServer } from './server.js';
+import { startServer, freePort } from './server.js';
 
 const JOINS = Number(process.env.JOINS || 20);
 /** chromium (playwright-core) or firefox (puppeteer-core over WebDriver BiDi). */
 const BROWSER = process.env.BROWSER || 'chromium';
+/**
+ * RELAY=1: the measured pages may use relay candidates only (as behind a
+ * NAT that lets nothing but TURN through), through the server's embedded
+ * TURN server. Chromium only.
+ */
+const RELAY = process.env.RELAY === '1';
 /** How long a page may take to load and show the form (ms). */
 const WAIT_MS = 20000;
 /** A join with no audio packet after this is counted as failed (ms). */
@@ -45,7 +51,15 @@ const POLL_MS = 5;
  * Runs in the page before its scripts: records, in performance.now() time,
  * the moments of the join in window.__jt. Observes only; changes nothing.
  */
-function instrument() {
+function instrument(relayOnly) {
+  if (relayOnly) {
+    const Native = window.RTCPeerConnection;
+    window.RTCPeerConnection = class extends Native {
+      constructor(config = {}) {
+        super({ ...config, iceTransportPolicy: 'relay' });
+      }
+    };
+  }
   const t = {};
   const mark = (k) => { if (!(k in t)) t[k] = performance.now(); };
   window.__jt = t;
@@ -183,7 +197,7 @@ async function joinOnce(browser, url, session, alias, role) {
     return { context, page };
   }
   const context = await browser.newContext();
-  await context.addInitScript(instrument);
+  await context.addInitScript(instrument, RELAY && role !== 'host');
   const page = await context.newPage();
   await page.goto(`${url}/`);
   await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
@@ -242,8 +256,9 @@ const fmt = (x) => (Number.isFinite(x) ? x.toFixed(0).padStart(6) : '     -');
 
 async function main() {
   const load0 = loadavg()[0];
-  const server = await startServer('jointime');
-  const browser = await (BROWSER === 'firefox' ? firefox : chromium).launch();
+  if (RELAY && BROWSER !== 'chromium') throw new Error('RELAY=1 is measured in Chromium only');
+  const server = await startServer('jointime', RELAY ? ['-turn-port', String(await freePort())] : []);
+  const browser = await (BROWSER === 'firefox' ? firefox : chromium).launch({ loopbackSockets: RELAY });
   const session = `jointime-${Date.now()}`;
   const rows = [];
   const failed = [];
@@ -273,7 +288,7 @@ async function main() {
 
   if (process.env.JOINTIME_JSON) console.log(JSON.stringify({ rows, failed }));
   const setups = [...new Set(rows.map((r) => `offer ${r.offerSetup}, answer ${r.answerSetup}, browser is DTLS ${r.dtlsRole}`))];
-  console.log(`Join timeline in ${BROWSER}: ${rows.length} joins with audio of ${rows.length + failed.length} (${setups.join('; ')})`);
+  console.log(`Join timeline in ${BROWSER}${RELAY ? ' through TURN (relay only)' : ''}: ${rows.length} joins with audio of ${rows.length + failed.length} (${setups.join('; ')})`);
   console.log(`${new Date().toISOString()}, ${cpus().length} cores, load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`);
   console.log('ms since the Join click           p50    p99    min    max  | step  p50    p99');
   for (const [label, key, after] of STEPS) {
