@@ -40,6 +40,12 @@ const BROWSER = process.env.BROWSER || 'chromium';
  * TURN server. Chromium only.
  */
 const RELAY = process.env.RELAY === '1';
+/**
+ * TCP=1: the measured pages drop the server's UDP candidates and do not
+ * send their own, so media goes over ICE-TCP (the server's -tcp-port), as behind a firewall that drops
+ * UDP. Chromium only.
+ */
+const TCP = process.env.TCP === '1';
 /** How long a page may take to load and show the form (ms). */
 const WAIT_MS = 20000;
 /** A join with no audio packet after this is counted as failed (ms). */
@@ -51,8 +57,17 @@ const POLL_MS = 5;
  * Runs in the page before its scripts: records, in performance.now() time,
  * the moments of the join in window.__jt. Observes only; changes nothing.
  */
-function instrument(relayOnly) {
-  if (relayOnly) {
+function instrument(mode) {
+  if (mode === 'tcp') {
+    const Native = window.RTCPeerConnection;
+    window.RTCPeerConnection = class extends Native {
+      addIceCandidate(c, ...rest) {
+        if (c?.candidate && / udp /i.test(c.candidate)) return Promise.resolve();
+        return super.addIceCandidate(c, ...rest);
+      }
+    };
+  }
+  if (mode === 'relay') {
     const Native = window.RTCPeerConnection;
     window.RTCPeerConnection = class extends Native {
       constructor(config = {}) {
@@ -88,6 +103,8 @@ function instrument(relayOnly) {
     send(d) {
       try {
         const m = JSON.parse(d);
+        // TCP: the server must not learn our UDP candidates either.
+        if (mode === 'tcp' && m.type === 'candidate' && / udp /i.test(m.candidate?.candidate ?? '')) return undefined;
         if (m.type === 'answer') mark('answerSent');
         if (m.type === 'candidate') (t.candidatesSent ??= []).push(m.candidate?.candidate ?? null);
       } catch { /* not JSON */ }
@@ -166,6 +183,10 @@ function firstPacket([pollMs, waitMs]) {
         });
         if (packets > 0) {
           t.firstPacketStats = performance.now();
+          const transport = [...report.values()].find((x) => x.type === 'transport');
+          const pair = report.get(transport?.selectedCandidatePairId);
+          const local = report.get(pair?.localCandidateId);
+          t.path = local ? `${local.protocol} ${local.candidateType}` : 'unknown';
           resolve(t);
           return;
         }
@@ -197,7 +218,8 @@ async function joinOnce(browser, url, session, alias, role) {
     return { context, page };
   }
   const context = await browser.newContext();
-  await context.addInitScript(instrument, RELAY && role !== 'host');
+  const mode = role === 'host' ? '' : (RELAY && 'relay') || (TCP && 'tcp') || '';
+  await context.addInitScript(instrument, mode);
   const page = await context.newPage();
   await page.goto(`${url}/`);
   await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
@@ -256,9 +278,12 @@ const fmt = (x) => (Number.isFinite(x) ? x.toFixed(0).padStart(6) : '     -');
 
 async function main() {
   const load0 = loadavg()[0];
-  if (RELAY && BROWSER !== 'chromium') throw new Error('RELAY=1 is measured in Chromium only');
-  const server = await startServer('jointime', RELAY ? ['-turn-port', String(await freePort())] : []);
-  const browser = await (BROWSER === 'firefox' ? firefox : chromium).launch({ loopbackSockets: RELAY });
+  if ((RELAY || TCP) && BROWSER !== 'chromium') throw new Error('RELAY=1 and TCP=1 are measured in Chromium only');
+  const args = [];
+  if (RELAY) args.push('-turn-port', String(await freePort()));
+  if (TCP) args.push('-tcp-port', String(await freePort()));
+  const server = await startServer('jointime', args);
+  const browser = await (BROWSER === 'firefox' ? firefox : chromium).launch({ loopbackSockets: RELAY || TCP });
   const session = `jointime-${Date.now()}`;
   const rows = [];
   const failed = [];
@@ -287,8 +312,10 @@ async function main() {
   }
 
   if (process.env.JOINTIME_JSON) console.log(JSON.stringify({ rows, failed }));
+  const paths = [...new Set(rows.map((r) => r.path))].join(', ');
   const setups = [...new Set(rows.map((r) => `offer ${r.offerSetup}, answer ${r.answerSetup}, browser is DTLS ${r.dtlsRole}`))];
-  console.log(`Join timeline in ${BROWSER}${RELAY ? ' through TURN (relay only)' : ''}: ${rows.length} joins with audio of ${rows.length + failed.length} (${setups.join('; ')})`);
+  const over = (RELAY && ' through TURN (relay only)') || (TCP && ' over ICE-TCP (UDP candidates dropped both ways)') || '';
+  console.log(`Join timeline in ${BROWSER}${over}: ${rows.length} joins with audio of ${rows.length + failed.length} (${setups.join('; ')}; media over ${paths})`);
   console.log(`${new Date().toISOString()}, ${cpus().length} cores, load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`);
   console.log('ms since the Join click           p50    p99    min    max  | step  p50    p99');
   for (const [label, key, after] of STEPS) {
