@@ -120,6 +120,11 @@ func (c *conn) join(m Join) {
 		alias = string([]rune(alias)[:maxAliasRunes])
 	}
 
+	if len(m.ClientID) > maxClientIDBytes {
+		c.sendError(m.ID, CodeBadMessage, "clientId is limited to "+strconv.Itoa(maxClientIDBytes)+" bytes")
+		return
+	}
+
 	sess, err := c.s.acquire(sessionID)
 	if err != nil {
 		c.fail(m.ID, CodeShuttingDown, "the server is shutting down")
@@ -130,11 +135,6 @@ func (c *conn) join(m Join) {
 	c.ansMu.Unlock()
 	// From the attempt check to the takeover, one join of this user at a
 	// time: the record goes to the joins in the order they were checked.
-	if len(m.ClientID) > maxClientIDBytes {
-		c.s.release(sess)
-		c.sendError(m.ID, CodeBadMessage, "clientId is limited to "+strconv.Itoa(maxClientIDBytes)+" bytes")
-		return
-	}
 	joinLock := sess.lockUser(id.UserID)
 	if !sess.newerJoin(id.UserID, m.ClientID, m.Attempt) {
 		joinLock.Unlock()
