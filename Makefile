@@ -35,6 +35,7 @@ endef
 
 test: deps lint
 	$(call in_loopback_ns,Go tests,$(GO) test $(TESTFLAGS) ./...)
+	$(call in_loopback_ns,rooms tests through the Store seam,ROOMS_TEST_STORE=memory $(GO) test $(TESTFLAGS) ./rooms)
 	$(call in_loopback_ns,fuzzing: $(FUZZTIME) per target,$(FUZZ_RUN))
 	$(call in_loopback_ns,browser tests,sh web/e2e/run.sh test)
 

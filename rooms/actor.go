@@ -75,22 +75,25 @@ func (act actor) isSelf(m *member) bool { return act.m != nil && act.m == m }
 // after f, or 0 and f's error wrapped with the operation and session. op
 // names the operation in errors.
 func (h *Hub) mutate(sessionID, op string, a Actor, f func(s *session, act actor) error) (uint64, error) {
-	s, err := h.lockSession(sessionID)
+	var version uint64
+	err := h.update(sessionID, false, func(s *session) error {
+		if s.ended {
+			return fmt.Errorf("session %q: %w", sessionID, ErrEnded)
+		}
+		act, err := s.actorLocked(a)
+		if err == nil {
+			err = f(s, act)
+		}
+		if err != nil {
+			return fmt.Errorf("session %q: %w", sessionID, err)
+		}
+		version = s.version
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("rooms: %s: %w", op, err)
 	}
-	defer s.mu.Unlock()
-	if s.ended {
-		return 0, fmt.Errorf("rooms: %s in session %q: %w", op, sessionID, ErrEnded)
-	}
-	act, err := s.actorLocked(a)
-	if err == nil {
-		err = f(s, act)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("rooms: %s in session %q: %w", op, sessionID, err)
-	}
-	return s.version, nil
+	return version, nil
 }
 
 // targetLocked returns the present record pid that act wants to perform

@@ -228,7 +228,7 @@ func TestChatHistoryIsBounded(t *testing.T) {
 func TestChatRateLimit(t *testing.T) {
 	var mu sync.Mutex
 	now := t0
-	hub := NewHub(Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	hub := newTestHub(Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	a := ok(hub.Join("s", Identity{UserID: "a"}))(t).Participant
 	b := ok(hub.Join("s", Identity{UserID: "b"}))(t).Participant

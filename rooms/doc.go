@@ -41,6 +41,17 @@
 //     runs the breakout timers (timers.go) and the countdown of closing every
 //     room, which the server keeps whoever is connected (closeall.go).
 //
+// Storage: by default a Hub keeps its sessions in memory only. With
+// Options.Store (store.go; persist.go has the Hub's side) every change is
+// written to the Store with its version before its event is delivered,
+// and a session the Hub does not hold is loaded from it: a restarted
+// server, or several servers on one Store, carry the same sessions on.
+// The Store applies a write only at the version the writer read, so two
+// Hubs can never both issue version v+1: the loser reloads the session and
+// runs its operation again on the winner's state. MemoryStore is a Store
+// in memory (tests; several Hubs in one process); rooms/redisstore is the
+// Redis one.
+//
 // Concurrency: a Hub is safe for concurrent use. Each session has its own
 // mutex; the Hub's own lock is held only to find, create or delete a session
 // entry, never while working on a session, so sessions do not contend.

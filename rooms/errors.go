@@ -36,4 +36,7 @@ var (
 	// ErrRateLimited: the participant sent chat faster than ChatRate allows
 	// (after a burst of ChatBurst); the message was not posted.
 	ErrRateLimited = errors.New("rate limited")
+	// ErrUnavailable: the Hub's Store could not be reached to read a
+	// session it does not hold in memory (or has no event log: no Store).
+	ErrUnavailable = errors.New("store unavailable")
 )

@@ -2,11 +2,30 @@ package rooms
 
 import (
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// testStoreEnv names the environment variable that runs this package's
+// tests on a Hub with a Store: "memory" (a MemoryStore per Hub) runs every
+// test through the Store seam: each change written and read back by
+// version, events delivered after the write. Unset: no Store, the default.
+const testStoreEnv = "ROOMS_TEST_STORE"
+
+// newTestHub is NewHub with the Store testStoreEnv asks for.
+func newTestHub(o Options) *Hub {
+	switch v := os.Getenv(testStoreEnv); v {
+	case "":
+	case "memory":
+		o.Store = NewMemoryStore()
+	default:
+		panic(testStoreEnv + "=" + v + ": want memory or nothing")
+	}
+	return NewHub(o)
+}
 
 // t0 is the fake clock's first reading.
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -38,7 +57,7 @@ func newHarnessWith(t *testing.T, o Options) *harness {
 		h.mu.Unlock()
 	}
 	o.Now = h.now
-	h.hub = NewHub(o)
+	h.hub = newTestHub(o)
 	return h
 }
 

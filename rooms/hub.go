@@ -37,6 +37,18 @@ type Options struct {
 	MaxSessionParticipants int
 	MaxParticipants        int
 	MaxSessions            int
+	// Store, when non-nil, keeps every session's state outside this
+	// process (see Store): each change is written before its event is
+	// delivered, and sessions the Hub does not hold are loaded from it.
+	// Nil keeps everything in memory.
+	Store Store
+	// StoreTimeout bounds each call to Store; 0 or less means
+	// DefaultStoreTimeout.
+	StoreTimeout time.Duration
+	// OnStoreError, when non-nil, is told of every failed Store call
+	// other than a conflict (session may be ""), for logging. It is
+	// called with locks held and must not call into the Hub.
+	OnStoreError func(session string, err error)
 }
 
 // Defaults of Options.
@@ -65,6 +77,11 @@ type Hub struct {
 	endedTTL   time.Duration    // immutable; > 0
 
 	maxSessionParticipants, maxParticipants, maxSessions int // immutable; > 0
+
+	store        Store                           // immutable; nil: memory only
+	storeTimeout time.Duration                   // immutable; > 0
+	onStoreError func(session string, err error) // immutable; may be nil
+	storeDown    atomic.Bool                     // the last Store call failed
 
 	participants atomic.Int64 // present records over all sessions
 
@@ -102,6 +119,9 @@ func NewHub(o Options) *Hub {
 		maxSessionParticipants: bound(o.MaxSessionParticipants, DefaultMaxSessionParticipants),
 		maxParticipants:        bound(o.MaxParticipants, DefaultMaxParticipants),
 		maxSessions:            bound(o.MaxSessions, DefaultMaxSessions),
+		store:                  o.Store,
+		storeTimeout:           orDefault(o.StoreTimeout, DefaultStoreTimeout),
+		onStoreError:           o.OnStoreError,
 		sessions:               make(map[string]*session),
 	}
 }
@@ -155,40 +175,23 @@ type JoinResult struct {
 // as long as the session (this incarnation) lives. A join that would create
 // a record beyond Options.MaxSessionParticipants or MaxParticipants, or a
 // session beyond MaxSessions, fails with ErrSessionFull or ErrServerFull.
-func (h *Hub) Join(session string, id Identity) (JoinResult, error) {
-	if err := checkID("session id", session); err != nil {
+func (h *Hub) Join(sessionID string, id Identity) (JoinResult, error) {
+	if err := checkID("session id", sessionID); err != nil {
 		return JoinResult{}, fmt.Errorf("rooms: join: %w", err)
 	}
 	if err := checkID("user id", id.UserID); err != nil {
-		return JoinResult{}, fmt.Errorf("rooms: join session %q: %w", session, err)
+		return JoinResult{}, fmt.Errorf("rooms: join session %q: %w", sessionID, err)
 	}
-	for {
-		res, retry, err := h.tryJoin(session, id)
-		switch {
-		case retry:
-			continue
-		case err != nil:
-			return JoinResult{}, fmt.Errorf("rooms: join: %w", err)
-		}
-		return res, nil
-	}
-}
-
-// tryJoin is one attempt of Join. It asks for a retry only when the session
-// it found was deleted by Tick between the lookup and the lock; the Hub no
-// longer holds that one, so the next attempt finds or makes another.
-func (h *Hub) tryJoin(session string, id Identity) (res JoinResult, retry bool, err error) {
-	s, err := h.getOrCreate(session)
+	var res JoinResult
+	err := h.update(sessionID, true, func(s *session) error {
+		var err error
+		res, err = s.joinLocked(id, h.now(), h.admit)
+		return err
+	})
 	if err != nil {
-		return JoinResult{}, false, err
+		return JoinResult{}, fmt.Errorf("rooms: join: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dead {
-		return JoinResult{}, true, nil
-	}
-	res, err = s.joinLocked(id, h.now(), h.admit)
-	return res, false, err
+	return res, nil
 }
 
 // admit counts one more present record for a join that creates one in s,
@@ -211,17 +214,18 @@ func (h *Hub) admit(s *session) error {
 // was ended, and ErrStale when epoch is not the record's current epoch (the
 // connection was replaced; nothing changes). Setting the state the record
 // already has is not a change: no event, no new version.
-func (h *Hub) SetState(session, participantID string, epoch uint64, st State) error {
+func (h *Hub) SetState(sessionID, participantID string, epoch uint64, st State) error {
 	if !st.Valid() {
-		return fmt.Errorf("rooms: set state of %q in session %q: state %q: %w", participantID, session, st, ErrInvalid)
+		return fmt.Errorf("rooms: set state of %q in session %q: state %q: %w", participantID, sessionID, st, ErrInvalid)
 	}
-	s, err := h.lockSession(session)
+	err := h.update(sessionID, false, func(s *session) error {
+		if err := s.setStateLocked(participantID, epoch, st); err != nil {
+			return fmt.Errorf("session %q: %w", sessionID, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("rooms: set state of %q: %w", participantID, err)
-	}
-	defer s.mu.Unlock()
-	if err := s.setStateLocked(participantID, epoch, st); err != nil {
-		return fmt.Errorf("rooms: set state in session %q: %w", session, err)
 	}
 	return nil
 }
@@ -236,16 +240,17 @@ func (h *Hub) SetState(session, participantID string, epoch uint64, st State) er
 // version, host user, rooms, bans and statistics: a Join within
 // Options.IdleTTL continues it. Tick deletes it once idle for longer; a
 // later Join then creates a new one, at version 0, with no host user.
-func (h *Hub) Leave(session, participantID string, epoch uint64) error {
-	s, err := h.lockSession(session)
+func (h *Hub) Leave(sessionID, participantID string, epoch uint64) error {
+	err := h.update(sessionID, false, func(s *session) error {
+		if err := s.leaveLocked(participantID, epoch, h.now()); err != nil {
+			return fmt.Errorf("session %q: %w", sessionID, err)
+		}
+		h.participants.Add(-1)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("rooms: leave of %q: %w", participantID, err)
 	}
-	defer s.mu.Unlock()
-	if err := s.leaveLocked(participantID, epoch, h.now()); err != nil {
-		return fmt.Errorf("rooms: leave in session %q: %w", session, err)
-	}
-	h.participants.Add(-1)
 	return nil
 }
 
@@ -316,21 +321,20 @@ func (h *Hub) getOrCreate(id string) (*session, error) {
 		if len(h.sessions) >= h.maxSessions {
 			return nil, fmt.Errorf("%d sessions on this server: %w", h.maxSessions, ErrServerFull)
 		}
-		s = newSession(id, h.now(), h.emit)
+		s = newSession(id, h.now(), h.emit, h.store != nil)
 		h.sessions[id] = s
 	}
 	return s, nil
 }
 
-// lockSession finds session id and returns it locked, or an error wrapping
-// ErrNotFound. The caller unlocks s.mu.
+// lockSession finds session id (in memory, or loaded from the Store) and
+// returns it locked, or an error wrapping ErrNotFound or ErrUnavailable.
+// The caller unlocks s.mu.
 func (h *Hub) lockSession(id string) (*session, error) {
 	for {
-		h.mu.Lock()
-		s := h.sessions[id]
-		h.mu.Unlock()
-		if s == nil {
-			return nil, fmt.Errorf("session %q: %w", id, ErrNotFound)
+		s, err := h.lookup(id, false)
+		if err != nil {
+			return nil, err
 		}
 		s.mu.Lock()
 		if !s.dead {

@@ -293,7 +293,7 @@ func TestUnknownLookups(t *testing.T) {
 
 // TestNilOptions: the zero Options work (no OnEvent, real clock).
 func TestNilOptions(t *testing.T) {
-	hub := NewHub(Options{})
+	hub := newTestHub(Options{})
 	res, err := hub.Join("s", Identity{UserID: "u"})
 	if err != nil || res.Participant.JoinedAt.IsZero() || res.Participant.Role != RoleParticipant {
 		t.Fatalf("Join = %+v, %v", res, err)

@@ -10,7 +10,7 @@ import (
 // The bounds on records and sessions refuse new ones with their own error,
 // never a takeover, and free a place when someone leaves.
 func TestJoinBounds(t *testing.T) {
-	h := NewHub(Options{MaxSessionParticipants: 3, MaxParticipants: 5, MaxSessions: 2})
+	h := newTestHub(Options{MaxSessionParticipants: 3, MaxParticipants: 5, MaxSessions: 2})
 	join := func(session, user string) (JoinResult, error) {
 		return h.Join(session, Identity{UserID: user, Role: RoleParticipant})
 	}
@@ -56,7 +56,7 @@ func TestJoinBounds(t *testing.T) {
 
 // Concurrent joins never overshoot the server-wide bound.
 func TestJoinBoundsConcurrent(t *testing.T) {
-	h := NewHub(Options{MaxParticipants: 50, MaxSessionParticipants: -1})
+	h := newTestHub(Options{MaxParticipants: 50, MaxSessionParticipants: -1})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok, full := 0, 0

@@ -12,17 +12,20 @@ import (
 // session is one session's state. Every field below mu is guarded by mu;
 // the methods named *Locked must be called with mu held.
 type session struct {
-	id      string    // immutable; never ""
-	created time.Time // immutable
-	emit    func(Event)
+	id   string      // immutable; never ""
+	emit func(Event) // immutable; delivers an event to the Hub's OnEvent
+	// buffered is set (immutable) when the Hub has a Store: events wait in
+	// pending until the change is written, and are then delivered.
+	buffered bool
 
 	mu sync.Mutex
 	// dead is set, under mu, when Tick deleted the session from the Hub. A
 	// dead session is never changed again: a caller that finds one after
 	// locking looks the session up anew.
 	dead       bool
-	version    uint64 // 0 for a new session; +1 per change
-	hostUserID string // the session's host user; "" until a host joins
+	created    time.Time // when this incarnation was created
+	version    uint64    // 0 for a new session; +1 per change
+	hostUserID string    // the session's host user; "" until a host joins
 	// users holds every user seen in this incarnation, present or not, so
 	// that participant ids stay stable and epochs keep growing across a
 	// leave and rejoin. byID indexes the same entries by participant id.
@@ -42,6 +45,12 @@ type session struct {
 	idleSince  time.Time       // when present last dropped to 0; zero while someone is present
 	stats      counters
 	chat       chatState // chat streams, de-duplication and rate limits (chat.go)
+
+	// With a Store only (store.go, persist.go):
+	stored  uint64                  // the version the Store holds; 0 before the first write
+	saved   map[string]MemberRecord // by user id: member records as last written
+	unsaved []Event                 // events after stored, not yet written (at most maxUnsaved)
+	pending []Event                 // events of the operation in progress, delivered once it is written
 }
 
 // counters are the statistics of one incarnation; see SessionStats.
@@ -59,8 +68,10 @@ type member struct {
 
 // newSession returns an empty session at version 0. emit receives every
 // event with mu held; it is never nil.
-func newSession(id string, created time.Time, emit func(Event)) *session {
+func newSession(id string, created time.Time, emit func(Event), buffered bool) *session {
 	return &session{
+		buffered:  buffered,
+		saved:     make(map[string]MemberRecord),
 		id:        id,
 		created:   created,
 		emit:      emit,
@@ -73,11 +84,20 @@ func newSession(id string, created time.Time, emit func(Event)) *session {
 }
 
 // emitLocked records one change: it bumps the version, stamps e with the
-// session id and the new version, and emits it.
+// session id and the new version, and emits it (with a Store: keeps it for
+// the write and for delivery after it; see Hub.finishLocked).
 func (s *session) emitLocked(e Event) {
 	s.version++
 	e.Session, e.Version = s.id, s.version
-	s.emit(e)
+	if !s.buffered {
+		s.emit(e)
+		return
+	}
+	s.pending = append(s.pending, e)
+	if len(s.unsaved) == maxUnsaved {
+		s.unsaved = slices.Delete(s.unsaved, 0, 1)
+	}
+	s.unsaved = append(s.unsaved, e)
 }
 
 // updatedLocked emits EventUpdated for p with the given change and actor.

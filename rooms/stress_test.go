@@ -39,7 +39,7 @@ func TestStress(t *testing.T) {
 		events []Event
 	)
 	now := func() time.Time { return t0.Add(time.Duration(clock.Load())) }
-	hub := NewHub(Options{
+	hub := newTestHub(Options{
 		OnEvent:    func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
 		Now:        now,
 		WarnBefore: time.Second,

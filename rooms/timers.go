@@ -1,6 +1,8 @@
 package rooms
 
 import (
+	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -34,45 +36,111 @@ func (h *Hub) Tick(now time.Time) (changed []string) {
 	all := slices.Collect(maps.Values(h.sessions))
 	h.mu.Unlock()
 	slices.SortFunc(all, func(a, b *session) int { return strings.Compare(a.id, b.id) })
+	probe := true // may write to a Store that seems unreachable once
 	for _, s := range all {
-		if h.tickSession(s, now) {
+		if h.tickSession(s, now, &probe) {
 			changed = append(changed, s.id)
 		}
 	}
 	return changed
 }
 
-// tickSession is Tick for one session; it reports a change.
-func (h *Hub) tickSession(s *session, now time.Time) bool {
+// tickSession is Tick for one session; it reports a change. With a Store,
+// it also writes what the Store missed while it was unreachable, deletes
+// an expired session from the Store too (only at the version it knows),
+// and runs again on the stored state when another writer came first.
+func (h *Hub) tickSession(s *session, now time.Time, probe *bool) bool {
+	changed := false
+	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
+		done, ch := h.tickOnce(s, now, probe)
+		changed = changed || ch
+		if done {
+			break
+		}
+	}
+	return changed
+}
+
+// tickOnce is one attempt of tickSession: done is false when it must run
+// again because s was reloaded from the Store.
+func (h *Hub) tickOnce(s *session, now time.Time, probe *bool) (done, changed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
-		return false
+		return true, false
+	}
+	if (*probe || !h.storeDown.Load()) && s.version != s.stored {
+		// Unwritten changes (the Store was unreachable): while it still
+		// seems to be, one session per Tick finds out whether it is back.
+		*probe = false
+		if h.saveLocked(s) {
+			return false, true // reloaded: routing may differ
+		}
 	}
 	if s.expiredLocked(now, h.idleTTL, h.endedTTL) {
+		if !h.deleteStoredLocked(s) {
+			switch {
+			case s.dead: // gone from the Store: another node deleted it
+				return true, true
+			case h.storeDown.Load(): // kept; the next Tick tries again
+				return true, false
+			}
+			return false, true // reloaded: someone else changed it; look again
+		}
 		s.dead = true
-		h.mu.Lock() // order: session.mu, then h.mu
+		h.participants.Add(-int64(s.present)) // 0 unless a Store reload brought records
+		h.mu.Lock()                           // order: session.mu, then h.mu
 		if h.sessions[s.id] == s {
 			delete(h.sessions, s.id)
 		}
 		h.mu.Unlock()
-		return true
+		return true, true
 	}
 	before := s.version
-	if s.closeAllDueLocked(now) {
-		return true
-	}
-	for _, r := range slices.Clone(s.rooms) {
-		switch {
-		case r.EndsAt.IsZero():
-		case !now.Before(r.EndsAt):
-			s.closeRoomsLocked([]*Room{r}, "")
-		case !r.Warned && !now.Before(r.WarnAt) && (s.closingAt.IsZero() || s.closingAt.After(r.EndsAt)):
-			r.Warned = true
-			s.emitLocked(Event{Kind: EventRoomWarning, Rooms: []Room{*r}})
+	if !s.closeAllDueLocked(now) {
+		for _, r := range slices.Clone(s.rooms) {
+			switch {
+			case r.EndsAt.IsZero():
+			case !now.Before(r.EndsAt):
+				s.closeRoomsLocked([]*Room{r}, "")
+			case !r.Warned && !now.Before(r.WarnAt) && (s.closingAt.IsZero() || s.closingAt.After(r.EndsAt)):
+				r.Warned = true
+				s.emitLocked(Event{Kind: EventRoomWarning, Rooms: []Room{*r}})
+			}
 		}
 	}
-	return s.version != before
+	if s.version == before {
+		return true, false
+	}
+	if h.finishLocked(s, false) {
+		return false, true
+	}
+	return true, true
+}
+
+// deleteStoredLocked deletes expired s from the Store, at the version
+// the Store holds for it. It reports whether s may leave the Hub: true
+// without a Store or when deleted; false when the Store is unreachable
+// (s stays, Tick tries again) or another writer came first (s was
+// reloaded, or marked dead when the Store no longer has it).
+func (h *Hub) deleteStoredLocked(s *session) bool {
+	if h.store == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.storeTimeout)
+	defer cancel()
+	err := h.store.Delete(ctx, s.id, s.stored)
+	switch {
+	case err == nil:
+		h.storeUp()
+		return true
+	case errors.Is(err, ErrConflict):
+		h.storeUp()
+		h.reloadLocked(s)
+	default:
+		h.storeFailed(s.id, err)
+	}
+	return false
 }
 
 // expiredLocked reports whether the session is due for deletion at now.
