@@ -6,7 +6,7 @@ BIN     := bin
 TESTFLAGS ?= -race -count=1 -timeout 25m
 FUZZTIME  ?= 10s
 
-.PHONY: run build test test-fast test-slow fuzz deps lint bench bench-join clean
+.PHONY: run build test test-fast test-slow fuzz deps deps-redis lint bench bench-join clean
 
 run:
 	$(GO) run ./cmd/sanctuary
@@ -16,10 +16,27 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/sanctuary-bots ./cmd/sanctuary-bots
 
 # deps installs what the test suite needs on a fresh machine of this kind.
-deps:
+deps: deps-redis
 	$(GO) mod download
 	$(GO) build ./...
 	sh web/e2e/run.sh deps
+
+# deps-redis installs Debian's redis-server when it is missing: the store
+# tests (rooms/redisstore) start their own on free loopback ports. apt-get
+# waits for another apt-get's locks; update is retried while another holds
+# the lists lock, which it does not wait for.
+deps-redis:
+	@command -v redis-server >/dev/null || { \
+		echo "== installing redis-server (apt-get)"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		waited=0; \
+		until $$sudo apt-get -o DPkg::Lock::Timeout=600 update; do \
+			[ $$waited -lt 600 ] || exit 1; \
+			echo "== apt-get update failed (another apt-get?); retrying in 5 s"; sleep 5; waited=$$((waited + 5)); \
+		done; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+			install -y --no-install-recommends redis-server; \
+	}
 
 # The suite runs inside a network namespace that has only loopback when
 # that is possible (root with unshare), so it provably needs no network.

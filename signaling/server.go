@@ -84,7 +84,11 @@ type Config struct {
 	// ClientIP names a request's client address for the per-address
 	// bounds; nil means RemoteIP (use ForwardedIP behind a trusted proxy).
 	ClientIP func(r *http.Request) string
-	Logger   *slog.Logger
+	// Store, when set, keeps the session state outside this process
+	// (rooms.Options.Store): a restarted server, or several on one Store,
+	// carry the sessions on. Nil keeps it in memory.
+	Store  rooms.Store
+	Logger *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -199,7 +203,10 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.hub = rooms.NewHub(rooms.Options{OnEvent: s.onEvent, WarnBefore: cfg.WarnBefore,
 		MaxSessionParticipants: cfg.MaxSessionParticipants, MaxParticipants: cfg.MaxParticipants,
-		MaxSessions: cfg.MaxSessions})
+		MaxSessions: cfg.MaxSessions, Store: cfg.Store,
+		OnStoreError: func(session string, err error) {
+			cfg.Logger.Warn("session store failed; working from memory", "session", session, "err", err)
+		}})
 	s.ips = newIPLimits(cfg.MaxSocketsPerIP, cfg.SocketRate, cfg.SocketBurst)
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize: 4096, WriteBufferSize: 4096,

@@ -46,6 +46,8 @@ type config struct {
 	limits         limits            // bounds on joins and sockets; 0: the default, <0: none
 	trustProxy     bool              // take the client address from X-Forwarded-For
 	drain          time.Duration     // SIGTERM: how long to wait for clients to go
+	redisURL       string            // redis:// or rediss://; "": sessions in memory only
+	redisSentinel  string            // master name: redisURL names Sentinels; "": a plain Redis
 }
 
 // limits are the server's bounds on participants, sessions and sockets
@@ -88,6 +90,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.limits.socketBurst, "socket-burst-per-ip", 0, "new websockets at once from one client address (0: 1000)")
 	fs.BoolVar(&c.trustProxy, "trust-forwarded-for", false, "behind a reverse proxy: the client address is the last X-Forwarded-For entry (only if nothing else can reach the server)")
 	fs.DurationVar(&c.drain, "shutdown-timeout", 15*time.Second, "on SIGTERM: how long to wait for clients to move on before closing everything")
+	fs.StringVar(&c.redisURL, "redis", "", "keep session state in Redis, redis://[user:pass@]host:port[/db] or rediss:// (TLS): restarts and several nodes carry sessions on; none: memory only")
+	fs.StringVar(&c.redisSentinel, "redis-sentinel", "", "Redis Sentinel master name: -redis then names the Sentinels (more with ?addr=host:port)")
 	c.http.flags(fs)
 	c.turn.flags(fs)
 
@@ -131,6 +135,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, err
 	}
 	c.origins = originPolicy
+	if c.redisSentinel != "" && c.redisURL == "" {
+		return c, errors.New("-redis-sentinel needs -redis with the Sentinels' address")
+	}
+	if c.redisURL != "" && !strings.HasPrefix(c.redisURL, "redis://") && !strings.HasPrefix(c.redisURL, "rediss://") {
+		return c, errors.New("-redis: want a redis:// or rediss:// URL")
+	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, errors.New("-tls-cert and -tls-key go together")
 	}

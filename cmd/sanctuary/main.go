@@ -68,6 +68,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer turnServer.Close()
 	}
 
+	store, closeStore, err := cfg.openStore(log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
 	m := newMetrics()
 	clientIP := signaling.RemoteIP
 	if cfg.trustProxy {
@@ -80,9 +86,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxSessionParticipants: cfg.limits.sessionParticipants, MaxParticipants: cfg.limits.participants,
 		MaxSessions: cfg.limits.sessions, MaxSocketsPerIP: cfg.limits.socketsPerIP,
 		SocketRate: cfg.limits.socketRate, SocketBurst: cfg.limits.socketBurst, ClientIP: clientIP,
+		Store: store,
 	})
 	if err != nil {
 		return err
+	}
+	if store != nil {
+		// A restart finds its sessions again: their records, rooms and timers.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		n, err := sig.Hub().LoadSessions(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		log.Info("sessions loaded from redis", "sessions", n)
 	}
 	m.register(engine, sig)
 	a := &app{cfg: cfg, sig: sig, metrics: m, devSecret: devSecret}
@@ -156,6 +173,11 @@ func (a *app) routes(rt *router) {
 	rt.handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if a.stopping.Load() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "stopping"})
+			return
+		}
+		if !a.sig.Hub().StoreHealthy() {
+			// Live sessions go on from memory; new joins belong elsewhere.
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "store unavailable"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
