@@ -81,6 +81,7 @@ type Hub struct {
 	store        Store                           // immutable; nil: memory only
 	storeTimeout time.Duration                   // immutable; > 0
 	onStoreError func(session string, err error) // immutable; may be nil
+	nodeID       string                          // immutable; random, names this Hub's writes
 	storeDown    atomic.Bool                     // the last Store call failed
 
 	participants atomic.Int64 // present records over all sessions
@@ -120,6 +121,7 @@ func NewHub(o Options) *Hub {
 		maxParticipants:        bound(o.MaxParticipants, DefaultMaxParticipants),
 		maxSessions:            bound(o.MaxSessions, DefaultMaxSessions),
 		store:                  o.Store,
+		nodeID:                 randomID("h-", 16),
 		storeTimeout:           orDefault(o.StoreTimeout, DefaultStoreTimeout),
 		onStoreError:           o.OnStoreError,
 		sessions:               make(map[string]*session),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // maxWriteAttempts bounds how often one operation is tried again because
@@ -61,7 +60,7 @@ func (h *Hub) finishLocked(s *session, force bool) (again bool) {
 		return false
 	}
 	if s.version != s.stored && (force || !h.storeDown.Load()) {
-		if err := h.commitLocked(s); errors.Is(err, ErrConflict) {
+		if err := h.commitLocked(s); errors.Is(err, ErrConflict) && !h.recoverLocked(s) {
 			h.reloadLocked(s)
 			return true
 		}
@@ -75,8 +74,13 @@ func (h *Hub) finishLocked(s *session, force bool) (again bool) {
 
 // commitLocked writes s's changes since the stored version.
 func (h *Hub) commitLocked(s *session) error {
-	c := Commit{Prev: s.stored, Record: s.recordLocked(), Members: s.changedMembersLocked(),
-		Events: slices.Clone(s.unsaved)}
+	c := Commit{Prev: s.stored, Record: s.recordLocked(), Members: s.changedMembersLocked()}
+	c.Record.Writer = h.nodeID
+	for _, e := range s.unsaved {
+		if e.Version > s.stored { // after a lost answer, the Store may have some already
+			c.Events = append(c.Events, e)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.storeTimeout)
 	defer cancel()
 	err := h.store.Commit(ctx, c)
@@ -93,6 +97,35 @@ func (h *Hub) commitLocked(s *session) error {
 		h.storeFailed(s.id, err)
 	}
 	return err
+}
+
+// recoverLocked handles the conflicts that are not another writer's:
+//
+//   - the Store holds nothing of s (a Redis restarted without its data, or
+//     keys expired): s is written whole, as a new session of the Store;
+//   - the Store holds a version of s that this Hub wrote itself, not
+//     later than s's: a write whose answer was lost (a timeout) but that
+//     was applied. s carries on from it, and writes the rest.
+//
+// It reports whether s is now written; otherwise the caller reloads it.
+func (h *Hub) recoverLocked(s *session) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), h.storeTimeout)
+	defer cancel()
+	rec, members, ok, err := h.store.Load(ctx, s.id)
+	switch {
+	case err != nil:
+		return false
+	case !ok:
+		s.stored, s.saved = 0, make(map[string]MemberRecord)
+	case rec.Writer == h.nodeID && rec.Created.Equal(s.created) && rec.Version <= s.version && rec.Version > s.stored:
+		s.stored, s.saved = rec.Version, make(map[string]MemberRecord, len(members))
+		for _, r := range members {
+			s.saved[r.Participant.UserID] = r
+		}
+	default:
+		return false
+	}
+	return h.commitLocked(s) == nil
 }
 
 // reloadLocked replaces s's state by the stored one, after another writer
@@ -223,6 +256,21 @@ func (h *Hub) Events(session string, after uint64) ([]Event, error) {
 // while it is unreachable (the Hub then works from memory and writes its
 // changes once it is back). Always true without a Store.
 func (h *Hub) StoreHealthy() bool { return !h.storeDown.Load() }
+
+// PingStore asks the Store whether it answers, and notes the answer for
+// StoreHealthy: a readiness check calls it, so that an unreachable Store
+// is noticed while nothing is being written. Without a Store, nil.
+func (h *Hub) PingStore(ctx context.Context) error {
+	if h.store == nil {
+		return nil
+	}
+	if err := h.store.Ping(ctx); err != nil {
+		h.storeFailed("", err)
+		return fmt.Errorf("rooms: ping store: %v: %w", err, ErrUnavailable)
+	}
+	h.storeUp()
+	return nil
+}
 
 // storeUp notes a Store call that succeeded.
 func (h *Hub) storeUp() { h.storeDown.Store(false) }

@@ -46,6 +46,8 @@ type Store interface {
 	// after, in version order; the oldest may have been trimmed (the
 	// caller sees a gap and takes a snapshot instead).
 	Events(ctx context.Context, session string, after uint64) ([]Event, error)
+	// Ping reports whether the Store answers.
+	Ping(ctx context.Context) error
 }
 
 // ErrConflict: a Store holds another version of the session than the
@@ -70,6 +72,10 @@ type SessionRecord struct {
 	EndedAt    time.Time
 	IdleSince  time.Time // zero while someone is present
 	Stats      StatsRecord
+	// Writer identifies the Hub that wrote this version (a random id per
+	// Hub): a Hub whose write timed out but was applied knows it as its
+	// own and carries on from it.
+	Writer string
 }
 
 // StatsRecord are the stored statistics of a session; see SessionStats.

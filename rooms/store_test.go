@@ -209,6 +209,12 @@ func (f *flakyStore) Commit(ctx context.Context, c Commit) error {
 	}
 	return f.Store.Commit(ctx, c)
 }
+func (f *flakyStore) Ping(ctx context.Context) error {
+	if f.down.Load() {
+		return errDown
+	}
+	return f.Store.Ping(ctx)
+}
 func (f *flakyStore) Delete(ctx context.Context, s string, v uint64) error {
 	if f.down.Load() {
 		return errDown

@@ -42,6 +42,12 @@ func (h *Hub) Tick(now time.Time) (changed []string) {
 			changed = append(changed, s.id)
 		}
 	}
+	if probe && h.storeDown.Load() {
+		// Nothing was left to write: ask the Store whether it is back.
+		ctx, cancel := context.WithTimeout(context.Background(), h.storeTimeout)
+		_ = h.PingStore(ctx) // noted for StoreHealthy
+		cancel()
+	}
 	return changed
 }
 

@@ -109,6 +109,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if envErr != nil {
 		return c, envErr
 	}
+	if v := getenv("SANCTUARY_REDIS_URL"); v != "" && c.redisURL == "" {
+		c.redisURL = v // the name deployments use; SANCTUARY_REDIS and -redis win
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

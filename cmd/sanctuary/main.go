@@ -170,12 +170,14 @@ func (a *app) routes(rt *router) {
 			"status": "ok", "sessions": hub.Sessions(), "participants": hub.Participants(),
 		})
 	}))
-	rt.handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	rt.handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.stopping.Load() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "stopping"})
 			return
 		}
-		if !a.sig.Hub().StoreHealthy() {
+		ctx, cancel := context.WithTimeout(r.Context(), readyStoreTimeout)
+		defer cancel()
+		if err := a.sig.Hub().PingStore(ctx); err != nil {
 			// Live sessions go on from memory; new joins belong elsewhere.
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "store unavailable"})
 			return

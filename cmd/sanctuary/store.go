@@ -9,8 +9,12 @@ import (
 	"github.com/sanctuary-sfu/sanctuary/rooms/redisstore"
 )
 
-// storePingTimeout bounds the check that Redis answers at startup.
-const storePingTimeout = 5 * time.Second
+// storePingTimeout bounds the check that Redis answers at startup;
+// readyStoreTimeout the one /readyz makes (a load balancer polls it).
+const (
+	storePingTimeout  = 5 * time.Second
+	readyStoreTimeout = 500 * time.Millisecond
+)
 
 // openStore returns the session store -redis asks for, and a function that
 // closes it; nil (memory only) without -redis. A Redis that does not
