@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -72,11 +73,19 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 		t.Fatal(err)
 	}
 	m := newMetrics()
+	store, closeStore, err := cfg.openStore(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeStore)
 	sig, err := signaling.NewServer(signaling.Config{
 		Verifier: verifier, Engine: engine, Logger: log, CheckOrigin: cfg.origins.allows,
-		PingInterval: testPingInterval, AuthTimeout: time.Minute,
+		PingInterval: testPingInterval, AuthTimeout: time.Minute, Store: store,
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sig.Hub().LoadSessions(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	m.register(engine, sig)
