@@ -22,7 +22,8 @@ const (
 	joinTimeout            = 15 * time.Second       // per bot: dial → answer sent
 	connectTimeout         = 20 * time.Second       // per bot: answer → media connected
 	windowLead             = 100 * time.Millisecond // SetWindow reaches every bot before the window opens
-	drainDelay             = 500 * time.Millisecond // for packets in flight after the window
+	drainQuiet             = time.Second            // after the window: packets of it still arriving keep the run waiting, until none came for this long
+	drainMax               = 15 * time.Second       // bounds that wait
 	progressInterval       = time.Second
 	tokenMargin            = 10 * time.Minute // tokens outlive the run by this much
 	loudestLevel           = 10               // -dBov of speaker 0; each next speaker is levelStep quieter
@@ -188,8 +189,39 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 	r.note(err)
 	selfEnd, _ := self.sample(ctx)
 	r.botsCPUPct = cpuPct(selfStart, selfEnd, rc.Duration)
-	err = sleepCtx(ctx, drainDelay)
+	err = r.drain(ctx)
 	return r.report(base, start, end), err
+}
+
+// drain waits for the packets sent within the window that are still on
+// their way: until the bots' count of them has not grown for drainQuiet,
+// or drainMax passed. A loaded machine delays packets; a late packet is
+// latency, not loss.
+func (r *runner) drain(ctx context.Context) error {
+	deadline := time.Now().Add(drainMax)
+	last, quietSince := r.inWindow(), time.Now()
+	for time.Now().Before(deadline) {
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+		if n := r.inWindow(); n != last {
+			last, quietSince = n, time.Now()
+		} else if time.Since(quietSince) >= drainQuiet {
+			return nil
+		}
+	}
+	return nil
+}
+
+// inWindow is how many packets sent within the window the bots received.
+func (r *runner) inWindow() uint64 {
+	var n uint64
+	for i := range r.bots {
+		if b := r.bots[i].Load(); b != nil {
+			n += b.receivedInWindowTotal()
+		}
+	}
+	return n
 }
 
 // runner is the state of one Run.

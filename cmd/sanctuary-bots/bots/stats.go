@@ -253,6 +253,18 @@ func (b *Bot) Stats() Stats {
 	}
 }
 
+// receivedInWindowTotal is how many packets sent within the window the bot
+// received, without copying its maps.
+func (b *Bot) receivedInWindowTotal() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var n uint64
+	for _, k := range b.st.receivedInWindow {
+		n += k
+	}
+	return n
+}
+
 // progressCounts is the cheap part of Stats, for progress lines.
 type progressCounts struct {
 	joined, connected bool
