@@ -184,18 +184,32 @@ func WriteError(w http.ResponseWriter, status int, code, message string) {
 	writeAPIJSON(w, status, apiErrorBody{Code: code, Message: message})
 }
 
+// requestToken is the JWT a request carries, or "".
+func requestToken(r *http.Request) string {
+	if header := strings.TrimSpace(r.Header.Get("Authorization")); header != "" {
+		scheme, token, _ := strings.Cut(header, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return ""
+		}
+		return strings.TrimSpace(token)
+	}
+	return strings.TrimSpace(r.Header.Get("X-Auth-Token"))
+}
+
 // apiErrorBody is the JSON body of every error answer.
 type apiErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
-// authenticate verifies the bearer token of r.
+// authenticate verifies the token of r: "Authorization: Bearer <jwt>", or
+// the old product's "x-auth-token: <jwt>" (its frontend's calls work
+// unchanged). With both, Authorization wins.
 func (s *Server) authenticate(r *http.Request) (auth.Identity, error) {
-	header := strings.TrimSpace(r.Header.Get("Authorization"))
-	scheme, token, _ := strings.Cut(header, " ")
-	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return auth.Identity{}, apiErrorf(http.StatusUnauthorized, CodeUnauthorized, "send your token as Authorization: Bearer <token>")
+	token := requestToken(r)
+	if token == "" {
+		return auth.Identity{}, apiErrorf(http.StatusUnauthorized, CodeUnauthorized,
+			"send your token as Authorization: Bearer <token> (or x-auth-token: <token>)")
 	}
 	id, err := s.cfg.Verifier.Verify(token)
 	if err != nil {

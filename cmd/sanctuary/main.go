@@ -162,6 +162,7 @@ type app struct {
 
 // routes registers every route of the server on rt.
 func (a *app) routes(rt *router) {
+	rt.origins = &a.cfg.origins // CORS for the APIs
 	rt.handleWebsocket("GET /ws", a.sig)
 	rt.handle("GET /metrics", a.metrics.handler())
 	rt.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/sanctuary-sfu/sanctuary/signaling"
 )
 
 // originPolicy decides which browser origins may open the signaling
-// websocket. Tokens, not cookies, authenticate, so the check is defence in
+// websocket and call the HTTP APIs (CORS). Tokens, not cookies, authenticate, so the check is defence in
 // depth: it keeps other sites' pages from using a visitor's browser as a
 // client of this server.
 type originPolicy struct {
@@ -68,4 +70,63 @@ func (p originPolicy) allows(r *http.Request) bool {
 	}
 	u, _ := url.Parse(n)
 	return strings.EqualFold(u.Host, r.Host)
+}
+
+// crossOrigin reports whether a browser request comes from another origin
+// that -allowed-origins lets in (dev mode or "*": any): the API then
+// answers it with CORS headers. Same-origin requests need none.
+func (p originPolicy) crossOrigin(r *http.Request) (origin string, allowed bool) {
+	origin = r.Header.Get("Origin")
+	if origin == "" {
+		return "", false
+	}
+	n, err := normaliseOrigin(origin)
+	if err != nil {
+		return origin, false
+	}
+	if u, _ := url.Parse(n); strings.EqualFold(u.Host, r.Host) {
+		return "", false // the server's own pages
+	}
+	return origin, p.any || p.allowed[n]
+}
+
+// corsMaxAge is how long a browser may cache a preflight answer (seconds).
+const corsMaxAge = "600"
+
+// cors lets pages of the allowed origins call the HTTP APIs (under
+// apiPrefix) from their own origin: preflights are answered, and answers
+// carry Access-Control-Allow-Origin. Credentials travel in the
+// Authorization or x-auth-token header only, never in cookies, so no
+// Allow-Credentials. A preflight from a refused origin gets 403
+// origin_not_allowed; its other requests get no CORS header (the browser
+// then withholds the answer from the page).
+func (p originPolicy) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !underAPI(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		origin, allowed := p.crossOrigin(r)
+		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+		if origin != "" {
+			w.Header().Add("Vary", "Origin")
+		}
+		switch {
+		case preflight && !allowed:
+			signaling.WriteError(w, http.StatusForbidden, signaling.CodeOriginNotAllowed,
+				"pages from "+origin+" may not call this API (see -allowed-origins)")
+			return
+		case preflight:
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Methods", "GET, POST")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Auth-Token")
+			h.Set("Access-Control-Max-Age", corsMaxAge)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case allowed:
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -21,6 +21,9 @@ type router struct {
 	mux *http.ServeMux // the routes outside apiPrefix. Never nil.
 	api *http.ServeMux // the routes under apiPrefix. Never nil.
 	log *slog.Logger   // receives panics. Never nil.
+	// origins, when set, answers CORS for the routes under apiPrefix (see
+	// originPolicy.cors).
+	origins *originPolicy
 }
 
 func newRouter(log *slog.Logger) *router {
@@ -55,6 +58,14 @@ func (rt *router) add(pattern string, h http.Handler) {
 // handler is the server's handler: the routes, with the answers under
 // apiPrefix made JSON.
 func (rt *router) handler() http.Handler {
+	h := rt.serve()
+	if rt.origins != nil {
+		return rt.origins.cors(h)
+	}
+	return h
+}
+
+func (rt *router) serve() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if underAPI(r.URL.Path) {
 			rt.api.ServeHTTP(&apiWriter{ResponseWriter: w, r: r}, r)
@@ -132,7 +143,7 @@ func apiFallback(status int, r *http.Request, allow string) (int, string, string
 		}
 		return status, signaling.CodeMethodNotAllowed, message
 	case status == http.StatusUnauthorized:
-		return status, signaling.CodeUnauthorized, "send your token as Authorization: Bearer <token>"
+		return status, signaling.CodeUnauthorized, "send your token as Authorization: Bearer <token> (or x-auth-token: <token>)"
 	case status == http.StatusRequestEntityTooLarge:
 		return status, signaling.CodeRequestTooLarge, "the body is too large"
 	case status >= 500:
