@@ -35,8 +35,11 @@ func (h *Hub) update(id string, create bool, f func(s *session) error) error {
 			s.mu.Unlock()
 			return err
 		}
-		again := h.finishLocked(s, false)
+		again, ferr := h.finishLocked(s, false)
 		s.mu.Unlock()
+		if ferr != nil {
+			return ferr
+		}
 		if !again {
 			return err
 		}
@@ -55,21 +58,43 @@ func (h *Hub) update(id string, create bool, f func(s *session) error) error {
 // the Store is unreachable the session keeps working from memory, and the
 // change is written later (Tick). force writes even while the Store is
 // known to be unreachable, to find out whether it is back.
-func (h *Hub) finishLocked(s *session, force bool) (again bool) {
+//
+// When the Store refuses the write because another node owns the session
+// now (ErrNotOwner), s leaves the Hub unwritten and undelivered, and
+// finishLocked returns that error: this node must not carry it on.
+func (h *Hub) finishLocked(s *session, force bool) (again bool, err error) {
 	if h.store == nil {
-		return false
+		return false, nil
 	}
 	if s.version != s.stored && (force || !h.storeDown.Load()) {
-		if err := h.commitLocked(s); errors.Is(err, ErrConflict) && !h.recoverLocked(s) {
+		err := h.commitLocked(s)
+		switch {
+		case errors.Is(err, ErrNotOwner):
+			h.dropLocked(s)
+			return false, fmt.Errorf("session %q: %w", s.id, err)
+		case errors.Is(err, ErrConflict) && !h.recoverLocked(s):
 			h.reloadLocked(s)
-			return true
+			return true, nil
 		}
 	}
 	for _, e := range s.pending {
 		h.emit(e)
 	}
 	s.pending = nil
-	return false
+	return false, nil
+}
+
+// dropLocked marks s dead and takes it out of the Hub, with its
+// undelivered and unwritten events: the next lookup loads it anew.
+func (h *Hub) dropLocked(s *session) {
+	s.dead = true
+	s.pending, s.unsaved = nil, nil
+	h.participants.Add(-int64(s.present))
+	h.mu.Lock() // order: session.mu, then h.mu
+	if h.sessions[s.id] == s {
+		delete(h.sessions, s.id)
+	}
+	h.mu.Unlock()
 }
 
 // commitLocked writes s's changes since the stored version.
@@ -91,7 +116,7 @@ func (h *Hub) commitLocked(s *session) error {
 			s.saved[r.Participant.UserID] = r
 		}
 		h.storeUp()
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrNotOwner):
 		h.storeUp()
 	default:
 		h.storeFailed(s.id, err)
@@ -138,14 +163,7 @@ func (h *Hub) reloadLocked(s *session) {
 		h.participants.Add(int64(after - before))
 		return
 	}
-	s.dead = true
-	s.pending, s.unsaved = nil, nil
-	h.participants.Add(-int64(s.present))
-	h.mu.Lock() // order: session.mu, then h.mu
-	if h.sessions[s.id] == s {
-		delete(h.sessions, s.id)
-	}
-	h.mu.Unlock()
+	h.dropLocked(s)
 }
 
 // load reads session id from the Store.
@@ -291,5 +309,6 @@ func (h *Hub) saveLocked(s *session) (reloaded bool) {
 	if h.store == nil || s.version == s.stored {
 		return false
 	}
-	return h.finishLocked(s, true)
+	again, _ := h.finishLocked(s, true) // ErrNotOwner: s is dead, which callers check
+	return again
 }

@@ -35,6 +35,8 @@ type Store interface {
 	// writing nothing, when the stored version is not c.Prev, or when
 	// c.Prev is 0 and something is stored, or when the stored session was
 	// created at another time than c.Record.Created (a new incarnation).
+	// A Store shared by several nodes may refuse the write of a session
+	// another node owns, with an error wrapping ErrNotOwner.
 	Commit(ctx context.Context, c Commit) error
 	// Delete removes session with its members and events if its stored
 	// version is version; otherwise it fails with ErrConflict. Deleting
@@ -49,6 +51,12 @@ type Store interface {
 	// Ping reports whether the Store answers.
 	Ping(ctx context.Context) error
 }
+
+// ErrNotOwner: the Store refused a write because another node holds the
+// session's lease (a Store shared by several nodes lets only the owner
+// write). Nothing was written; the Hub drops the session and the caller
+// sends its clients to the owner.
+var ErrNotOwner = errors.New("another node owns the session")
 
 // ErrConflict: a Store holds another version of the session than the
 // writer expected: someone else wrote first. Nothing was written.

@@ -118,10 +118,10 @@ func (h *Hub) tickOnce(s *session, now time.Time, probe *bool) (done, changed bo
 	if s.version == before {
 		return true, false
 	}
-	if h.finishLocked(s, false) {
+	if again, _ := h.finishLocked(s, false); again {
 		return false, true
 	}
-	return true, true
+	return true, true // written, or dropped because another node owns s
 }
 
 // deleteStoredLocked deletes expired s from the Store, at the version
@@ -143,6 +143,9 @@ func (h *Hub) deleteStoredLocked(s *session) bool {
 	case errors.Is(err, ErrConflict):
 		h.storeUp()
 		h.reloadLocked(s)
+	case errors.Is(err, ErrNotOwner):
+		h.storeUp()
+		h.dropLocked(s) // the owner deletes it
 	default:
 		h.storeFailed(s.id, err)
 	}

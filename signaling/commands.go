@@ -202,6 +202,8 @@ func commandError(err error) (code string, status int) {
 		return CodeServerFull, http.StatusServiceUnavailable
 	case errors.Is(err, rooms.ErrInvalid):
 		return CodeInvalid, http.StatusBadRequest
+	case errors.Is(err, rooms.ErrNotOwner):
+		return CodeSessionMoving, http.StatusServiceUnavailable
 	case errors.Is(err, rooms.ErrRateLimited):
 		return CodeRateLimited, http.StatusTooManyRequests
 	case errors.Is(err, errUnknownCommand):

@@ -125,6 +125,9 @@ func (c *conn) join(m Join) {
 		return
 	}
 
+	if !c.claim(m.ID, sessionID) {
+		return // answered: redirect, or session_moving
+	}
 	sess, err := c.s.acquire(sessionID)
 	if err != nil {
 		c.fail(m.ID, CodeShuttingDown, "the server is shutting down")
@@ -149,6 +152,10 @@ func (c *conn) join(m Join) {
 		code, _ := commandError(err)
 		if code == CodeInternal {
 			code = CodeBadMessage // a session or user id rooms does not accept
+		}
+		if code == CodeSessionMoving {
+			c.fail(m.ID, code, "the session is moving to another server: reconnect in a moment")
+			return
 		}
 		c.sendError(m.ID, code, publicMessage(err))
 		return

@@ -64,6 +64,7 @@ const (
 	TypeReaction = "reaction" // an ephemeral emoji reaction from someone in the room
 	TypeRemoved  = "removed"  // a moderator removed this participant; the socket closes
 	TypeBatch    = "batch"    // several messages in one frame, to clients that asked for it
+	TypeRedirect = "redirect" // another node owns the session: join there (url); the socket closes
 
 	TypeChat        = "chat"         // a chat message, to every socket reading its stream
 	TypeChatDeleted = "chat.deleted" // a moderator deleted a chat message
@@ -99,6 +100,7 @@ const (
 	CodeSessionEnded    = "session_ended"             // the host ended the session
 	CodeSessionFull     = "session_full"              // (join) the session has its maximum of participants
 	CodeServerFull      = "server_full"               // (join) the server has its maximum of participants or sessions
+	CodeSessionMoving   = "session_moving"            // (join) the session's node died and its lease has not expired: reconnect in a moment
 )
 
 // Error codes of the HTTP APIs (REST and the Agora token endpoint), in the
@@ -441,4 +443,12 @@ func encode(v any) []byte {
 		panic("signaling: unencodable message: " + err.Error())
 	}
 	return b
+}
+
+// Redirect answers a join that landed on a node that does not own the
+// session (several nodes on Redis): URL is the owner's websocket URL. The
+// socket closes after it; the client joins there, with the same join.
+type Redirect struct {
+	Envelope
+	URL string `json:"url"`
 }

@@ -87,9 +87,25 @@ type Config struct {
 	// Store, when set, keeps the session state outside this process
 	// (rooms.Options.Store): a restarted server, or several on one Store,
 	// carry the sessions on. Nil keeps it in memory.
-	Store  rooms.Store
-	Logger *slog.Logger
+	Store rooms.Store
+	// Cluster, when set, places sessions on the nodes sharing Store: a
+	// join for a session another node owns is answered redirect (see
+	// Cluster). Nil: this node serves every session.
+	Cluster Cluster
+	Logger  *slog.Logger
 }
+
+// Cluster is the ownership of sessions among the nodes sharing one Store
+// (rooms/redisstore.Cluster). It must be safe for concurrent use.
+type Cluster interface {
+	// Claim says where session is served: "" when this node owns it now,
+	// else the websocket URL of the node that does. It places a session
+	// nobody owns. An error means the owner cannot be told now.
+	Claim(ctx context.Context, session string) (url string, err error)
+}
+
+// claimTimeout bounds a join's Claim.
+const claimTimeout = 2 * time.Second
 
 func (c *Config) defaults() {
 	set := func(d *time.Duration, v time.Duration) {
@@ -401,6 +417,10 @@ func (s *Server) acquire(id string) (*session, error) {
 	if sess == nil {
 		sess = newSession(id, s.cfg.Engine.NewRouter(s.cfg.Slots))
 		s.sessions[id] = sess
+		if s.cfg.Cluster != nil {
+			s.wg.Add(1)
+			go s.sweepOrphans(sess)
+		}
 	}
 	sess.refs++
 	return sess, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sanctuary-sfu/sanctuary/auth"
 	"github.com/sanctuary-sfu/sanctuary/auth/agora"
+	"github.com/sanctuary-sfu/sanctuary/rooms/redisstore"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
 	"github.com/sanctuary-sfu/sanctuary/signaling"
 )
@@ -48,6 +49,8 @@ type config struct {
 	drain          time.Duration     // SIGTERM: how long to wait for clients to go
 	redisURL       string            // redis:// or rediss://; "": sessions in memory only
 	redisSentinel  string            // master name: redisURL names Sentinels; "": a plain Redis
+	publicURL      string            // this node's URL as clients reach it (redirects); "": from listen
+	leaseTTL       time.Duration     // a dead node's sessions move to another after this
 }
 
 // limits are the server's bounds on participants, sessions and sockets
@@ -92,6 +95,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.drain, "shutdown-timeout", 15*time.Second, "on SIGTERM: how long to wait for clients to move on before closing everything")
 	fs.StringVar(&c.redisURL, "redis", "", "keep session state in Redis, redis://[user:pass@]host:port[/db] or rediss:// (TLS): restarts and several nodes carry sessions on; none: memory only")
 	fs.StringVar(&c.redisSentinel, "redis-sentinel", "", "Redis Sentinel master name: -redis then names the Sentinels (more with ?addr=host:port)")
+	fs.StringVar(&c.publicURL, "public-url", "", "with -redis: this node's URL as clients reach it (https://node-a.example.com, or its wss://…/ws), sent in redirects to joins for its sessions; none: from -listen")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", redisstore.DefaultLeaseTTL, "with -redis: how long a node's hold on its sessions outlives it; a dead node's sessions move after this")
 	c.http.flags(fs)
 	c.turn.flags(fs)
 
@@ -143,6 +148,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.redisURL != "" && !strings.HasPrefix(c.redisURL, "redis://") && !strings.HasPrefix(c.redisURL, "rediss://") {
 		return c, errors.New("-redis: want a redis:// or rediss:// URL")
+	}
+	if c.leaseTTL < 300*time.Millisecond {
+		return c, errors.New("-lease-ttl: at least 300ms")
+	}
+	if c.publicURL != "" {
+		if _, err := websocketURL(c.publicURL); err != nil {
+			return c, fmt.Errorf("-public-url: %w", err)
+		}
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, errors.New("-tls-cert and -tls-key go together")

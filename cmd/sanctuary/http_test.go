@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sanctuary-sfu/sanctuary/auth"
+	"github.com/sanctuary-sfu/sanctuary/rooms/redisstore"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
 	"github.com/sanctuary-sfu/sanctuary/signaling"
 )
@@ -73,14 +74,18 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 		t.Fatal(err)
 	}
 	m := newMetrics()
-	store, closeStore, err := cfg.openStore(log)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, cluster, closeStore, err := cfg.openStore(log, ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeStore)
 	sig, err := signaling.NewServer(signaling.Config{
 		Verifier: verifier, Engine: engine, Logger: log, CheckOrigin: cfg.origins.allows,
-		PingInterval: testPingInterval, AuthTimeout: time.Minute, Store: store,
+		PingInterval: testPingInterval, AuthTimeout: time.Minute, Store: store, Cluster: clusterOf(cluster),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,9 +95,18 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 	}
 	m.register(engine, sig)
 	a := &app{cfg: cfg, sig: sig, metrics: m}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	clusterDone := make(chan struct{})
+	clusterCtx, stopCluster := context.WithCancel(context.Background())
+	if cluster != nil {
+		if err := cluster.Heartbeat(context.Background(), redisstore.Load{}); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer close(clusterDone)
+			runCluster(clusterCtx, cluster, sig, engine, log)
+		}()
+	} else {
+		close(clusterDone)
 	}
 	scheme := "http"
 	tlsCfg, err := cfg.tlsConfig()
@@ -128,6 +142,8 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 		_ = ts.srv.Close()
 		<-done
 		sig.Close()
+		stopCluster()
+		<-clusterDone
 		_ = engine.Close()
 		if t.Failed() {
 			t.Logf("server logs:\n%s", logs.String())

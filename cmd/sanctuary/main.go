@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sanctuary-sfu/sanctuary/rooms/redisstore"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
 	"github.com/sanctuary-sfu/sanctuary/signaling"
 	"github.com/sanctuary-sfu/sanctuary/web"
@@ -68,7 +69,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer turnServer.Close()
 	}
 
-	store, closeStore, err := cfg.openStore(log)
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	store, cluster, closeStore, err := cfg.openStore(log, ln.Addr().String())
 	if err != nil {
 		return err
 	}
@@ -86,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxSessionParticipants: cfg.limits.sessionParticipants, MaxParticipants: cfg.limits.participants,
 		MaxSessions: cfg.limits.sessions, MaxSocketsPerIP: cfg.limits.socketsPerIP,
 		SocketRate: cfg.limits.socketRate, SocketBurst: cfg.limits.socketBurst, ClientIP: clientIP,
-		Store: store,
+		Store: store, Cluster: clusterOf(cluster),
 	})
 	if err != nil {
 		return err
@@ -108,10 +114,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return err
-	}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
@@ -127,6 +129,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	clusterDone := make(chan struct{})
+	clusterCtx, stopCluster := context.WithCancel(context.Background())
+	if cluster != nil {
+		go func() {
+			defer close(clusterDone)
+			runCluster(clusterCtx, cluster, sig, engine, log)
+		}()
+	} else {
+		close(clusterDone)
+	}
+	defer func() { stopCluster(); <-clusterDone }() // deregister, release the leases
 	select {
 	case err := <-errc:
 		return err
@@ -149,6 +162,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// clusterOf is c as a signaling.Cluster: nil without one.
+func clusterOf(c *redisstore.Cluster) signaling.Cluster {
+	if c == nil {
+		return nil
+	}
+	return c
 }
 
 // app is what the server's HTTP routes serve.

@@ -8,6 +8,8 @@
 //	<prefix>m:{<id>}  hash: user id → rooms.MemberRecord (JSON)
 //	<prefix>e:{<id>}  stream: one entry per event, ID "<version>-1", field e (rooms.Event, JSON),
 //	                  trimmed to about Options.MaxEvents entries
+//	<prefix>l:{<id>}  string "<node> <token>": the lease of the node that owns the session (lease.go)
+//	<prefix>f:{<id>}  counter: the last fencing token issued for the session
 //
 // A commit is one Lua script: it checks the stored version and incarnation
 // against the writer's and writes the record, the changed members and the
@@ -47,6 +49,14 @@ type Options struct {
 	Prefix    string        // of every key; "" means DefaultPrefix
 	TTL       time.Duration // keys expire this long after the session's last write; 0 or less: DefaultTTL
 	MaxEvents int64         // events kept per session (approximately: trimming is lazy); 0 or less: DefaultMaxEvents
+	// Node, when non-empty, names this node among several on one Redis
+	// and turns ownership on: a session is written only by the node that
+	// holds its lease (lease.go), and every write is fenced by the
+	// lease's token. "" (one node): no leases.
+	Node string
+	// LeaseTTL is how long a lease outlives its holder's last renewal: a
+	// dead node's sessions are taken over after it. 0 or less: DefaultLeaseTTL.
+	LeaseTTL time.Duration
 }
 
 // Store is a rooms.Store on a Redis client (a single node, Sentinel or
@@ -56,6 +66,11 @@ type Store struct {
 	prefix    string                // immutable
 	ttl       time.Duration         // immutable; > 0
 	maxEvents int64                 // immutable; > 0
+	node      string                // immutable; "": no leases
+	leaseTTL  time.Duration         // immutable; > 0
+
+	mu     sync.Mutex
+	leases map[string]lease // guarded by mu: the leases this node holds, by session
 }
 
 var _ rooms.Store = (*Store)(nil)
@@ -72,22 +87,32 @@ func New(rdb redis.UniversalClient, o Options) *Store {
 	if o.MaxEvents <= 0 {
 		o.MaxEvents = DefaultMaxEvents
 	}
-	return &Store{rdb: rdb, prefix: o.Prefix, ttl: o.TTL, maxEvents: o.MaxEvents}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	return &Store{rdb: rdb, prefix: o.Prefix, ttl: o.TTL, maxEvents: o.MaxEvents,
+		node: o.Node, leaseTTL: o.LeaseTTL, leases: make(map[string]lease)}
 }
 
-// keys returns the session's record, members and events keys.
+// keys returns the session's record, members, events, lease and fence
+// keys.
 func (s *Store) keys(session string) []string {
 	tag := "{" + session + "}"
-	return []string{s.prefix + "s:" + tag, s.prefix + "m:" + tag, s.prefix + "e:" + tag}
+	return []string{s.prefix + "s:" + tag, s.prefix + "m:" + tag, s.prefix + "e:" + tag,
+		s.prefix + "l:" + tag, s.prefix + "f:" + tag}
 }
 
 // conflictPrefix starts the error the scripts answer on a version conflict.
 const conflictPrefix = "CONFLICT"
 
-// commitScript: KEYS record, members, events. ARGV prev, version, created,
-// record JSON, ttl ms, max events, member count n, then n pairs (user id,
+// commitScript: KEYS record, members, events, lease, fence. ARGV prev,
+// version, created, record JSON, ttl ms, max events, lease value ("": no
+// fencing), token, lease ttl ms, member count n, then n pairs (user id,
 // JSON), then pairs (event version, JSON).
-var commitScript = redis.NewScript(`
+var commitScript = redis.NewScript(fenceLua + `
+if ARGV[7] ~= '' and not holds(KEYS[4], KEYS[5], ARGV[7], ARGV[8], ARGV[9], ARGV[5]) then
+  return redis.error_reply('NOTOWNER ' .. (redis.call('GET', KEYS[4]) or 'none'))
+end
 local cur = redis.call('HMGET', KEYS[1], 'v', 'c')
 if cur[1] then
   if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[3] then
@@ -100,8 +125,8 @@ else
   redis.call('DEL', KEYS[2], KEYS[3])
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'c', ARGV[3], 'r', ARGV[4])
-local n = tonumber(ARGV[7])
-local i = 8
+local n = tonumber(ARGV[10])
+local i = 11
 local last = i + 2 * n - 1
 while i <= last do
   local j = math.min(i + 2 * ` + strconv.Itoa(membersPerCall) + ` - 1, last)
@@ -112,19 +137,29 @@ while i <= #ARGV do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], ARGV[i] .. '-1', 'e', ARGV[i + 1])
   i = i + 2
 end
-for _, k in ipairs(KEYS) do
-  redis.call('PEXPIRE', k, ARGV[5])
+for i = 1, 3 do
+  redis.call('PEXPIRE', KEYS[i], ARGV[5])
+end
+if ARGV[7] ~= '' then
+  redis.call('PEXPIRE', KEYS[5], ARGV[5])
 end
 return 1
 `)
 
-// deleteScript: KEYS as commitScript. ARGV version.
-var deleteScript = redis.NewScript(`
+// deleteScript: KEYS as commitScript. ARGV version, lease value ("": no
+// fencing), token, lease ttl ms, ttl ms. The lease goes with the session.
+var deleteScript = redis.NewScript(fenceLua + `
+if ARGV[2] ~= '' and not holds(KEYS[4], KEYS[5], ARGV[2], ARGV[3], ARGV[4], ARGV[5]) then
+  return redis.error_reply('NOTOWNER ' .. (redis.call('GET', KEYS[4]) or 'none'))
+end
 local v = redis.call('HGET', KEYS[1], 'v')
 if v and v ~= ARGV[1] then
   return redis.error_reply('CONFLICT stored ' .. v)
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+if ARGV[2] ~= '' then
+  redis.call('DEL', KEYS[4])
+end
 return 1
 `)
 
@@ -134,9 +169,13 @@ func (s *Store) Commit(ctx context.Context, c rooms.Commit) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: commit: %w", err)
 	}
-	args := make([]any, 0, 7+2*len(c.Members)+2*len(c.Events))
+	l, err := s.lease(ctx, c.Record.Session)
+	if err != nil {
+		return err
+	}
+	args := make([]any, 0, 10+2*len(c.Members)+2*len(c.Events))
 	args = append(args, c.Prev, c.Record.Version, created(c.Record.Created), rec, s.ttl.Milliseconds(),
-		s.maxEvents, len(c.Members))
+		s.maxEvents, l.val, l.token, s.leaseTTL.Milliseconds(), len(c.Members))
 	for _, m := range c.Members {
 		b, err := json.Marshal(m)
 		if err != nil {
@@ -155,7 +194,8 @@ func (s *Store) Commit(ctx context.Context, c rooms.Commit) error {
 	return s.scriptErr("commit", c.Record.Session, err)
 }
 
-// scriptErr wraps a script's CONFLICT answer in rooms.ErrConflict.
+// scriptErr wraps a script's CONFLICT answer in rooms.ErrConflict, and
+// its NOTOWNER answer in rooms.ErrNotOwner (the lease is forgotten).
 func (s *Store) scriptErr(op, session string, err error) error {
 	var rerr redis.Error
 	switch {
@@ -163,6 +203,9 @@ func (s *Store) scriptErr(op, session string, err error) error {
 		return nil
 	case errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), conflictPrefix):
 		return fmt.Errorf("redisstore: %s session %q: %s: %w", op, session, rerr.Error(), rooms.ErrConflict)
+	case errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), notOwnerPrefix):
+		s.forget(session)
+		return fmt.Errorf("redisstore: %s session %q: %s: %w", op, session, rerr.Error(), rooms.ErrNotOwner)
 	}
 	return fmt.Errorf("redisstore: %s session %q: %w", op, session, err)
 }
@@ -204,7 +247,15 @@ func (s *Store) Load(ctx context.Context, session string) (rooms.SessionRecord, 
 
 // Delete implements rooms.Store.
 func (s *Store) Delete(ctx context.Context, session string, version uint64) error {
-	err := deleteScript.Run(ctx, s.rdb, s.keys(session), version).Err()
+	l, err := s.lease(ctx, session)
+	if err != nil {
+		return err
+	}
+	err = deleteScript.Run(ctx, s.rdb, s.keys(session), version, l.val, l.token,
+		s.leaseTTL.Milliseconds(), s.ttl.Milliseconds()).Err()
+	if err == nil {
+		s.forget(session)
+	}
 	return s.scriptErr("delete", session, err)
 }
 

@@ -238,6 +238,39 @@ describe('protocol layer', () => {
     assert.ok(!seen.some(([t]) => t === 'closed'));
   });
 
+  it('follows a redirect to the owner of the session, and goes back to its first URL when that node is gone', async () => {
+    const before = counters.redirects;
+    const { c } = newClient();
+    c.start();
+    const ws0 = FakeWS.all[0];
+    ws0.open();
+    ws0.receive({ type: 'redirect', id: ws0.last('join').id, url: 'ws://node-a/ws' });
+    assert.equal(ws0.readyState, 3, 'the redirected socket is closed');
+    const ws1 = FakeWS.all.at(-1);
+    assert.equal(ws1.url, 'ws://node-a/ws', 'joins at once on the owner');
+    ws1.open();
+    assert.equal(ws1.last('join').session, 's');
+    ws1.receive({ type: 'welcome', id: ws1.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP, resumeKey: 'k1' });
+    ws1.receive(OFFER);
+    await tick(5);
+    FakePC.all.at(-1).connect();
+    assert.equal(c.status, 'connected');
+    assert.equal(counters.redirects, before + 1);
+    ws1.drop(); // node A goes down
+    await tick(20);
+    const ws2 = FakeWS.all.at(-1);
+    assert.equal(ws2.url, 'ws://node-a/ws', 'a first reconnect tries the owner again');
+    ws2.drop(); // it does not answer: never opened
+    await tick(20);
+    const ws3 = FakeWS.all.at(-1);
+    assert.equal(ws3.url, 'ws://x/ws', 'then the URL it started from, which sends it on');
+    ws3.open();
+    assert.deepEqual(ws3.last('join').resume, { key: 'k1', version: 4 }, 'a resume, which a new node answers afresh');
+    ws3.receive({ type: 'redirect', id: ws3.last('join').id, url: 'ws://node-b/ws' });
+    assert.equal(FakeWS.all.at(-1).url, 'ws://node-b/ws');
+    c.stop();
+  });
+
   it('negotiates afresh when the server does not resume', async () => {
     const { c, ws, pc } = await joined();
     pc.connect();

@@ -84,6 +84,7 @@ type Bot struct {
 
 	clientID string // immutable: orders this bot's joins (join's clientId)
 	attempt  uint64 // joins sent; Dial and Resume only
+	url      string // the websocket URL joins go to: Config.URL, or where a redirect sent the bot; Dial and Resume only
 
 	sig signalState // owned by the read loop goroutine
 
@@ -153,7 +154,7 @@ func Dial(ctx context.Context, c Config) (*Bot, error) {
 		Envelope: signaling.Envelope{Type: signaling.TypeJoin, ID: "join"}, Batch: true,
 		Token: c.Token, Session: c.Session, Alias: c.Alias,
 	}
-	if err := b.openSocket(ctx, join); err != nil {
+	if err := b.joinFollowing(ctx, join); err != nil {
 		if b.ws == nil {
 			_ = b.pc.Close()
 		} else {
@@ -161,23 +162,55 @@ func Dial(ctx context.Context, c Config) (*Bot, error) {
 		}
 		return nil, err
 	}
-	for _, step := range []struct {
-		name string
-		ch   chan error
-	}{{"welcome", b.welcomed}, {"offer", b.answered}} {
-		if err := b.await(ctx, step.name, step.ch); err != nil {
-			_ = b.Close()
-			return nil, err
-		}
+	if err := b.await(ctx, "offer", b.answered); err != nil {
+		_ = b.Close()
+		return nil, err
 	}
 	return b, nil
 }
 
+// maxRedirects bounds the redirects one join follows (a node that does
+// not own the session names the one that does: one is the normal case).
+const maxRedirects = 3
+
+// joinFollowing opens a socket, sends join and waits for its welcome,
+// following redirects to the node that owns the session (the bot keeps
+// joining there, Resume too).
+func (b *Bot) joinFollowing(ctx context.Context, join signaling.Join) error {
+	for hop := 0; ; hop++ {
+		if err := b.openSocket(ctx, join); err != nil {
+			return err
+		}
+		err := b.await(ctx, "welcome", b.welcomed)
+		var r *redirectError
+		if !errors.As(err, &r) {
+			return err
+		}
+		<-b.Done() // the server closes a redirected socket
+		if hop == maxRedirects {
+			return fmt.Errorf("bots: more than %d redirects, the last to %s", maxRedirects, r.url)
+		}
+		b.url = r.url
+		b.mu.Lock()
+		b.st.redirects++
+		b.mu.Unlock()
+		b.welcomed = make(chan error, 1)
+	}
+}
+
+// redirectError is the read loop's report of a redirect answering a join.
+type redirectError struct{ url string }
+
+func (e *redirectError) Error() string { return "bots: redirected to " + e.url }
+
 // openSocket dials a websocket, sends join on it and starts its read loop.
 func (b *Bot) openSocket(ctx context.Context, join signaling.Join) error {
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, b.cfg.URL, nil)
+	if b.url == "" {
+		b.url = b.cfg.URL
+	}
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, b.url, nil)
 	if err != nil {
-		return fmt.Errorf("bots: dial %s: %w", b.cfg.URL, err)
+		return fmt.Errorf("bots: dial %s: %w", b.url, err)
 	}
 	ws.SetReadLimit(wsReadLimit)
 	// Answer the server's pings with the patience of a real client: gorilla's

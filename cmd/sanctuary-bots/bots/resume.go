@@ -50,10 +50,7 @@ func (b *Bot) Resume(ctx context.Context) error {
 		Token: b.cfg.Token, Session: b.cfg.Session, Alias: b.cfg.Alias,
 		Resume: &signaling.Resume{Key: key, Version: version},
 	}
-	if err := b.openSocket(ctx, join); err != nil {
-		return err
-	}
-	return b.await(ctx, "welcome", b.welcomed)
+	return b.joinFollowing(ctx, join)
 }
 
 // RestartICE asks the server for an ICE restart on the bot's one

@@ -132,6 +132,12 @@ func (b *Bot) handle(raw []byte) {
 		if b.decode(raw, &m) && m.Candidate != nil {
 			b.addCandidate(*m.Candidate)
 		}
+	case signaling.TypeRedirect:
+		var m signaling.Redirect
+		if b.decode(raw, &m) && !b.sig.welcomed && m.URL != "" {
+			b.sig.welcomed = true
+			b.welcomed <- &redirectError{url: m.URL}
+		}
 	case signaling.TypeReplaced:
 		b.mu.Lock()
 		b.st.replaced = true

@@ -44,6 +44,9 @@ type Stats struct {
 	ICERestarts uint64
 	// Resumes counts Resume calls that kept the PeerConnection.
 	Resumes uint64
+	// Redirects counts the redirects joins followed to the node that owns
+	// the session (several nodes on Redis).
+	Redirects uint64
 	// VersionGaps counts session events whose version was not one more
 	// than the one before (across resumes too). Its target is 0.
 	VersionGaps uint64
@@ -88,6 +91,7 @@ type counters struct {
 	foreign, unrecognised           uint64
 	renegotiations, iceRestarts     uint64
 	resumes, versionGaps            uint64
+	redirects                       uint64
 	ssrcChanges, seqGaps, seqBack   uint64
 	latency                         Histogram
 	errors, localErrors             []string
@@ -238,6 +242,7 @@ func (b *Bot) Stats() Stats {
 		Renegotiations:           c.renegotiations,
 		ICERestarts:              c.iceRestarts,
 		Resumes:                  c.resumes,
+		Redirects:                c.redirects,
 		VersionGaps:              c.versionGaps,
 		Version:                  b.version,
 		SSRCChanges:              c.ssrcChanges,

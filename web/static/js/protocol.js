@@ -34,6 +34,7 @@ export const counters = {
   peerConnections: 0, // RTCPeerConnection constructions
   reconnects: 0, // websockets opened after the first
   resumes: 0, // welcomes that kept the PeerConnection across a new websocket
+  redirects: 0, // joins sent on to the node that owns the session (several nodes)
   iceRestarts: 0, // ICE restart offers answered
   /**
    * Why each websocket ended, oldest first (the last {@link MAX_DROPS}):
@@ -50,6 +51,9 @@ function recordDrop(drop) {
   counters.drops.push({ at: new Date().toISOString(), ...drop });
   if (counters.drops.length > MAX_DROPS) counters.drops.shift();
 }
+
+/** Redirects followed in a row without a welcome before backing off. */
+const MAX_REDIRECTS = 3;
 
 /** Delays before reconnect attempts (ms); the last repeats, with ±20% jitter. */
 const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
@@ -221,7 +225,9 @@ export class SanctuaryClient extends EventTarget {
     if (this.stopped) return;
     this.setStatus(this.everConnected ? 'reconnecting' : 'connecting');
     const WS = this.opts.WebSocket ?? globalThis.WebSocket;
-    const ws = new WS(this.opts.url);
+    // A redirect names the node that owns the session; until one of its
+    // sockets fails to open, we join there.
+    const ws = new WS(this.redirectUrl || this.opts.url);
     this.ws = ws;
     this.lastError = ''; // the last error code received on this socket
     let opened = false;
@@ -288,6 +294,11 @@ export class SanctuaryClient extends EventTarget {
     }
     this.pending.clear();
     if (this.stopped || this.leaving) return;
+    if (!opened && this.redirectUrl) {
+      // The node we were sent to is gone: the URL we started from sends us
+      // to whichever node owns the session now.
+      this.redirectUrl = '';
+    }
     if (!opened && ++this.failedOpens === UNREACHABLE_AFTER) {
       this.emit('problem', { code: 'unreachable', fatal: false });
     }
@@ -365,6 +376,25 @@ export class SanctuaryClient extends EventTarget {
     this.emit('closed', { code, message });
   }
 
+  /**
+   * Another node owns the session (PROTOCOL.md, redirect): join there at
+   * once, with the same join (a resume too). More than MAX_REDIRECTS in a
+   * row without a welcome are taken for a drop, with its backoff.
+   */
+  onRedirect(url) {
+    const ws = this.ws;
+    if (!ws || typeof url !== 'string' || !/^wss?:\/\//.test(url)) return;
+    this.redirects = (this.redirects ?? 0) + 1;
+    if (this.redirects > MAX_REDIRECTS) return; // the server's close follows: dropped() backs off
+    counters.redirects++;
+    this.redirectUrl = url;
+    this.ws = null;
+    ws.onclose = ws.onmessage = ws.onopen = null;
+    clearInterval(this.pinger);
+    ws.close();
+    this.open();
+  }
+
   // --- messages ----------------------------------------------------------
 
   onMessage(m) {
@@ -384,6 +414,7 @@ export class SanctuaryClient extends EventTarget {
         this.iceServers = m.iceServers ?? []; // TURN with this participant's credentials
         this.resumeKey = m.resumeKey ?? '';
         this.attempt = 0;
+        this.redirects = 0;
         this.awaitingSnapshot = false;
         this.buffered = [];
         if (m.resumed) {
@@ -434,6 +465,9 @@ export class SanctuaryClient extends EventTarget {
         break;
       case 'chat.deleted':
         this.emit('chat.deleted', { stream: m.stream, seq: m.seq });
+        break;
+      case 'redirect':
+        this.onRedirect(m.url);
         break;
       case 'replaced':
         this.stop('replaced', m.message);
