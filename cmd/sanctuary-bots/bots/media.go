@@ -218,5 +218,10 @@ func (b *Bot) account(slot int, h *rtp.Header, sig Signature, signed bool, now t
 	}
 	if b.st.firstAudioMs == 0 {
 		b.st.firstAudioMs = ms(now.Sub(b.start))
+		if b.st.connectMs == 0 || b.st.connectMs > b.st.firstAudioMs {
+			// pion reports "connected" from another goroutine, a moment
+			// after SRTP can already carry a packet: media proves it.
+			b.st.connectMs = b.st.firstAudioMs
+		}
 	}
 }

@@ -344,7 +344,9 @@ func (b *Bot) onConnectionState(s webrtc.PeerConnectionState) {
 		b.connectOnce.Do(func() {
 			b.mu.Lock()
 			b.st.connected = true
-			b.st.connectMs = ms(time.Since(b.start))
+			if b.st.connectMs == 0 { // the first packet may have set it already
+				b.st.connectMs = ms(time.Since(b.start))
+			}
 			b.mu.Unlock()
 			close(b.connected)
 		})
