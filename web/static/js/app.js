@@ -14,6 +14,7 @@ import { SlotAudio } from './audio.js';
 import { RoomView } from './ui.js';
 import { HostPanel } from './panel.js';
 import { JoinForm } from './join.js';
+import { ChatPanel } from './chat.js';
 
 /** Levels above this count as speaking (linear audio level, 0..1). */
 const SPEAKING_LEVEL = 0.02;
@@ -25,11 +26,12 @@ const SLOT_LOG_MAX = 500;
 const announcer = new Announcer(byId('announce-polite'), byId('announce-urgent'), byId('activity'));
 const view = new RoomView();
 const panel = new HostPanel({ say: (t, o) => announcer.say(t, o), fail: showFailure, confirm });
+const chat = new ChatPanel({ say: (t, o) => announcer.say(t, o), fail: showFailure });
 const audio = new SlotAudio(byId('audio-sink'), () => { byId('sound-button').hidden = false; });
 const join = new JoinForm(start);
 
 /** What tests and developers may inspect. */
-const exposed = { counters, client: null, slotLog: [] };
+const exposed = { counters, client: null, slotLog: [], chat };
 window.sanctuary = exposed;
 
 /** @type {SanctuaryClient|null} */
@@ -42,6 +44,7 @@ function start({ token, session, alias }) {
   exposed.client = client;
   view.reset();
   panel.attach(client);
+  chat.attach(client);
   byId('activity').replaceChildren();
   listen(client);
   join.show(false);
@@ -94,6 +97,7 @@ function render(c) {
   const staff = me?.role === 'host' || me?.role === 'moderator';
   panel.show(staff);
   if (staff) panel.render();
+  chat.render();
   if (roomChanged) view.showBanner('');
   document.title = `${roomName} · Sanctuary`;
 }
