@@ -8,6 +8,7 @@ import { describeEvent } from '../static/js/notify.js';
 import { tokenFromFragment, allowedOrigins, tokenFromMessage } from '../static/js/token.js';
 import { describeError, isFatal } from '../static/js/errors.js';
 import { generateAlias, aliasCount } from '../static/js/alias.js';
+import { ChatLog, tabOf } from '../static/js/chatlog.js';
 
 const P = (id, extra = {}) => ({ id, alias: id.toUpperCase(), role: 'participant', room: 'main', state: 'connected', ...extra });
 
@@ -158,5 +159,55 @@ describe('errors and aliases', () => {
     assert.equal(generateAlias(() => seq[i++]), 'Quiet Whale');
     assert.match(generateAlias(), /^[A-Z][a-z]+ [A-Z][a-z]+$/);
     assert.ok(aliasCount >= 500);
+  });
+});
+
+describe('names', () => {
+  it('tells identical aliases apart with a suffix of the id, and only those', () => {
+    const st = new SessionState();
+    st.load({ version: 1, participants: [P('p-aaaaaaaa0001', { alias: 'bot 0' }), P('p-aaaaaaaa0002', { alias: 'Bot  0 ' }), P('p-c', { alias: 'Fox' })] });
+    assert.equal(st.label('p-aaaaaaaa0001'), 'bot 0 · 0001');
+    assert.equal(st.label('p-aaaaaaaa0002'), 'Bot  0  · 0002');
+    assert.equal(st.label('p-c'), 'Fox');
+    assert.equal(st.label('p-nobody'), '');
+    st.apply({ event: 'participant.left', version: 2, participant: P('p-aaaaaaaa0002') });
+    assert.equal(st.label('p-aaaaaaaa0001'), 'bot 0', 'alone again: no suffix');
+  });
+});
+
+describe('ChatLog', () => {
+  const M = (stream, seq, extra = {}) => ({ stream, seq, clientMsgId: `c${seq}`, from: 'p-a', alias: 'A', text: `t${seq}`, at: 1000 + seq, ...extra });
+
+  it('keeps each (stream, seq) once, counts unread per tab, and marks deletions', () => {
+    const log = new ChatLog();
+    assert.equal(log.add(M('room:main', 1)), true);
+    assert.equal(log.add(M('room:main', 1)), false, 'a repeat is not added');
+    assert.equal(log.add(M('all', 1, { at: 1001.5 })), true);
+    assert.equal(log.add(M('staff:p-a', 1)), true);
+    assert.equal(log.add(M('room:main', 2), { mine: true }), true);
+    assert.equal(log.add(M('room:main', 3), { seen: true }), true);
+    assert.deepEqual(log.unread, { room: 2, help: 1 });
+    assert.deepEqual(log.list('room').map((m) => `${m.stream}#${m.seq}`), ['room:main#1', 'all#1', 'room:main#2', 'room:main#3']);
+    assert.equal(log.remove('room:main', 1), true);
+    assert.equal(log.remove('room:main', 1), false, 'deleting again changes nothing');
+    assert.equal(log.list('room')[0].text, '');
+    assert.equal(log.add(M('all', 1, { deleted: true })), false);
+    assert.equal(log.list('room')[1].deleted, true, 'a replayed deletion marks the kept copy');
+    log.markRead('room');
+    assert.deepEqual(log.unread, { room: 0, help: 1 });
+    assert.equal(tabOf('staff:p-x'), 'help');
+  });
+
+  it('shows only my current room and counts only what shows', () => {
+    const log = new ChatLog();
+    log.add(M('room:main', 1));
+    log.setRoom('r-1');
+    log.add(M('room:main', 2)); // not my room any more: kept, not shown, not counted
+    log.add(M('room:r-1', 1));
+    assert.deepEqual(log.list('room').map((m) => m.stream), ['room:r-1']);
+    assert.equal(log.unread.room, 2);
+    log.add(M('staff:p-b', 1, { at: 5000 }));
+    log.add(M('staff:p-a', 2, { at: 4000 }));
+    assert.deepEqual(log.threads().map((t) => t.owner), ['p-b', 'p-a']);
   });
 });

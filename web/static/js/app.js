@@ -85,7 +85,7 @@ function listen(c) {
     announcer.say(text, { quiet: true });
   });
   c.addEventListener('reaction', (e) => {
-    const who = c.state.participant(e.detail.participantId)?.alias ?? 'Someone';
+    const who = c.state.label(e.detail.participantId) || 'Someone';
     announcer.say(`${who} reacted ${e.detail.emoji}`, { quiet: true });
   });
   c.addEventListener('closed', (e) => ended(e.detail.code));

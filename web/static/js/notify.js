@@ -31,7 +31,7 @@ export function describeEvent(ev, st, meId, now = Date.now()) {
   const myRoom = me?.room || MAIN_ROOM;
   const staff = STAFF.has(me?.role);
   const p = ev.participant;
-  const alias = p?.alias ?? 'Someone';
+  const alias = (p && st.label?.(p.id)) || p?.alias || 'Someone';
   const isMe = p?.id === meId;
   switch (ev.event) {
     case 'participant.joined':

@@ -239,15 +239,16 @@ export class HostPanel {
 
   fillRow(row, p, me, rooms, roomsChanged) {
     const isMe = me?.id === p.id;
-    row.name.textContent = isMe ? `${p.alias} (you)` : p.alias;
+    const name = this.client.state.label(p.id);
+    row.name.textContent = isMe ? `${name} (you)` : name;
     const tags = [];
     if (roleLabel(p.role)) tags.push(['role', roleLabel(p.role)]);
     if (p.handRaised) tags.push(['hand', 'Hand raised']);
     if (p.muted) tags.push(['muted', 'Muted for everyone']);
     if (p.state === 'reconnecting') tags.push(['', 'Reconnecting']);
     row.tags.replaceChildren(...tags.map(([cls, text]) => h('span', { class: `tag ${cls}`, text })));
-    row.label.textContent = isMe ? 'Visit room' : `Move ${p.alias} to`;
-    row.moveBtn.setAttribute('aria-label', isMe ? 'Go to the selected room' : `Move ${p.alias}`);
+    row.label.textContent = isMe ? 'Visit room' : `Move ${name} to`;
+    row.moveBtn.setAttribute('aria-label', isMe ? 'Go to the selected room' : `Move ${name}`);
     // Keep a choice the host is making unless the rooms or the person's room change.
     if (roomsChanged || row.select.options.length === 0) {
       const keep = row.select.value || p.room;
@@ -263,10 +264,10 @@ export class HostPanel {
     row.select.disabled = row.moveBtn.disabled = above;
     row.muteBtn.hidden = row.removeBtn.hidden = isMe || above;
     row.muteBtn.textContent = p.muted ? 'Unmute for everyone' : 'Mute for everyone';
-    row.muteBtn.setAttribute('aria-label', `${p.muted ? 'Unmute' : 'Mute'} ${p.alias} for everyone`);
+    row.muteBtn.setAttribute('aria-label', `${p.muted ? 'Unmute' : 'Mute'} ${name} for everyone`);
     row.handBtn.hidden = !p.handRaised || isMe || above;
-    row.handBtn.setAttribute('aria-label', `Lower ${p.alias}'s hand`);
-    row.removeBtn.setAttribute('aria-label', `Remove ${p.alias} from the session`);
+    row.handBtn.setAttribute('aria-label', `Lower ${name}'s hand`);
+    row.removeBtn.setAttribute('aria-label', `Remove ${name} from the session`);
   }
 
   async move(pid, roomId) {

@@ -113,6 +113,23 @@ export class SessionState {
   }
 
   /**
+   * The name to show for a participant: its alias, and when someone else
+   * in the session has the same alias (two "bot 0"), a short suffix from
+   * its participant id ("bot 0 · q8wd") so the two can be told apart.
+   * @param {string} id
+   * @returns {string} "" for an unknown id
+   */
+  label(id) {
+    const p = this.participants.get(id);
+    if (!p) return '';
+    const key = sameName(p.alias);
+    for (const o of this.participants.values()) {
+      if (o.id !== id && sameName(o.alias) === key) return `${p.alias} · ${idSuffix(id)}`;
+    }
+    return p.alias;
+  }
+
+  /**
    * The participants in a room, in join order.
    * @param {string} roomId
    * @returns {Participant[]}
@@ -125,6 +142,21 @@ export class SessionState {
 /** Records changed by one event, written into the state. */
 function putAll(state, list) {
   for (const p of list ?? []) state.participants.set(p.id, { ...p });
+}
+
+/** Aliases compared as people read them: trimmed, case and spacing ignored. */
+function sameName(alias) {
+  return (alias ?? '').trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+/**
+ * A short, stable suffix of a participant id: its last 4 characters
+ * (ids are "p-" and 12 random characters).
+ * @param {string} id
+ * @returns {string}
+ */
+export function idSuffix(id) {
+  return id.slice(-4);
 }
 
 function setHand(state, p) {

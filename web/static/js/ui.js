@@ -106,7 +106,7 @@ export class RoomView {
     for (const p of members) {
       const row = this.rows.get(p.id) ?? this.newRow(p.id);
       this.people.append(row.li); // keeps join order
-      this.fillRow(row, p, p.id === client.participantId);
+      this.fillRow(row, p, p.id === client.participantId, st.label(p.id));
     }
     this.alone.hidden = members.length !== 1;
     if (me) {
@@ -127,9 +127,9 @@ export class RoomView {
     return row;
   }
 
-  fillRow(row, p, isMe) {
+  fillRow(row, p, isMe, label) {
     row.avatar.textContent = initials(p.alias);
-    row.name.textContent = isMe ? `${p.alias} (you)` : p.alias;
+    row.name.textContent = isMe ? `${label} (you)` : label;
     const tags = [];
     if (roleLabel(p.role)) tags.push(['role', roleLabel(p.role)]);
     if (p.handRaised) tags.push(['hand', 'Hand raised']);
