@@ -5,7 +5,7 @@
  * @module app
  */
 
-import { byId } from './dom.js';
+import { byId, h } from './dom.js';
 import { SanctuaryClient, counters } from './protocol.js';
 import { describeError } from './errors.js';
 import { describeEvent } from './notify.js';
@@ -15,6 +15,7 @@ import { RoomView } from './ui.js';
 import { HostPanel } from './panel.js';
 import { JoinForm } from './join.js';
 import { ChatPanel } from './chat.js';
+import { SelfControls } from './controls.js';
 
 /** Levels above this count as speaking (linear audio level, 0..1). */
 const SPEAKING_LEVEL = 0.02;
@@ -27,6 +28,7 @@ const announcer = new Announcer(byId('announce-polite'), byId('announce-urgent')
 const view = new RoomView();
 const panel = new HostPanel({ say: (t, o) => announcer.say(t, o), fail: showFailure, confirm });
 const chat = new ChatPanel({ say: (t, o) => announcer.say(t, o), fail: showFailure });
+const controls = new SelfControls({ say: (t, o) => announcer.say(t, o), fail: showFailure, setMic });
 const audio = new SlotAudio(byId('audio-sink'), () => { byId('sound-button').hidden = false; });
 const join = new JoinForm(start);
 
@@ -37,6 +39,8 @@ window.sanctuary = exposed;
 /** @type {SanctuaryClient|null} */
 let client = null;
 let timers = [];
+/** Whether I was the host when last seen: the end view then shows the session's statistics. */
+let wasHost = false;
 
 function start({ token, session, alias }) {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -45,6 +49,7 @@ function start({ token, session, alias }) {
   view.reset();
   panel.attach(client);
   chat.attach(client);
+  controls.attach(client);
   byId('activity').replaceChildren();
   listen(client);
   join.show(false);
@@ -69,6 +74,7 @@ function listen(c) {
   });
   c.addEventListener('state', () => render(c));
   c.addEventListener('event', (e) => {
+    controls.onEvent(e.detail);
     const n = describeEvent(e.detail, c.state, c.participantId);
     if (!n) return;
     if (n.banner) view.showBanner(`Message from the host: ${n.banner}`);
@@ -87,6 +93,7 @@ function listen(c) {
   c.addEventListener('reaction', (e) => {
     const who = c.state.label(e.detail.participantId) || 'Someone';
     announcer.say(`${who} reacted ${e.detail.emoji}`, { quiet: true });
+    controls.showReaction(e.detail);
   });
   c.addEventListener('closed', (e) => ended(e.detail.code));
 }
@@ -98,6 +105,8 @@ function render(c) {
   panel.show(staff);
   if (staff) panel.render();
   chat.render();
+  controls.render();
+  if (me) wasHost = me.role === 'host';
   if (roomChanged) view.showBanner('');
   document.title = `${roomName} · Sanctuary`;
 }
@@ -131,9 +140,36 @@ function ended(code) {
   const left = code === 'left';
   byId('end-title').textContent = left ? 'You have left' : 'You are no longer connected';
   byId('end-text').textContent = left ? 'Thank you for being here. Take care of yourself.' : describeError(code).text;
+  byId('end-stats').hidden = true;
+  if (code === 'session_ended' && wasHost) showStats(client);
   byId('end-view').hidden = false;
   byId('end-title').focus();
   view.setStatus('closed');
+}
+
+/** Words for the statistics of GET /api/v1/sessions/{id}/stats. */
+const STAT_WORDS = [
+  ['peakParticipants', 'Most people at once'], ['totalJoins', 'Joins'], ['breakoutsCreated', 'Breakout rooms opened'],
+  ['moves', 'Moves between rooms'], ['removals', 'People removed'],
+];
+
+/** Shows the ended session's statistics (kept by the server after the end) to the host. */
+async function showStats(c) {
+  const session = c.opts.session || c.state.session;
+  try {
+    const res = await fetch(`/api/v1/sessions/${encodeURIComponent(session)}/stats`, {
+      headers: { Authorization: `Bearer ${c.opts.token}` },
+    });
+    if (!res.ok) return;
+    const st = await res.json();
+    const dl = byId('end-stats');
+    const rows = STAT_WORDS.map(([k, words]) => [words, String(st[k] ?? 0)]);
+    if (st.created && st.ended) rows.unshift(['Length', `${Math.max(1, Math.round((st.ended - st.created) / 60))} min`]);
+    dl.replaceChildren(...rows.flatMap(([dt, dd]) => [h('dt', { text: dt }), h('dd', { text: dd })]));
+    dl.hidden = false;
+  } catch {
+    // no statistics: the end view says enough
+  }
 }
 
 function showFailure(err) {
@@ -159,13 +195,18 @@ function confirm(question, yes) {
   });
 }
 
-byId('mute-button').addEventListener('click', () => {
+/**
+ * Turns my microphone on or off (locally: the track sends silence).
+ * @param {boolean} enabled
+ */
+function setMic(enabled) {
   if (!client) return;
-  const muted = client.micEnabled;
-  client.setMicEnabled(!muted);
-  view.setMuted(muted);
-  announcer.say(muted ? 'Your microphone is muted.' : 'Your microphone is on.');
-});
+  client.setMicEnabled(enabled);
+  view.setMuted(!enabled);
+  announcer.say(enabled ? 'Your microphone is on.' : 'Your microphone is muted.');
+}
+
+byId('mute-button').addEventListener('click', () => setMic(!client?.micEnabled));
 byId('hand-button').addEventListener('click', () => {
   const me = client?.state.participant(client.participantId);
   if (me) client.command('hand', { enabled: !me.handRaised }).catch(showFailure);

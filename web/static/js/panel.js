@@ -64,6 +64,13 @@ export class HostPanel {
       this.startClose(Number(byId('close-delay').value));
     });
     byId('close-cancel').addEventListener('click', () => this.run('breakouts.close.cancel', {}));
+    byId('self-select').addEventListener('change', (e) => {
+      this.run('breakouts.selfselect', { enabled: e.currentTarget.checked });
+    });
+    byId('end-session').addEventListener('click', async () => {
+      if (!(await this.o.confirm('End the session for everyone? Everyone leaves at once.', 'End the session'))) return;
+      this.run('session.end', {});
+    });
     byId('broadcast-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const input = byId('broadcast-text');
@@ -96,6 +103,8 @@ export class HostPanel {
    */
   show(on) {
     this.section.hidden = !on;
+    const me = this.client?.state.participant(this.client.participantId);
+    byId('end-tool').hidden = me?.role !== 'host'; // the host alone may end the session
   }
 
   // --- close all, now or with a countdown kept by the server ----------------
@@ -172,6 +181,7 @@ export class HostPanel {
       c.count.textContent = `${n} ${n === 1 ? 'person' : 'people'}`;
       c.empty.hidden = n > 0;
     }
+    byId('self-select').checked = st.selfSelect;
     this.tick();
   }
 

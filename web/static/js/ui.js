@@ -134,6 +134,7 @@ export class RoomView {
     if (roleLabel(p.role)) tags.push(['role', roleLabel(p.role)]);
     if (p.handRaised) tags.push(['hand', 'Hand raised']);
     if (p.muted) tags.push(['muted', 'Muted by host']);
+    if (p.deafened) tags.push(['', 'Not listening']);
     if (p.state === 'reconnecting') tags.push(['', 'Reconnecting']);
     if (p.state === 'joining') tags.push(['', 'Joining']);
     row.tags.replaceChildren(...tags.map(([cls, text]) => h('span', { class: `tag ${cls}`, text })));
