@@ -143,3 +143,34 @@ export function slotLogLength(person) {
 export async function inRoom(person, room) {
   await person.page.locator('#room-name').filter({ hasText: room }).waitFor({ timeout: WAIT_MS });
 }
+
+/**
+ * Opens a person's menu on the host's board and picks one of its items.
+ * @param {{page: any}} staff the host's or a moderator's page
+ * @param {string} pid whose menu
+ * @param {string} item the menu item's words ("Move to Room 1", "Mute for everyone"…)
+ */
+export async function boardAction(staff, pid, item) {
+  const row = staff.page.locator(`#board li[data-pid="${pid}"]`);
+  await row.locator('.menu-button').click();
+  await row.getByRole('menuitem', { name: item, exact: true }).click();
+}
+
+/**
+ * Drags one element onto another with the mouse, in small steps as a hand
+ * does (Chromium starts a drag only after the pointer moved a few pixels).
+ * @param {any} page a Playwright page
+ * @param {any} source a locator
+ * @param {any} target a locator
+ */
+export async function dragOnto(page, source, target) {
+  await source.scrollIntoViewIfNeeded();
+  const from = await source.boundingBox();
+  await page.mouse.move(from.x + 12, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(from.x + 30, from.y + from.height / 2, { steps: 4 });
+  await target.scrollIntoViewIfNeeded();
+  const to = await target.boundingBox();
+  await page.mouse.move(to.x + to.width / 2, to.y + to.height / 2, { steps: 8 });
+  await page.mouse.up();
+}

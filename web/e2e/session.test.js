@@ -9,7 +9,7 @@ import { join as pathJoin } from 'node:path';
 import { launch } from './chromium.js';
 import { startServer, ARTIFACTS } from './server.js';
 import {
-  join, hearsExactly, hearsNobody, counters, inRoom, lastSlots, slotLogLength, slotNamesSince, WAIT_MS,
+  join, hearsExactly, hearsNobody, counters, inRoom, boardAction, dragOnto, lastSlots, slotLogLength, slotNamesSince, WAIT_MS,
   assertNoNegotiationSinceJoin,
 } from './people.js';
 
@@ -19,7 +19,7 @@ describe('a session in three browsers', { timeout: 480000 }, () => {
   let server;
   let browser;
   let host;
-  let ana; // moved to Room 1 through the "Move to" list
+  let ana; // moved to Room 1 through her menu on the board
   let ben; // dragged onto Room 1 later
   const all = () => [host, ana, ben];
 
@@ -73,8 +73,11 @@ describe('a session in three browsers', { timeout: 480000 }, () => {
       hearsExactly(ben, [host, ana]),
     ]);
     // The room view lists all three, with the host's role.
-    await host.page.locator('#people li').nth(2).waitFor({ timeout: WAIT_MS });
-    assert.equal(await host.page.locator('#people li').count(), 3);
+    // The host sees everyone on the board, once: no second list of the host's room.
+    await host.page.locator('#board li.member').nth(2).waitFor({ timeout: WAIT_MS });
+    assert.equal(await host.page.locator('#board li.member').count(), 3);
+    assert.equal(await host.page.locator('#people-card').isVisible(), false);
+    await ana.page.locator('#people li').nth(2).waitFor({ timeout: WAIT_MS });
     assert.match(await ana.page.locator(`#people li[data-pid="${host.id}"]`).innerText(), /Host/);
     assert.equal(await ana.page.locator('#host-panel').isVisible(), false, 'participants see no host panel');
     await oneNegotiationEach();
@@ -85,12 +88,10 @@ describe('a session in three browsers', { timeout: 480000 }, () => {
     await hp.getByLabel('Number of rooms').fill('2');
     await hp.getByRole('button', { name: 'Create rooms' }).click();
     await hp.locator('#board .room-card').nth(2).waitFor({ timeout: WAIT_MS });
-    assert.deepEqual(await hp.locator('#board .room-card h3 > span:first-child').allInnerTexts(),
-      ['Main room', 'Room 1', 'Room 2']);
+    assert.deepEqual(await hp.locator('#board .room-card .lane-name').allInnerTexts(),
+      ['Main room (not in a breakout room)', 'Room 1', 'Room 2']);
 
-    const row = hp.locator(`#board li[data-pid="${ana.id}"]`);
-    await row.getByLabel(`Move ${ana.alias} to`).selectOption({ label: 'Room 1' });
-    await row.getByRole('button', { name: `Move ${ana.alias}`, exact: true }).click();
+    await boardAction(host, ana.id, 'Move to Room 1');
     await inRoom(ana, 'Room 1');
     await hp.locator('.room-card[aria-label="Room 1"]').locator(`li[data-pid="${ana.id}"]`).waitFor({ timeout: WAIT_MS });
 
@@ -118,7 +119,7 @@ describe('a session in three browsers', { timeout: 480000 }, () => {
 
   it('2b. dragging a participant onto a room moves them', async () => {
     const hp = host.page;
-    await hp.locator(`#board li[data-pid="${ben.id}"]`).dragTo(hp.locator('.room-card[aria-label="Room 1"]'));
+    await dragOnto(hp, hp.locator(`#board li[data-pid="${ben.id}"] .name`), hp.locator('.room-card[aria-label="Room 1"]'));
     await inRoom(ben, 'Room 1');
     await Promise.all([
       hearsExactly(ana, [ben]),
@@ -160,6 +161,7 @@ describe('a session in three browsers', { timeout: 480000 }, () => {
       hearsExactly(host, [ana, ben]),
       hearsExactly(ben, [host, ana]),
     ]);
-    assert.equal(await host.page.locator('#people li').count(), 3, 'still three people, nobody twice');
+    assert.equal(await host.page.locator('#board li.member').count(), 3, 'still three people, nobody twice');
+    assert.equal(await ben.page.locator('#people li').count(), 3, 'still three people, nobody twice');
   });
 });

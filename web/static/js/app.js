@@ -103,6 +103,9 @@ function render(c) {
   const me = c.state.participant(c.participantId);
   const staff = me?.role === 'host' || me?.role === 'moderator';
   panel.show(staff);
+  // Staff see everyone on the board (their own room too): no second list.
+  byId('people-card').hidden = staff;
+  document.body.classList.toggle('staff', staff);
   if (staff) panel.render();
   chat.render();
   controls.render();
@@ -129,6 +132,7 @@ async function pollSpeaking(c) {
   pollSpeaking.prev = prev;
   if (c.micEnabled && stats.self > SPEAKING_LEVEL) ids.add(c.participantId);
   view.setSpeaking(ids);
+  panel.setSpeaking(ids);
 }
 
 function ended(code) {

@@ -160,10 +160,13 @@ export class SelfControls {
    * @param {{participantId: string, emoji: string}} r
    */
   showReaction(r) {
-    const li = document.querySelector(`#people li[data-pid="${CSS.escape(r.participantId)}"]`);
-    if (!li) return;
+    const pid = CSS.escape(r.participantId);
+    for (const li of document.querySelectorAll(`#people li[data-pid="${pid}"], #board li[data-pid="${pid}"]`)) this.mark(li, r.emoji);
+  }
+
+  mark(li, emoji) {
     li.querySelector('.reacted')?.remove();
-    const mark = h('span', { class: 'reacted', text: r.emoji, 'aria-hidden': 'true' });
+    const mark = h('span', { class: 'reacted', text: emoji, 'aria-hidden': 'true' });
     li.append(mark);
     setTimeout(() => mark.remove(), REACTION_SHOW_MS);
   }

@@ -1,21 +1,41 @@
 /**
- * The host and moderator panel: create breakout rooms, assign everyone,
- * move a person (a "Move to" list, or drag and drop onto a room), close all
- * rooms now or after a countdown that the server keeps (and can cancel),
- * send a message to every room, mute for everyone,
- * remove. Every action is one protocol command; the board redraws from the
- * events that follow, never from a guess.
+ * The host and moderator panel: create breakout rooms (a number, or names,
+ * with a capacity and a time limit) now, or plan them and place people
+ * first and open them in one go; assign everyone (evenly or at random);
+ * let participants choose; close all rooms now or after a countdown the
+ * server keeps (cancellable), or one room; message every room; end the
+ * session. The board (board.js) shows the rooms and people and gives each
+ * person one menu: move, mute, ask to unmute, lower hand, make moderator,
+ * remove. Every action is a protocol command; the board redraws from the
+ * events that follow, never from a guess (a plan is the one local thing).
  * @module panel
  */
 
-import { h, byId, clock } from './dom.js';
+import { byId, clock } from './dom.js';
 import { MAIN_ROOM } from './state.js';
 import { roleLabel } from './ui.js';
-
-/** The drag-and-drop data type of a participant id. */
-const DRAG_TYPE = 'application/x-sanctuary-participant';
+import { Board } from './board.js';
 
 const RANK = { participant: 0, moderator: 1, host: 2 };
+/** How long opening planned rooms waits for the rooms' event (ms). */
+const OPEN_WAIT_MS = 10000;
+
+/**
+ * The rooms a create form asks for: names (comma-separated) or a count,
+ * each with the capacity and duration given. Pure.
+ * @param {{count: number, names: string, capacity: number, minutes: number}} f
+ * @returns {{name: string, capacity?: number, durationSec?: number}[]}
+ */
+export function roomsFromForm(f) {
+  const names = f.names.split(/[,\n]/).map((n) => n.trim()).filter(Boolean);
+  const list = names.length ? names : Array.from({ length: Math.max(0, f.count) }, (_, i) => `Room ${i + 1}`);
+  return list.map((name) => {
+    const r = { name };
+    if (f.capacity > 0) r.capacity = f.capacity;
+    if (f.minutes > 0) r.durationSec = Math.round(f.minutes * 60);
+    return r;
+  });
+}
 
 /** The host panel of one client. */
 export class HostPanel {
@@ -23,54 +43,65 @@ export class HostPanel {
    * @param {object} o
    * @param {(text: string, o?: object) => void} o.say announces an outcome
    * @param {(err: {code?: string, text?: string}) => void} o.fail shows a failed command in plain words
-   * @param {(question: string, yes: string) => Promise<boolean>} o.confirm asks before removing
+   * @param {(question: string, yes: string) => Promise<boolean>} o.confirm asks before removing or ending
    */
   constructor(o) {
     this.o = o;
     this.section = byId('host-panel');
-    this.board = byId('board');
+    this.board = new Board({ move: (pid, lane) => this.move(pid, lane) });
     this.bindForms();
     this.attach(null);
   }
 
   /**
-   * Starts over for a new client (a new join): an empty board.
+   * Starts over for a new client (a new join): an empty board, no plan.
    * @param {import('./protocol.js').SanctuaryClient|null} client
    */
   attach(client) {
     this.client = client;
-    /** @type {Map<string, {card: HTMLElement, title: HTMLElement, count: HTMLElement, timer: HTMLElement, list: HTMLElement, empty: HTMLElement}>} */
-    this.cards = new Map();
-    /** @type {Map<string, any>} */
-    this.rows = new Map();
-    this.roomsKey = '';
-    this.board.replaceChildren();
+    /** @type {{rooms: {key: string, name: string, capacity?: number, durationSec?: number}[], places: Map<string, string>}|null} */
+    this.plan = null;
+    this.board.clear();
     byId('close-countdown').hidden = true;
+    byId('plan-bar').hidden = true;
     this.show(false);
   }
 
   bindForms() {
+    const form = () => ({
+      count: Number(byId('room-count').value || 0),
+      names: byId('room-names').value,
+      capacity: Number(byId('room-capacity').value || 0),
+      minutes: Number(byId('room-minutes').value || 0),
+    });
     byId('create-form').addEventListener('submit', (e) => {
       e.preventDefault();
-      const count = Number(byId('room-count').value);
-      const minutes = Number(byId('room-minutes').value || 0);
-      this.run('breakouts.create', { count, durationSec: Math.round(minutes * 60) });
+      const rooms = roomsFromForm(form());
+      if (rooms.length) this.run('breakouts.create', { rooms });
+    });
+    byId('plan-button').addEventListener('click', () => {
+      const rooms = roomsFromForm(form());
+      if (!rooms.length) return;
+      this.plan = { rooms: rooms.map((r, i) => ({ ...r, key: `plan-${i + 1}` })), places: new Map() };
+      this.o.say(`${rooms.length} rooms planned. Place people with their menus, then open the rooms.`);
+      this.render();
+    });
+    byId('plan-open').addEventListener('click', () => this.openPlan());
+    byId('plan-discard').addEventListener('click', () => {
+      this.plan = null;
+      this.render();
     });
     byId('assign-button').addEventListener('click', () => {
-      this.run('breakouts.assign', { mode: 'balanced' });
+      this.run('breakouts.assign', { mode: byId('assign-mode').value, includeStaff: byId('assign-staff').checked });
+    });
+    byId('self-select').addEventListener('change', (e) => {
+      this.run('breakouts.selfselect', { enabled: e.currentTarget.checked });
     });
     byId('close-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.startClose(Number(byId('close-delay').value));
     });
     byId('close-cancel').addEventListener('click', () => this.run('breakouts.close.cancel', {}));
-    byId('self-select').addEventListener('change', (e) => {
-      this.run('breakouts.selfselect', { enabled: e.currentTarget.checked });
-    });
-    byId('end-session').addEventListener('click', async () => {
-      if (!(await this.o.confirm('End the session for everyone? Everyone leaves at once.', 'End the session'))) return;
-      this.run('session.end', {});
-    });
     byId('broadcast-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const input = byId('broadcast-text');
@@ -80,20 +111,23 @@ export class HostPanel {
         if (ok) input.value = '';
       });
     });
+    byId('end-session').addEventListener('click', async () => {
+      if (!(await this.o.confirm('End the session for everyone? Everyone leaves at once.', 'End the session'))) return;
+      this.run('session.end', {});
+    });
   }
 
   /**
    * Sends a command and shows a failure; success is told by the event that
    * follows (see notify.js), so it is not announced twice.
-   * @returns {Promise<boolean>} whether it succeeded
+   * @returns {Promise<object|null>} the ok, or null when it failed
    */
   async run(type, fields) {
     try {
-      await this.client.command(type, fields);
-      return true;
+      return await this.client.command(type, fields);
     } catch (err) {
       this.o.fail(err);
-      return false;
+      return null;
     }
   }
 
@@ -105,6 +139,47 @@ export class HostPanel {
     this.section.hidden = !on;
     const me = this.client?.state.participant(this.client.participantId);
     byId('end-tool').hidden = me?.role !== 'host'; // the host alone may end the session
+  }
+
+  // --- plan, then open ----------------------------------------------------------
+
+  /**
+   * Opens the planned rooms and moves the people placed in them: one
+   * breakouts.create, then one manual breakouts.assign with the new rooms'
+   * ids (read from the breakouts.created event of the create's version).
+   */
+  async openPlan() {
+    const plan = this.plan;
+    if (!plan) return;
+    const before = new Set(this.client.state.rooms.map((r) => r.id));
+    const ok = await this.run('breakouts.create', { rooms: plan.rooms.map(({ key, ...r }) => r) });
+    if (!ok) return;
+    const st = await this.stateAt(ok.version);
+    const created = st.rooms.filter((r) => !before.has(r.id));
+    const idOf = new Map(plan.rooms.map((r, i) => [r.key, created[i]?.id]));
+    const assignments = {};
+    for (const [pid, key] of plan.places) {
+      if (idOf.get(key) && st.participant(pid)) assignments[pid] = idOf.get(key);
+    }
+    this.plan = null;
+    if (Object.keys(assignments).length) await this.run('breakouts.assign', { mode: 'manual', assignments });
+    this.render();
+  }
+
+  /** Resolves with the state once it has applied `version` (or after OPEN_WAIT_MS). */
+  stateAt(version) {
+    const c = this.client;
+    if (c.state.version >= version) return Promise.resolve(c.state);
+    return new Promise((resolve) => {
+      const done = () => {
+        c.removeEventListener('state', check);
+        clearTimeout(timer);
+        resolve(c.state);
+      };
+      const check = () => { if (c.state.version >= version) done(); };
+      const timer = setTimeout(done, OPEN_WAIT_MS);
+      c.addEventListener('state', check);
+    });
   }
 
   // --- close all, now or with a countdown kept by the server ----------------
@@ -128,169 +203,113 @@ export class HostPanel {
   tick() {
     const st = this.client?.state;
     if (!st) return;
-    const now = Date.now();
-    for (const [id, c] of this.cards) {
-      const endsAt = st.roomEndsAt(id);
-      c.timer.textContent = endsAt ? clock((endsAt - now) / 1000) : '';
-    }
+    this.board.tick();
     byId('close-countdown').hidden = !st.closingAt;
     if (st.closingAt) {
-      byId('close-countdown-text').textContent = `Closing all rooms in ${clock((st.closingAt - now) / 1000)}.`;
+      byId('close-countdown-text').textContent = `Closing all rooms in ${clock((st.closingAt - Date.now()) / 1000)}.`;
     }
   }
 
   // --- the board -------------------------------------------------------------
 
-  /** Redraws the board: one card per room, one row per person. */
+  /** Redraws the board from the state (and the plan). */
   render() {
     const st = this.client.state;
-    const rooms = [{ id: MAIN_ROOM, name: 'Main room' }, ...st.rooms];
-    const key = rooms.map((r) => `${r.id}=${r.name}`).join('|');
-    const roomsChanged = key !== this.roomsKey;
-    this.roomsKey = key;
-
-    for (const [id, c] of this.cards) {
-      if (!rooms.some((r) => r.id === id)) {
-        c.card.remove();
-        this.cards.delete(id);
-      }
-    }
-    for (const r of rooms) {
-      const c = this.cards.get(r.id) ?? this.newCard(r);
-      c.title.textContent = r.name;
-      this.board.append(c.card);
-    }
-
     const me = st.participant(this.client.participantId);
-    const present = new Set();
-    for (const p of st.participants.values()) {
-      present.add(p.id);
-      const row = this.rows.get(p.id) ?? this.newRow(p);
-      this.fillRow(row, p, me, rooms, roomsChanged);
-      const card = this.cards.get(p.room) ?? this.cards.get(MAIN_ROOM);
-      if (row.li.parentElement !== card.list) card.list.append(row.li);
+    const plan = this.plan;
+    byId('plan-bar').hidden = !plan;
+    if (plan) {
+      byId('plan-text').textContent = `${plan.rooms.length} rooms planned, ${plan.places.size} people placed.`;
     }
-    for (const [id, row] of this.rows) {
-      if (!present.has(id)) {
-        row.li.remove();
-        this.rows.delete(id);
-      }
+    const laneOf = (p) => (plan?.places.get(p.id) ?? p.room) || MAIN_ROOM;
+    const people = [...st.participants.values()];
+    const count = (id) => people.filter((p) => laneOf(p) === id).length;
+    const lanes = [{ id: MAIN_ROOM, name: st.rooms.length || plan ? 'Main room (not in a breakout room)' : 'Main room', count: count(MAIN_ROOM), mine: me?.room === MAIN_ROOM, close: null }];
+    for (const r of st.rooms) {
+      lanes.push({
+        id: r.id, name: r.name, count: count(r.id), capacity: r.capacity, endsAt: st.roomEndsAt(r.id), mine: me?.room === r.id,
+        close: () => this.closeOne(r.id),
+      });
     }
-    for (const [id, c] of this.cards) {
-      const n = st.members(id).length;
-      c.count.textContent = `${n} ${n === 1 ? 'person' : 'people'}`;
-      c.empty.hidden = n > 0;
-    }
+    for (const r of plan?.rooms ?? []) lanes.push({ id: r.key, name: r.name, count: count(r.key), capacity: r.capacity, planned: true, close: null });
+    const rows = people.map((p) => this.row(p, me, lanes, laneOf(p)));
+    this.board.render(lanes, rows);
     byId('self-select').checked = st.selfSelect;
     this.tick();
   }
 
-  newCard(room) {
-    const title = h('span');
-    const count = h('span', { class: 'count' });
-    const timer = h('span', { class: 'count' });
-    const list = h('ul');
-    const empty = h('p', { class: 'empty', text: 'Nobody here yet.' });
-    const card = h('section', { class: 'room-card', 'data-room': room.id },
-      h('h3', {}, title, h('span', {}, count, ' ', timer)), list, empty);
-    card.setAttribute('aria-label', room.name);
-    this.dropZone(card, room.id);
-    const c = { card, title, count, timer, list, empty };
-    this.cards.set(room.id, c);
-    return c;
-  }
-
-  dropZone(card, roomId) {
-    card.addEventListener('dragover', (e) => {
-      if (!e.dataTransfer.types.includes(DRAG_TYPE)) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = 'move';
-      card.classList.add('drop');
-    });
-    card.addEventListener('dragleave', () => card.classList.remove('drop'));
-    card.addEventListener('drop', (e) => {
-      card.classList.remove('drop');
-      const pid = e.dataTransfer.getData(DRAG_TYPE);
-      if (!pid) return;
-      e.preventDefault();
-      this.move(pid, roomId);
-    });
-  }
-
-  newRow(p) {
-    const name = h('span', { class: 'name' });
-    const tags = h('span', { class: 'tags' });
-    const selectId = `move-${p.id}`;
-    const label = h('label', { class: 'sr-only', for: selectId });
-    const select = h('select', { id: selectId, class: 'move-select' });
-    const moveBtn = h('button', { type: 'button', class: 'secondary small', text: 'Move' });
-    const muteBtn = h('button', { type: 'button', class: 'secondary small' });
-    const handBtn = h('button', { type: 'button', class: 'secondary small', text: 'Lower hand' });
-    const removeBtn = h('button', { type: 'button', class: 'control danger small', text: 'Remove' });
-    const li = h('li', { class: 'member', draggable: 'true', 'data-pid': p.id },
-      h('div', {}, name, tags),
-      h('div', { class: 'actions' }, label, select, moveBtn, muteBtn, handBtn, removeBtn));
-    li.addEventListener('dragstart', (e) => {
-      e.dataTransfer.setData(DRAG_TYPE, p.id);
-      e.dataTransfer.setData('text/plain', this.client.state.participant(p.id)?.alias ?? '');
-      e.dataTransfer.effectAllowed = 'move';
-    });
-    moveBtn.addEventListener('click', () => this.move(p.id, select.value));
-    muteBtn.addEventListener('click', () => {
-      const cur = this.client.state.participant(p.id);
-      if (cur) this.run('mute', { participantId: p.id, enabled: !cur.muted });
-    });
-    handBtn.addEventListener('click', () => this.run('hand', { participantId: p.id, enabled: false }));
-    removeBtn.addEventListener('click', () => this.remove(p.id));
-    const row = { li, name, tags, label, select, moveBtn, muteBtn, handBtn, removeBtn };
-    this.rows.set(p.id, row);
-    return row;
-  }
-
-  fillRow(row, p, me, rooms, roomsChanged) {
+  /** One person's row: name, tags and the actions of their menu. */
+  row(p, me, lanes, lane) {
+    const st = this.client.state;
     const isMe = me?.id === p.id;
-    const name = this.client.state.label(p.id);
-    row.name.textContent = isMe ? `${name} (you)` : name;
+    const name = st.label(p.id);
     const tags = [];
     if (roleLabel(p.role)) tags.push(['role', roleLabel(p.role)]);
     if (p.handRaised) tags.push(['hand', 'Hand raised']);
     if (p.muted) tags.push(['muted', 'Muted for everyone']);
+    if (p.deafened) tags.push(['', 'Not listening']);
     if (p.state === 'reconnecting') tags.push(['', 'Reconnecting']);
-    row.tags.replaceChildren(...tags.map(([cls, text]) => h('span', { class: `tag ${cls}`, text })));
-    row.label.textContent = isMe ? 'Visit room' : `Move ${name} to`;
-    row.moveBtn.setAttribute('aria-label', isMe ? 'Go to the selected room' : `Move ${name}`);
-    // Keep a choice the host is making unless the rooms or the person's room change.
-    if (roomsChanged || row.select.options.length === 0) {
-      const keep = row.select.value || p.room;
-      row.select.replaceChildren(...rooms.map((r) => h('option', { value: r.id, text: r.name })));
-      row.select.value = rooms.some((r) => r.id === keep) ? keep : p.room;
-    }
-    if (row.room !== p.room) {
-      row.room = p.room;
-      row.select.value = p.room;
-    }
     const above = RANK[p.role] > RANK[me?.role ?? 'participant'];
-    row.li.draggable = !above;
-    row.select.disabled = row.moveBtn.disabled = above;
-    row.muteBtn.hidden = row.removeBtn.hidden = isMe || above;
-    row.muteBtn.textContent = p.muted ? 'Unmute for everyone' : 'Mute for everyone';
-    row.muteBtn.setAttribute('aria-label', `${p.muted ? 'Unmute' : 'Mute'} ${name} for everyone`);
-    row.handBtn.hidden = !p.handRaised || isMe || above;
-    row.handBtn.setAttribute('aria-label', `Lower ${name}'s hand`);
-    row.removeBtn.setAttribute('aria-label', `Remove ${name} from the session`);
+    const actions = [];
+    if (!above) {
+      for (const l of lanes) {
+        if (l.id === lane) continue;
+        const label = isMe ? `Go to ${l.name}` : `Move to ${l.name}`;
+        actions.push({ label, run: () => this.move(p.id, l.id) });
+      }
+    }
+    if (!isMe && !above) {
+      actions.push({ label: p.muted ? 'Unmute for everyone' : 'Mute for everyone', run: () => this.run('mute', { participantId: p.id, enabled: !p.muted }) });
+      actions.push({ label: 'Ask to unmute', run: () => this.run('unmute.request', { participantId: p.id }) });
+      if (p.handRaised) actions.push({ label: 'Lower hand', run: () => this.run('hand', { participantId: p.id, enabled: false }) });
+      if (me?.role === 'host' && p.role !== 'host') {
+        const to = p.role === 'moderator' ? 'participant' : 'moderator';
+        actions.push({ label: to === 'moderator' ? 'Make moderator' : 'Make participant', run: () => this.run('role', { participantId: p.id, role: to }) });
+      }
+      actions.push({ label: 'Remove from the session', danger: true, run: () => this.remove(p.id) });
+    }
+    return { id: p.id, lane, name: isMe ? `${name} (you)` : name, tags, draggable: !above, actions };
   }
 
-  async move(pid, roomId) {
+  /**
+   * Moves a person to a lane: a command for an open room, a change of the
+   * plan for a planned one (or back to the main room while planning).
+   */
+  async move(pid, laneId) {
     const st = this.client.state;
     const p = st.participant(pid);
-    if (!p || p.room === roomId) return;
-    await this.run('move', pid === this.client.participantId ? { room: roomId } : { participantId: pid, room: roomId });
+    if (!p) return;
+    if (this.plan) {
+      const planned = this.plan.rooms.find((r) => r.key === laneId);
+      const back = laneId === (p.room || MAIN_ROOM) && this.plan.places.has(pid);
+      if (planned || back) {
+        if (planned) this.plan.places.set(pid, laneId);
+        else this.plan.places.delete(pid);
+        this.o.say(`${st.label(pid)} placed in ${planned ? planned.name : st.roomName(laneId)} (planned).`);
+        this.render();
+        return;
+      }
+    }
+    if (p.room === laneId || !(laneId === MAIN_ROOM || st.room(laneId))) return;
+    await this.run('move', pid === this.client.participantId ? { room: laneId } : { participantId: pid, room: laneId });
+  }
+
+  async closeOne(roomId) {
+    await this.run('breakouts.close', { room: roomId });
   }
 
   async remove(pid) {
-    const p = this.client.state.participant(pid);
-    if (!p) return;
-    if (!(await this.o.confirm(`Remove ${p.alias} from the session? They will not be able to rejoin.`, 'Remove'))) return;
+    const name = this.client.state.label(pid);
+    if (!name) return;
+    if (!(await this.o.confirm(`Remove ${name} from the session? They will not be able to rejoin.`, 'Remove'))) return;
     await this.run('remove', { participantId: pid, reason: 'removed by the host' });
+  }
+
+  /**
+   * Marks who speaks now on the board.
+   * @param {Set<string>} ids
+   */
+  setSpeaking(ids) {
+    this.board.setSpeaking(ids);
   }
 }
