@@ -48,10 +48,11 @@ export function botsBinary() {
 }
 
 /**
- * Starts one speaking bot in `session` for a window of `durationS` seconds
- * (it speaks from connected to exit: about 2 s of warm-up more).
+ * Starts one speaking bot (or o.bots bots, o.speakers of them speaking) in
+ * `session` for a window of `durationS` seconds (they speak from connected
+ * to exit: about 2 s of warm-up more). Bot 0's token says host.
  * @param {string} url the server's base URL (http://127.0.0.1:PORT)
- * @param {{secret: string, session: string, durationS: number}} o
+ * @param {{secret: string, session: string, durationS: number, bots?: number, speakers?: number}} o
  * @returns {{done: Promise<{code: number|null, report: any, stderr: string}>, stop: () => void}}
  *   done settles when the command exits, with its parsed JSON report (null
  *   when it printed none); it rejects when the command outlives its bound
@@ -59,7 +60,7 @@ export function botsBinary() {
  */
 export function startBot(url, o) {
   const ws = `${url.replace(/^http/, 'ws')}/ws`;
-  const args = ['-url', ws, '-ice-loopback-only', '-bots', '1', '-speakers', '1',
+  const args = ['-url', ws, '-ice-loopback-only', '-bots', String(o.bots ?? 1), '-speakers', String(o.speakers ?? 1),
     '-duration', `${o.durationS}s`, '-json', '-session', o.session];
   // The secret goes through the environment twin: arguments are visible to other users.
   const proc = spawn(botsBinary(), args, {

@@ -47,6 +47,13 @@ export class Board {
     this.root = byId('board');
     this.search = byId('board-search');
     this.search.addEventListener('input', () => this.filter());
+    // From the search box, Down or Enter goes to the first person shown.
+    this.search.addEventListener('keydown', (e) => {
+      if (e.key !== 'ArrowDown' && e.key !== 'Enter') return;
+      e.preventDefault();
+      const first = this.visible()[0];
+      if (first) this.focusRow(first);
+    });
     /** @type {Map<string, any>} lane id → its elements */
     this.lanes = new Map();
     /** @type {Map<string, any>} participant id → its row elements and data */
@@ -92,6 +99,8 @@ export class Board {
       if (want !== l.el) this.root.insertBefore(l.el, want);
       prev = l.el;
     }
+    // Moving a focused row to another lane would drop its focus: keep it.
+    const focused = this.root.contains(document.activeElement) ? document.activeElement : null;
     const keepRows = new Set(rows.map((r) => r.id));
     for (const [id, r] of this.rows) {
       if (!keepRows.has(id)) {
@@ -112,6 +121,7 @@ export class Board {
     }
     if (!this.rows.has(this.current)) this.current = rows[0]?.id ?? '';
     this.filter();
+    if (focused && focused.isConnected && document.activeElement !== focused) focused.focus();
   }
 
   newLane(id) {
@@ -138,7 +148,9 @@ export class Board {
     l.el.classList.toggle('mine', !!lane.mine);
     l.el.classList.toggle('main-lane', lane.id === 'main');
     const cap = lane.capacity > 0 ? ` of ${lane.capacity}` : '';
-    l.count.textContent = `${lane.count}${cap} ${lane.count === 1 && !cap ? 'person' : 'people'}`;
+    l.count.textContent = `${lane.count}${cap}`;
+    l.count.setAttribute('aria-label', `${lane.count}${cap} ${lane.count === 1 && !cap ? 'person' : 'people'}`);
+    l.count.title = l.count.getAttribute('aria-label');
     l.endsAt = lane.endsAt ?? 0;
     l.closeBtn.hidden = !lane.close;
     l.closeBtn.setAttribute('aria-label', `Close ${lane.name}`);
