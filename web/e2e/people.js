@@ -15,7 +15,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {import('playwright-core').Browser} browser
  * @param {string} url the server's base URL
  * @param {{session: string, alias: string, role: string, viewport?: {width: number, height: number},
- *   initScript?: Function}} o initScript runs in the page before its own scripts
+ *   initScript?: Function, query?: string}} o initScript runs in the page before its own scripts;
+ *   query is appended to the page's address ("?level=mic")
  */
 export async function join(browser, url, o) {
   const context = await browser.newContext({ viewport: o.viewport ?? { width: 1100, height: 900 } });
@@ -24,7 +25,7 @@ export async function join(browser, url, o) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(`${url}/`);
+  await page.goto(`${url}/${o.query ?? ''}`);
   await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
   await page.getByLabel('Session', { exact: true }).fill(o.session);
   await page.getByLabel('Name others see').fill(o.alias);

@@ -16,6 +16,7 @@ import { HostPanel } from './panel.js';
 import { JoinForm } from './join.js';
 import { ChatPanel } from './chat.js';
 import { SelfControls } from './controls.js';
+import { MicLevel } from './miclevel.js';
 
 /** Levels above this count as speaking (linear audio level, 0..1). */
 const SPEAKING_LEVEL = 0.02;
@@ -39,6 +40,10 @@ window.sanctuary = exposed;
 /** @type {SanctuaryClient|null} */
 let client = null;
 let timers = [];
+/** My microphone's level measured in the page, where the statistics have none (Firefox). */
+let meter = null;
+/** `?level=mic` measures my own level in the page in every browser (for tests and diagnosis). */
+const METER_ALWAYS = new URLSearchParams(location.search).get('level') === 'mic';
 /** Whether I was the host when last seen: the end view then shows the session's statistics. */
 let wasHost = false;
 
@@ -57,6 +62,9 @@ function start({ token, session, alias }) {
   byId('room-view').hidden = false;
   byId('room-name').focus();
   client.start();
+  meter?.close();
+  meter = new MicLevel(); // now, in the click that joins: a context made later may stay suspended
+  client.mic.then((track) => meter?.attach(track));
   timers = [
     setInterval(() => { view.tick(); panel.tick(); }, 1000),
     setInterval(() => pollSpeaking(client), SPEAKING_EVERY_MS),
@@ -130,15 +138,32 @@ async function pollSpeaking(c) {
     if (grew && s.participant && s.audioLevel > SPEAKING_LEVEL) ids.add(s.participant);
   }
   pollSpeaking.prev = prev;
-  if (c.micEnabled && stats.self > SPEAKING_LEVEL) ids.add(c.participantId);
+  const self = selfLevel(stats);
+  if (c.micEnabled && self.level > SPEAKING_LEVEL) ids.add(c.participantId);
   view.setSpeaking(ids);
   panel.setSpeaking(ids);
 }
+
+/**
+ * My own level: from the statistics when they have it (Chromium), else
+ * measured from the microphone (Firefox).
+ * @returns {{level: number, source: 'stats'|'mic'}}
+ */
+function selfLevel(stats) {
+  if (stats.self !== null && !METER_ALWAYS) return { level: stats.self, source: 'stats' };
+  return { level: meter?.level() ?? 0, source: 'mic' };
+}
+exposed.selfLevel = async () => {
+  const stats = client ? await client.slotStats() : { self: null };
+  return { ...selfLevel(stats), contextState: meter?.ctx?.state ?? 'none' };
+};
 
 function ended(code) {
   for (const t of timers) clearInterval(t);
   timers = [];
   audio.clear();
+  meter?.close();
+  meter = null;
   pollSpeaking.prev = null;
   byId('room-view').hidden = true;
   const left = code === 'left';

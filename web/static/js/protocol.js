@@ -194,19 +194,20 @@ export class SanctuaryClient extends EventTarget {
   }
 
   /**
-   * Per-slot receive statistics and levels, plus my own microphone level.
-   * @returns {Promise<{self: number, slots: {index: number, mid: string, participant: string,
+   * Per-slot receive statistics and levels, plus my own microphone level
+   * (null when the browser's statistics have none: Firefox).
+   * @returns {Promise<{self: number|null, slots: {index: number, mid: string, participant: string,
    *   packetsReceived: number, audioLevel: number, totalAudioEnergy: number}[]}>}
    */
   async slotStats() {
     const pc = this.pc;
-    const out = { self: 0, slots: [] };
+    const out = { self: null, slots: [] };
     if (!pc) return out;
     const report = await pc.getStats();
     const byMid = new Map();
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'audio') byMid.set(s.mid, s);
-      if (s.type === 'media-source' && s.kind === 'audio') out.self = s.audioLevel ?? 0;
+      if (s.type === 'media-source' && s.kind === 'audio' && s.audioLevel !== undefined) out.self = s.audioLevel;
     });
     this.slotMids.forEach((mid, index) => {
       const s = byMid.get(mid) ?? {};
