@@ -34,13 +34,13 @@ describe('keyboard only', { timeout: 180000 }, () => {
     await page.goto(`${server.url}/`);
     await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
     const order = [];
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 8; i++) {
       await page.keyboard.press('Tab');
       order.push(await focused(page));
     }
     assert.deepEqual(order, [
       'a:Skip to content', 'input:Session', 'input:Name others see', 'button:Suggest another',
-      'summary:I have an invitation token', 'select:Join as', 'button:Join',
+      'button:Choose and test my microphone', 'summary:I have an invitation token', 'select:Join as', 'button:Join',
     ]);
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => window.sanctuary?.client?.status === 'connected', null, { timeout: WAIT_MS });

@@ -47,9 +47,11 @@ const METER_ALWAYS = new URLSearchParams(location.search).get('level') === 'mic'
 /** Whether I was the host when last seen: the end view then shows the session's statistics. */
 let wasHost = false;
 
-function start({ token, session, alias }) {
+function start({ token, session, alias, microphone }) {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  client = new SanctuaryClient({ url: `${proto}//${location.host}/ws`, token, session, alias });
+  // The microphone chosen and tested on the join form, if any; otherwise the browser's default.
+  const getMicrophone = microphone ? () => Promise.resolve(microphone) : undefined;
+  client = new SanctuaryClient({ url: `${proto}//${location.host}/ws`, token, session, alias, getMicrophone });
   exposed.client = client;
   view.reset();
   panel.attach(client);

@@ -6,6 +6,7 @@
 
 import { byId } from './dom.js';
 import { generateAlias } from './alias.js';
+import { MicPicker } from './micpicker.js';
 import { describeError } from './errors.js';
 import {
   tokenFromFragment, allowedOrigins, listenForEmbedToken, devModeAvailable, devToken,
@@ -16,6 +17,7 @@ import {
  * @property {string} token
  * @property {string} session
  * @property {string} alias
+ * @property {MediaStream|null} microphone the stream chosen and tested before joining, if any
  */
 
 /** The join form. */
@@ -37,6 +39,7 @@ export class JoinForm {
     this.grant = null;
     this.dev = false;
     this.params = new URLSearchParams(location.search);
+    this.mic = new MicPicker();
 
     this.alias.value = sessionStorage.getItem('sanctuary.alias') || generateAlias();
     byId('alias-shuffle').addEventListener('click', () => {
@@ -103,7 +106,7 @@ export class JoinForm {
       return;
     }
     sessionStorage.setItem('sanctuary.alias', alias);
-    this.onJoin({ token, session, alias });
+    this.onJoin({ token, session, alias, microphone: this.mic.take() });
   }
 
   /**
