@@ -211,3 +211,50 @@ describe('ChatLog', () => {
     assert.deepEqual(log.threads().map((t) => t.owner), ['p-b', 'p-a']);
   });
 });
+
+describe('PitchShifter (voice disguise)', () => {
+  /** The strongest frequency of a signal, by a DFT over 20..2000 Hz in 1 Hz steps. */
+  function dominant(x, rate) {
+    let best = 0;
+    let bestF = 0;
+    for (let f = 20; f <= 2000; f++) {
+      let re = 0;
+      let im = 0;
+      const w = (2 * Math.PI * f) / rate;
+      for (let n = 0; n < x.length; n++) {
+        re += x[n] * Math.cos(w * n);
+        im += x[n] * Math.sin(w * n);
+      }
+      const p = re * re + im * im;
+      if (p > best) {
+        best = p;
+        bestF = f;
+      }
+    }
+    return bestF;
+  }
+
+  it('moves a 440 Hz tone by the ratio (and reports its CPU cost)', async (t) => {
+    const { PitchShifter } = await import('../static/js/pitchshift.js');
+    const rate = 48000;
+    const seconds = 1;
+    const input = new Float32Array(rate * seconds).map((_, n) => 0.5 * Math.sin((2 * Math.PI * 440 * n) / rate));
+    for (const ratio of [0.8, 1.25]) {
+      const s = new PitchShifter(ratio);
+      const out = new Float32Array(input.length);
+      for (let i = 0; i < input.length; i += 128) s.process(input.subarray(i, i + 128), out.subarray(i, i + 128));
+      const f = dominant(out.subarray(rate / 4), rate); // after the first grains
+      assert.ok(Math.abs(f - 440 * ratio) <= 440 * ratio * 0.03, `ratio ${ratio}: ${f} Hz, want about ${440 * ratio}`);
+      const peak = out.subarray(rate / 4).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assert.ok(peak > 0.3 && peak < 0.75, `ratio ${ratio}: peak ${peak}`);
+    }
+    assert.equal(dominant(input.subarray(rate / 4), rate), 440);
+    // The cost, reported and not asserted: 10 s of 48 kHz audio in 128-sample blocks.
+    const s = new PitchShifter(0.8);
+    const out = new Float32Array(128);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 10 * rate; i += 128) s.process(input.subarray(i % (rate - 128), (i % (rate - 128)) + 128), out);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    t.diagnostic(`pitch shifter: ${(ms / 10).toFixed(2)} ms of CPU per second of audio (${(ms / 100).toFixed(2)}% of one core)`);
+  });
+});

@@ -17,6 +17,7 @@ import { JoinForm } from './join.js';
 import { ChatPanel } from './chat.js';
 import { SelfControls } from './controls.js';
 import { MicLevel } from './miclevel.js';
+import { VoiceDisguise } from './disguise.js';
 
 /** Levels above this count as speaking (linear audio level, 0..1). */
 const SPEAKING_LEVEL = 0.02;
@@ -44,14 +45,34 @@ let timers = [];
 let meter = null;
 /** `?level=mic` measures my own level in the page in every browser (for tests and diagnosis). */
 const METER_ALWAYS = new URLSearchParams(location.search).get('level') === 'mic';
+/** @type {VoiceDisguise|null} the disguise graph while my voice is disguised */
+let voice = null;
+/** @type {MediaStreamTrack|null} my microphone itself (what the disguise takes in) */
+let rawTrack = null;
 /** Whether I was the host when last seen: the end view then shows the session's statistics. */
 let wasHost = false;
 
-function start({ token, session, alias, microphone }) {
+function start({ token, session, alias, microphone, disguise }) {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  // The microphone chosen and tested on the join form, if any; otherwise the browser's default.
-  const getMicrophone = microphone ? () => Promise.resolve(microphone) : undefined;
+  // Made now, in the click that joins: an AudioContext made later may stay suspended.
+  voice = disguise ? new VoiceDisguise() : null;
+  rawTrack = null;
+  // The microphone chosen and tested on the join form, if any, else the
+  // browser's default; with disguise on, only the disguised track is given
+  // to the PeerConnection, from the first packet on.
+  const getMicrophone = async () => {
+    const stream = microphone ?? (await navigator.mediaDevices.getUserMedia({ audio: true }));
+    rawTrack = stream.getAudioTracks()[0] ?? null;
+    if (!voice || !rawTrack) return stream;
+    try {
+      return new MediaStream([await voice.start(rawTrack)]);
+    } catch (err) {
+      rawTrack.stop(); // fail closed: never the real voice instead
+      throw err;
+    }
+  };
   client = new SanctuaryClient({ url: `${proto}//${location.host}/ws`, token, session, alias, getMicrophone });
+  showDisguise();
   exposed.client = client;
   view.reset();
   panel.attach(client);
@@ -66,7 +87,7 @@ function start({ token, session, alias, microphone }) {
   client.start();
   meter?.close();
   meter = new MicLevel(); // now, in the click that joins: a context made later may stay suspended
-  client.mic.then((track) => meter?.attach(track));
+  client.mic.then((track) => meter?.attach(rawTrack ?? track)); // my level is my microphone's
   timers = [
     setInterval(() => { view.tick(); panel.tick(); }, 1000),
     setInterval(() => pollSpeaking(client), SPEAKING_EVERY_MS),
@@ -164,6 +185,9 @@ function ended(code) {
   for (const t of timers) clearInterval(t);
   timers = [];
   audio.clear();
+  voice?.close();
+  voice = null;
+  rawTrack?.stop();
   meter?.close();
   meter = null;
   pollSpeaking.prev = null;
@@ -238,6 +262,37 @@ function setMic(enabled) {
 }
 
 byId('mute-button').addEventListener('click', () => setMic(!client?.micEnabled));
+
+function showDisguise() {
+  const b = byId('disguise-button');
+  b.setAttribute('aria-pressed', String(!!voice));
+  b.textContent = voice ? 'Use my real voice' : 'Disguise my voice';
+}
+
+/** Turns voice disguise on or off during the session: one replaceTrack, no renegotiation. */
+byId('disguise-button').addEventListener('click', async () => {
+  if (!client || !rawTrack) return;
+  const c = client;
+  if (voice) {
+    const old = voice;
+    voice = null;
+    await c.replaceMicTrack(rawTrack);
+    old.close();
+    announcer.say('Others hear your real voice again.');
+  } else {
+    const v = new VoiceDisguise(); // in the click
+    try {
+      const track = await v.start(rawTrack);
+      await c.replaceMicTrack(track);
+      voice = v;
+      announcer.say('Your voice is disguised.');
+    } catch {
+      v.close();
+      showFailure({ text: "Voice disguise isn't available in this browser." });
+    }
+  }
+  showDisguise();
+});
 byId('hand-button').addEventListener('click', () => {
   const me = client?.state.participant(client.participantId);
   if (me) client.command('hand', { enabled: !me.handRaised }).catch(showFailure);

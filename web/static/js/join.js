@@ -18,6 +18,7 @@ import {
  * @property {string} session
  * @property {string} alias
  * @property {MediaStream|null} microphone the stream chosen and tested before joining, if any
+ * @property {boolean} disguise send only the disguised voice
  */
 
 /** The join form. */
@@ -106,7 +107,7 @@ export class JoinForm {
       return;
     }
     sessionStorage.setItem('sanctuary.alias', alias);
-    this.onJoin({ token, session, alias, microphone: this.mic.take() });
+    this.onJoin({ token, session, alias, microphone: this.mic.take(), disguise: byId('disguise-join').checked });
   }
 
   /**

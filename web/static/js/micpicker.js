@@ -8,6 +8,7 @@
 
 import { h, byId } from './dom.js';
 import { MicLevel } from './miclevel.js';
+import { VoiceDisguise } from './disguise.js';
 
 /** How often the meter is redrawn (ms). */
 const METER_EVERY_MS = 100;
@@ -26,6 +27,12 @@ export class MicPicker {
     this.stream = null;
     this.level = null;
     this.timer = 0;
+    this.disguise = byId('disguise-join');
+    this.previewBtn = byId('disguise-preview');
+    /** @type {VoiceDisguise|null} a preview of the disguised voice, played to me only */
+    this.preview = null;
+    this.disguise.addEventListener('change', () => this.showPreview());
+    this.previewBtn.addEventListener('click', () => this.togglePreview());
     this.testBtn.addEventListener('click', () => this.open(this.select.value || undefined));
     this.select.addEventListener('change', () => this.open(this.select.value));
   }
@@ -52,6 +59,8 @@ export class MicPicker {
     this.meter.hidden = false;
     this.testBtn.hidden = true;
     this.status.textContent = `Listening to ${track.label || 'your microphone'}. Nobody hears you until you join.`;
+    this.stopPreview();
+    this.showPreview();
     clearInterval(this.timer);
     this.timer = setInterval(() => { this.meter.value = Math.min(1, this.level.level() / METER_FULL); }, METER_EVERY_MS);
   }
@@ -68,6 +77,8 @@ export class MicPicker {
    * @returns {MediaStream|null}
    */
   take() {
+    this.stopPreview();
+    this.previewBtn.hidden = true;
     clearInterval(this.timer);
     this.level?.close();
     this.level = null;
@@ -78,6 +89,39 @@ export class MicPicker {
     this.testBtn.hidden = false;
     this.status.textContent = '';
     return s && s.getAudioTracks().some((t) => t.readyState === 'live') ? s : null;
+  }
+
+  showPreview() {
+    this.previewBtn.hidden = !(this.disguise.checked && this.stream);
+    if (this.previewBtn.hidden) this.stopPreview();
+  }
+
+  /** Plays my disguised voice to me (and to nobody else: nothing is connected yet), or stops. */
+  async togglePreview() {
+    if (this.preview) {
+      this.stopPreview();
+      return;
+    }
+    const track = this.stream?.getAudioTracks()[0];
+    if (!track) return;
+    const v = new VoiceDisguise(); // in the click
+    this.preview = v;
+    try {
+      await v.start(track);
+      v.preview(true);
+      this.previewBtn.setAttribute('aria-pressed', 'true');
+      this.previewBtn.textContent = 'Stop the preview';
+    } catch {
+      this.stopPreview();
+      this.status.textContent = "Voice disguise isn't available in this browser.";
+    }
+  }
+
+  stopPreview() {
+    this.preview?.close();
+    this.preview = null;
+    this.previewBtn.setAttribute('aria-pressed', 'false');
+    this.previewBtn.textContent = 'Hear my disguised voice';
   }
 
   stopStream() {

@@ -183,6 +183,18 @@ export class SanctuaryClient extends EventTarget {
     if (track) track.enabled = enabled;
   }
 
+  /**
+   * Sends another microphone track from now on (voice disguise on or off),
+   * on the same PeerConnection: no renegotiation. Stopping the old track is
+   * the caller's business.
+   * @param {MediaStreamTrack} track
+   */
+  async replaceMicTrack(track) {
+    this.mic = Promise.resolve(track);
+    track.enabled = this.micEnabled;
+    if (this.upstream && this.pc) await this.upstream.sender.replaceTrack(track);
+  }
+
   /** Leaves the session for good: no reconnect, the record goes at once. */
   async leave() {
     if (this.stopped) return;
@@ -598,6 +610,7 @@ export class SanctuaryClient extends EventTarget {
     }
     const track = await this.mic;
     if (pc !== this.pc) return;
+    this.upstream = up ?? null;
     if (up) {
       up.direction = 'sendonly';
       if (track) {
