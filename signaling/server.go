@@ -68,6 +68,10 @@ type Config struct {
 	// OnJoined, when set, is given the time from websocket open to the
 	// PeerConnection connecting, for every join.
 	OnJoined func(time.Duration)
+	// OnEvent, when set, is given every session event, in version order,
+	// before the sockets are (webhooks, the operator's view). It is called
+	// under the session's lock: it must not block nor call into the Hub.
+	OnEvent func(rooms.Event)
 
 	// Bounds. MaxSocketsPerIP websockets may be open at once from one client
 	// address, opened at SocketRate per second (bursts of SocketBurst);
@@ -348,6 +352,9 @@ func (s *Server) Close() {
 // the rooms session lock, in version order: it encodes once, enqueues
 // without blocking, and leaves anything slow to goroutines.
 func (s *Server) onEvent(ev rooms.Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(ev)
+	}
 	sess := s.lookup(ev.Session)
 	if sess == nil {
 		return

@@ -51,6 +51,7 @@ type config struct {
 	redisSentinel  string            // master name: redisURL names Sentinels; "": a plain Redis
 	publicURL      string            // this node's URL as clients reach it (redirects); "": from listen
 	leaseTTL       time.Duration     // a dead node's sessions move to another after this
+	webhooks       webhookConfig     // where session events are POSTed (checked by parseConfig)
 }
 
 // limits are the server's bounds on participants, sessions and sockets
@@ -99,6 +100,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", redisstore.DefaultLeaseTTL, "with -redis: how long a node's hold on its sessions outlives it; a dead node's sessions move after this")
 	c.http.flags(fs)
 	c.turn.flags(fs)
+	c.webhooks.flags(fs)
 
 	// Every flag has an environment twin: -jwt-secret is SANCTUARY_JWT_SECRET.
 	// The environment is applied first, so a flag on the command line wins.
@@ -114,6 +116,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if envErr != nil {
 		return c, envErr
 	}
+	c.webhooks.fromEnv = len(c.webhooks.urls) > 0
 	if v := getenv("SANCTUARY_REDIS_URL"); v != "" && c.redisURL == "" {
 		c.redisURL = v // the name deployments use; SANCTUARY_REDIS and -redis win
 	}
@@ -136,6 +139,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, err
 	}
 	if err := c.http.check(); err != nil {
+		return c, err
+	}
+	if err := c.webhooks.check(); err != nil {
 		return c, err
 	}
 	originPolicy, err := parseOrigins(origins, c.dev)

@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sanctuary-sfu/sanctuary/auth"
+	"github.com/sanctuary-sfu/sanctuary/rooms"
 	"github.com/sanctuary-sfu/sanctuary/rooms/redisstore"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
 	"github.com/sanctuary-sfu/sanctuary/signaling"
@@ -83,17 +84,28 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 		t.Fatal(err)
 	}
 	t.Cleanup(closeStore)
+	var hub *rooms.Hub
+	hooks, err := cfg.webhooks.start(func(s string) (rooms.SessionStats, error) { return hub.Stats(s) }, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onHook func(rooms.Event)
+	if hooks != nil {
+		onHook = hooks.OnEvent
+	}
 	sig, err := signaling.NewServer(signaling.Config{
 		Verifier: verifier, Engine: engine, Logger: log, CheckOrigin: cfg.origins.allows,
-		PingInterval: testPingInterval, AuthTimeout: time.Minute, Store: store, Cluster: clusterOf(cluster),
+		PingInterval: testPingInterval, AuthTimeout: time.Minute, Store: store, Cluster: clusterOf(cluster), OnEvent: observers(onHook),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	hub = sig.Hub()
 	if _, err := sig.Hub().LoadSessions(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	m.register(engine, sig)
+	m.registerWebhooks(hooks)
 	a := &app{cfg: cfg, sig: sig, metrics: m}
 	clusterDone := make(chan struct{})
 	clusterCtx, stopCluster := context.WithCancel(context.Background())
@@ -144,6 +156,9 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 		sig.Close()
 		stopCluster()
 		<-clusterDone
+		if hooks != nil {
+			hooks.Close()
+		}
 		_ = engine.Close()
 		if t.Failed() {
 			t.Logf("server logs:\n%s", logs.String())

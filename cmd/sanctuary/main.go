@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sanctuary-sfu/sanctuary/rooms"
 	"github.com/sanctuary-sfu/sanctuary/rooms/redisstore"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
 	"github.com/sanctuary-sfu/sanctuary/signaling"
@@ -81,6 +82,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer closeStore()
 
 	m := newMetrics()
+	var hub *rooms.Hub // set below; session.ended's statistics are asked for later
+	hooks, err := cfg.webhooks.start(func(s string) (rooms.SessionStats, error) { return hub.Stats(s) }, m, log)
+	if err != nil {
+		return err
+	}
+	var onHook func(rooms.Event)
+	if hooks != nil {
+		defer hooks.Close()
+		onHook = hooks.OnEvent
+	}
 	clientIP := signaling.RemoteIP
 	if cfg.trustProxy {
 		clientIP = signaling.ForwardedIP
@@ -92,11 +103,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxSessionParticipants: cfg.limits.sessionParticipants, MaxParticipants: cfg.limits.participants,
 		MaxSessions: cfg.limits.sessions, MaxSocketsPerIP: cfg.limits.socketsPerIP,
 		SocketRate: cfg.limits.socketRate, SocketBurst: cfg.limits.socketBurst, ClientIP: clientIP,
-		Store: store, Cluster: clusterOf(cluster),
+		Store: store, Cluster: clusterOf(cluster), OnEvent: observers(onHook),
 	})
 	if err != nil {
 		return err
 	}
+	hub = sig.Hub()
 	if store != nil {
 		// A restart finds its sessions again: their records, rooms and timers.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -108,6 +120,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		log.Info("sessions loaded from redis", "sessions", n)
 	}
 	m.register(engine, sig)
+	m.registerWebhooks(hooks)
 	a := &app{cfg: cfg, sig: sig, metrics: m, devSecret: devSecret}
 
 	tlsCfg, err := cfg.tlsConfig()

@@ -15,8 +15,9 @@ import (
 // metrics is the server's Prometheus registry. Media counters are read
 // from the engine when scraped, so the packet path pays nothing for them.
 type metrics struct {
-	reg      *prometheus.Registry
-	joinTime prometheus.Histogram
+	reg         *prometheus.Registry
+	joinTime    prometheus.Histogram
+	webhookTime prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -27,8 +28,13 @@ func newMetrics() *metrics {
 			Help:    "Time from websocket open to the participant's PeerConnection connecting.",
 			Buckets: []float64{.01, .02, .04, .06, .08, .1, .15, .2, .3, .5, 1, 2, 5},
 		}),
+		webhookTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sanctuary_webhook_delivery_seconds",
+			Help:    "Time from a session event to its webhook delivery's 2xx answer, retries included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120, 600},
+		}),
 	}
-	m.reg.MustRegister(m.joinTime, collectors.NewGoCollector(),
+	m.reg.MustRegister(m.joinTime, m.webhookTime, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
