@@ -3,6 +3,7 @@ package rooms
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -303,6 +304,19 @@ func (h *Hub) Sessions() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.sessions)
+}
+
+// SessionIDs returns the ids of the sessions the Hub holds (live, idle or
+// ended until Tick deletes them), sorted, for the operator's view.
+func (h *Hub) SessionIDs() []string {
+	h.mu.Lock()
+	ids := make([]string, 0, len(h.sessions))
+	for id := range h.sessions {
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	slices.Sort(ids)
+	return ids
 }
 
 // Participants returns the number of present participant records over all

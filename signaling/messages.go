@@ -114,6 +114,7 @@ const (
 	CodeAgoraNotConfigured = "agora_not_configured" // 503: the server has no Agora credentials
 	CodeOriginNotAllowed   = "origin_not_allowed"   // 403: a browser page of another origin opened the websocket
 	CodeTooManyConnections = "too_many_connections" // 429: this address has too many websockets open, or opens them too fast
+	CodeAdminDisabled      = "admin_disabled"       // 404: the operator's API, on a server without -admin-token
 )
 
 // Envelope is the part every message has. Requests carry an ID; the answer

@@ -52,6 +52,7 @@ type config struct {
 	publicURL      string            // this node's URL as clients reach it (redirects); "": from listen
 	leaseTTL       time.Duration     // a dead node's sessions move to another after this
 	webhooks       webhookConfig     // where session events are POSTed (checked by parseConfig)
+	adminToken     string            // the operator's bearer token for /api/v1/admin/; "": no admin API
 }
 
 // limits are the server's bounds on participants, sessions and sockets
@@ -101,6 +102,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.http.flags(fs)
 	c.turn.flags(fs)
 	c.webhooks.flags(fs)
+	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token of the operator's view /admin and its API /api/v1/admin/ (prefer SANCTUARY_ADMIN_TOKEN); none: no admin API")
 
 	// Every flag has an environment twin: -jwt-secret is SANCTUARY_JWT_SECRET.
 	// The environment is applied first, so a flag on the command line wins.

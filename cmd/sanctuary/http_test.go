@@ -89,13 +89,15 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 	if err != nil {
 		t.Fatal(err)
 	}
+	al := &alerts{}
 	var onHook func(rooms.Event)
 	if hooks != nil {
 		onHook = hooks.OnEvent
 	}
 	sig, err := signaling.NewServer(signaling.Config{
 		Verifier: verifier, Engine: engine, Logger: log, CheckOrigin: cfg.origins.allows,
-		PingInterval: testPingInterval, AuthTimeout: time.Minute, Store: store, Cluster: clusterOf(cluster), OnEvent: observers(onHook),
+		PingInterval: testPingInterval, AuthTimeout: time.Minute, Store: store, Cluster: clusterOf(cluster),
+		OnEvent: observers(onHook, al.onEvent),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +108,7 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 	}
 	m.register(engine, sig)
 	m.registerWebhooks(hooks)
-	a := &app{cfg: cfg, sig: sig, metrics: m}
+	a := &app{cfg: cfg, sig: sig, engine: engine, alerts: al, metrics: m}
 	clusterDone := make(chan struct{})
 	clusterCtx, stopCluster := context.WithCancel(context.Background())
 	if cluster != nil {

@@ -87,6 +87,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	al := &alerts{} // the operator's view of open alerts
 	var onHook func(rooms.Event)
 	if hooks != nil {
 		defer hooks.Close()
@@ -103,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxSessionParticipants: cfg.limits.sessionParticipants, MaxParticipants: cfg.limits.participants,
 		MaxSessions: cfg.limits.sessions, MaxSocketsPerIP: cfg.limits.socketsPerIP,
 		SocketRate: cfg.limits.socketRate, SocketBurst: cfg.limits.socketBurst, ClientIP: clientIP,
-		Store: store, Cluster: clusterOf(cluster), OnEvent: observers(onHook),
+		Store: store, Cluster: clusterOf(cluster), OnEvent: observers(onHook, al.onEvent),
 	})
 	if err != nil {
 		return err
@@ -121,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	m.register(engine, sig)
 	m.registerWebhooks(hooks)
-	a := &app{cfg: cfg, sig: sig, metrics: m, devSecret: devSecret}
+	a := &app{cfg: cfg, sig: sig, engine: engine, alerts: al, metrics: m, devSecret: devSecret}
 
 	tlsCfg, err := cfg.tlsConfig()
 	if err != nil {
@@ -189,6 +190,8 @@ func clusterOf(c *redisstore.Cluster) signaling.Cluster {
 type app struct {
 	cfg       config
 	sig       *signaling.Server
+	engine    *sfu.Engine
+	alerts    *alerts // open emergency alerts, for the operator's view
 	metrics   *metrics
 	devSecret string      // the generated dev secret, or ""
 	stopping  atomic.Bool // set when shutdown starts: /readyz answers 503
@@ -227,6 +230,7 @@ func (a *app) routes(rt *router) {
 	// The session REST API: snapshot, stats and every session command; it
 	// routes methods itself.
 	rt.handle("/api/v1/sessions/", a.sig.APIHandler())
+	newAdminAPI(a.cfg.adminToken, a.sig, a.engine, a.alerts).routes(rt) // 404 admin_disabled without -admin-token
 	rt.handle("GET /", web.Handler())
 }
 
