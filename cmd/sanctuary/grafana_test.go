@@ -11,7 +11,7 @@ import (
 )
 
 // dashboardPath is the committed Grafana dashboard (see README).
-const dashboardPath = "../../deploy/grafana/sanctuary.json"
+const dashboardPath = "grafana/sanctuary.json"
 
 // selectorRE finds the metric names of a PromQL expression: a name right
 // before its label matchers or range ({…} or […]), or the first argument of

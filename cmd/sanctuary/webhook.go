@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sanctuary-sfu/sanctuary/rooms"
-	"github.com/sanctuary-sfu/sanctuary/webhook"
+	"github.com/sanctuary-sfu/sanctuary/signaling/webhook"
 )
 
 // webhookConfig is the webhook part of the configuration: where to POST

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sanctuary-sfu/sanctuary/rooms"
-	"github.com/sanctuary-sfu/sanctuary/webhook"
+	"github.com/sanctuary-sfu/sanctuary/signaling/webhook"
 )
 
 // TestWebhookFlags: -webhook-url is repeatable and comma-separated, its

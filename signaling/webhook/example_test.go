@@ -3,7 +3,7 @@ package webhook_test
 import (
 	"fmt"
 
-	"github.com/sanctuary-sfu/sanctuary/webhook"
+	"github.com/sanctuary-sfu/sanctuary/signaling/webhook"
 )
 
 // A receiver checks X-Sanctuary-Signature against the raw body before it
