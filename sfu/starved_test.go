@@ -3,7 +3,6 @@ package sfu
 import (
 	"context"
 	"net"
-	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,22 +94,7 @@ func TestStarvedClientConnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = client.Close() }()
-	if err := client.SetRemoteDescription(*p.pc.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := client.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-webrtc.GatheringCompletePromise(client)
-	noCandidates := regexp.MustCompile(`(?m)^a=(candidate|end-of-candidates).*\r\n`).
-		ReplaceAllString(client.LocalDescription().SDP, "")
-	if err := p.SetAnswer(noCandidates); err != nil {
-		t.Fatal(err)
-	}
+	answerWithoutCandidates(t, client, p)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
 	defer cancel()
