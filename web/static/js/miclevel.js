@@ -7,8 +7,12 @@
  * @module miclevel
  */
 
-/** Samples per measurement (about 21 ms at 48 kHz). */
-const FFT_SIZE = 1024;
+/** Samples kept by the analyser: about 340 ms at 48 kHz, more than the
+ * speaking indicators' polling interval, so a poll sees everything since
+ * the one before. */
+const FFT_SIZE = 16384;
+/** Samples per level measurement: about 21 ms at 48 kHz. */
+const CHUNK = 1024;
 
 /** A microphone level meter on one AudioContext. */
 export class MicLevel {
@@ -49,16 +53,23 @@ export class MicLevel {
   }
 
   /**
-   * The level now: the RMS of the last FFT_SIZE samples, 0..1 (the scale of
-   * the statistics' audioLevel); 0 when not running.
+   * The level now: the loudest CHUNK of the last FFT_SIZE samples, as RMS,
+   * 0..1 (the scale of the statistics' audioLevel, which also holds a peak
+   * for a while); 0 when not running. One 21 ms snapshot per poll would
+   * miss short sounds: Chromium's fake microphone beeps 20 ms in every
+   * 500 ms, and polls every 300 ms can keep falling between the beeps.
    * @returns {number}
    */
   level() {
     if (!this.running) return 0;
     this.analyser.getFloatTimeDomainData(this.buf);
-    let sum = 0;
-    for (const v of this.buf) sum += v * v;
-    return Math.sqrt(sum / this.buf.length);
+    let loudest = 0;
+    for (let at = 0; at < this.buf.length; at += CHUNK) {
+      let sum = 0;
+      for (let i = at; i < at + CHUNK; i++) sum += this.buf[i] * this.buf[i];
+      loudest = Math.max(loudest, sum / CHUNK);
+    }
+    return Math.sqrt(loudest);
   }
 
   /** Stops measuring and closes the context. */
