@@ -53,6 +53,7 @@ type config struct {
 	leaseTTL       time.Duration     // a dead node's sessions move to another after this
 	webhooks       webhookConfig     // where session events are POSTed (checked by parseConfig)
 	adminToken     string            // the operator's bearer token for /api/v1/admin/; "": no admin API
+	pprofListen    string            // address of Go's profiler; "": none
 }
 
 // limits are the server's bounds on participants, sessions and sockets
@@ -102,6 +103,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.http.flags(fs)
 	c.turn.flags(fs)
 	c.webhooks.flags(fs)
+	fs.StringVar(&c.pprofListen, "pprof-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (keep it private); none: off")
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token of the operator's view /admin and its API /api/v1/admin/ (prefer SANCTUARY_ADMIN_TOKEN); none: no admin API")
 
 	// Every flag has an environment twin: -jwt-secret is SANCTUARY_JWT_SECRET.

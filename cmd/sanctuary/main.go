@@ -75,6 +75,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ln.Close()
+	stopPprof, err := startPprof(cfg.pprofListen, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	store, cluster, closeStore, err := cfg.openStore(log, ln.Addr().String())
 	if err != nil {
 		return err
