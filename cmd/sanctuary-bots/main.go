@@ -15,6 +15,10 @@
 // room); loss then counts only the time each pair of bots was settled in
 // the same room.
 //
+// `sanctuary-bots floor` measures instead what forwarding a packet cannot
+// cost less than on this machine (floor.go): the bench quotes the server's
+// CPU per packet as a ratio to it.
+//
 // Every flag has a SANCTUARY_BOTS_* environment twin (-metrics-url is
 // SANCTUARY_BOTS_METRICS_URL); a flag given on the command line wins.
 // Prefer SANCTUARY_BOTS_SECRET to -secret: arguments are visible to other
@@ -110,6 +114,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "floor" {
+		return runFloor(args[1:], stdout, stderr)
+	}
 	o, err := parseOptions(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
