@@ -149,6 +149,7 @@ type echoConn struct {
 	*net.UDPConn
 	e       *checkEcho
 	pending atomic.Pointer[echoed]
+	batch   *writeBatch // nil: every write is its own sendto
 }
 
 type echoed struct {
@@ -178,8 +179,12 @@ func (c *echoConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	return n, from, err
 }
 
-// WriteToAddrPort writes a datagram to addr.
+// WriteToAddrPort writes a datagram to addr, through the batch if the
+// socket has one.
 func (c *echoConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	if c.batch != nil {
+		return c.batch.WriteToAddrPort(p, addr)
+	}
 	return c.UDPConn.WriteToUDPAddrPort(p, addr)
 }
 

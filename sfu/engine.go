@@ -21,6 +21,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -31,6 +32,7 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -41,7 +43,48 @@ const (
 	DefaultSelectInterval = 50 * time.Millisecond // slot selection tick per router
 	opusPayloadType       = 111
 	tcpReadBuffer         = 8 // ICE-TCP packets buffered per connection before reads block
+
+	// rtpBufferBytes bounds what one SRTP stream buffers before its reader
+	// (pion's default); rtcpBufferBytes does the same for RTCP, well below
+	// pion's 100 kB: the RTCP of most slots is never read (drainSlotRTCP),
+	// and at about one report a second a 100 kB buffer per stream would
+	// keep growing for half an hour.
+	rtpBufferBytes  = 1000 * 1000
+	rtcpBufferBytes = 16 * 1024
 )
+
+// newStreamBuffer is pion's buffer for each SRTP and SRTCP read stream
+// (SettingEngine.BufferFactory), bounded by rtpBufferBytes and
+// rtcpBufferBytes; a full buffer drops what arrives.
+func newStreamBuffer(t packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
+	b := streamBuffer{packetio.NewBuffer()}
+	if t == packetio.RTCPBufferPacket {
+		b.SetLimitSize(rtcpBufferBytes)
+	} else {
+		b.SetLimitSize(rtpBufferBytes)
+	}
+	return b
+}
+
+// streamBuffer is a packetio.Buffer as pion/srtp uses it: plain reads and
+// writes, and the same with packet attributes, which srtp looks for.
+// SetReadDeadline and Close come with the embedded Buffer.
+type streamBuffer struct{ *packetio.Buffer }
+
+func (b streamBuffer) Read(p []byte) (int, error) {
+	n, _, err := b.Buffer.Read(p, nil)
+	return n, err
+}
+
+func (b streamBuffer) Write(p []byte) (int, error) { return b.Buffer.Write(p, nil) }
+
+func (b streamBuffer) ReadWithAttributes(p []byte, a packetio.Attributes) (int, packetio.Attributes, error) {
+	return b.Buffer.Read(p, a)
+}
+
+func (b streamBuffer) WriteWithAttributes(p []byte, a packetio.Attributes) (int, error) {
+	return b.Buffer.Write(p, a)
+}
 
 // Config configures an Engine. The zero value is usable: ephemeral UDP
 // ports on every interface, default selection interval.
@@ -55,6 +98,10 @@ type Config struct {
 	// UDPAddress is the address the mux ports (UDPPort, TCPPort) bind; ""
 	// means all addresses (127.0.0.1 when LoopbackOnly).
 	UDPAddress string
+	// NoBatchWrites sends every packet with its own sendto even on the mux
+	// port, instead of each fan-out in a few sendmmsg calls (batch.go):
+	// for comparison in benchmarks.
+	NoBatchWrites bool
 	// TCPPort, when non-zero, also serves ICE over TCP on this one port
 	// (ICE TCP mux, passive candidates), for clients whose network blocks
 	// UDP.
@@ -74,6 +121,7 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	udpConn net.PacketConn // the mux socket, when UDPPort is set
+	batch   *writeBatch    // sendmmsg on the mux socket; nil without one
 	tcpLn   net.Listener   // the ICE-TCP mux listener, when TCPPort is set
 	stats   counters
 	echoes  atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
@@ -125,6 +173,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	reg.Add(responder)
 
 	se := webrtc.SettingEngine{}
+	se.BufferFactory = newStreamBuffer
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// Loopback candidates too: a client on this machine (a load test, a
@@ -156,7 +205,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("sfu: listen udp %s:%d: %w", addr, cfg.UDPPort, err)
 		}
 		e.udpConn = conn
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, newEchoConn(conn, &e.echoes)))
+		ec := newEchoConn(conn, &e.echoes)
+		if !cfg.NoBatchWrites {
+			e.batch = newWriteBatch(conn)
+			ec.batch = e.batch
+		}
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, ec))
 	}
 	if cfg.TCPPort != 0 {
 		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(addr), Port: cfg.TCPPort})
@@ -273,7 +327,13 @@ func (e *Engine) Close() error {
 }
 
 // Stats returns the server-wide media counters.
-func (e *Engine) Stats() Stats { return e.stats.snapshot() }
+func (e *Engine) Stats() Stats {
+	s := e.stats.snapshot()
+	if b := e.batch; b != nil {
+		s.BatchCalls, s.BatchPackets, s.BatchFailures = b.calls.Load(), b.packets.Load(), b.failures.Load()
+	}
+	return s
+}
 
 // Stats are cumulative media counters since the engine started.
 type Stats struct {
@@ -287,6 +347,9 @@ type Stats struct {
 	NotReadyDrops    uint64 // packets for a slot whose SRTP stream was not open yet; nothing was sent
 	ICERestarts      uint64 // ICE restart offers made (RestartICE)
 	Peers            int64  // PeerConnections open now
+	BatchCalls       uint64 // sendmmsg calls on the mux socket (batch.go)
+	BatchPackets     uint64 // datagrams those calls sent
+	BatchFailures    uint64 // datagrams in them the kernel refused
 }
 
 // counters are the live form of Stats. Updated on the hot path with atomic

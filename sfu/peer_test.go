@@ -35,6 +35,7 @@ type testClient struct {
 	lastSeq map[string]uint16 // per slot track id
 	ssrc    map[string]uint32
 	jumps   int // sequence numbers that were not last+1 on a slot
+	older   int // packets older than the newest on their slot (retransmissions)
 	ssrcChg int
 }
 
@@ -46,9 +47,16 @@ func newTestAPI(t *testing.T) *webrtc.API {
 // newTestAPIWith is newTestAPI with tweak applied to its SettingEngine.
 func newTestAPIWith(t *testing.T, tweak func(*webrtc.SettingEngine)) *webrtc.API {
 	t.Helper()
+	return newTestAPIFeedback(t, tweak, nil)
+}
+
+// newTestAPIFeedback is newTestAPIWith with Opus offering fb (RTCP
+// feedback such as NACK).
+func newTestAPIFeedback(t *testing.T, tweak func(*webrtc.SettingEngine), fb []webrtc.RTCPFeedback) *webrtc.API {
+	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, RTCPFeedback: fb},
 		PayloadType:        111,
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		t.Fatal(err)
@@ -124,13 +132,20 @@ func (c *testClient) read(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 		}
 		id := track.ID()
+		newest := true
 		if last, ok := c.lastSeq[id]; ok && pkt.SequenceNumber != last+1 {
 			c.jumps++
+			if int16(pkt.SequenceNumber-last) <= 0 {
+				c.older++
+				newest = false // a retransmission: the slot's newest stays the newest
+			}
 		}
 		if s, ok := c.ssrc[id]; ok && s != pkt.SSRC {
 			c.ssrcChg++
 		}
-		c.lastSeq[id], c.ssrc[id] = pkt.SequenceNumber, pkt.SSRC
+		if newest {
+			c.lastSeq[id], c.ssrc[id] = pkt.SequenceNumber, pkt.SSRC
+		}
 		c.mu.Unlock()
 	}
 }

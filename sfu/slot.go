@@ -2,8 +2,10 @@ package sfu
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -24,9 +26,12 @@ type rtpWriter interface {
 // the source pointer, the munger and the write itself, so packets of the old
 // and the new source can never interleave on the wire across a switch.
 type slot struct {
-	owner *Peer // the subscriber; immutable
-	index int   // position among the owner's slots; immutable
-	id    string
+	owner  *Peer // the subscriber; immutable
+	index  int   // position among the owner's slots; immutable
+	id     string
+	sender *webrtc.RTPSender // set once by setup; its RTCP is read only with NACK (drainSlotRTCP)
+
+	draining atomic.Bool // a goroutine reads the sender's RTCP
 
 	mu     sync.Mutex
 	src    *source    // current source; nil when the slot is silent
@@ -104,6 +109,9 @@ func (s *slot) source() *source {
 func (s *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	for _, c := range ctx.CodecParameters() {
 		if c.MimeType == webrtc.MimeTypeOpus {
+			s.owner.drainSlotRTCP(s, slices.ContainsFunc(c.RTCPFeedback, func(f webrtc.RTCPFeedback) bool {
+				return f.Type == webrtc.TypeRTCPFBNACK && f.Parameter == ""
+			}))
 			s.mu.Lock()
 			s.w = ctx.WriteStream()
 			// The fields that never change are set once, not per packet.

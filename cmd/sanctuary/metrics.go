@@ -73,6 +73,12 @@ func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
 		func(s sfu.Stats) uint64 { return s.WriteErrors })
 	counter("sanctuary_rtp_not_ready_drops_total", "Packets for a slot whose SRTP was not up yet (dropped by pion before DTLS completed).",
 		func(s sfu.Stats) uint64 { return s.NotReadyDrops })
+	counter("sanctuary_udp_batch_calls_total", "sendmmsg calls on the shared media socket: each sends up to 64 packets of one or more fan-outs.",
+		func(s sfu.Stats) uint64 { return s.BatchCalls })
+	counter("sanctuary_udp_batch_packets_total", "Packets sent by those sendmmsg calls.",
+		func(s sfu.Stats) uint64 { return s.BatchPackets })
+	counter("sanctuary_udp_batch_failures_total", "Packets in those sendmmsg calls that the kernel refused.",
+		func(s sfu.Stats) uint64 { return s.BatchFailures })
 	signalingCounter := func(name, help string, f func(signaling.Stats) uint64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(f(sig.Stats())) }))

@@ -1,0 +1,84 @@
+package sfu
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pion/transport/v5/test"
+)
+
+// TestFanoutLeavesInBatches forwards one speaker to eight listeners through
+// the shared UDP port: every forwarded packet goes out through sendmmsg,
+// several per call, and each listener still gets its slot's packets in
+// order. Without batching (NoBatchWrites) no sendmmsg is made at all.
+func TestFanoutLeavesInBatches(t *testing.T) {
+	lim := test.TimeOut(60 * time.Second)
+	defer lim.Stop()
+	defer test.CheckRoutines(t)()
+
+	for _, batched := range []bool{true, false} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
+			e, err := NewEngine(Config{LoopbackOnly: true, UDPPort: freeUDPPort(t), NoBatchWrites: !batched})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			r := e.NewRouter(1)
+			defer r.Close()
+			api := newTestAPI(t)
+
+			speaker, _ := connect(t, api, r, "speaker", 's')
+			defer speaker.close()
+			all := map[string]string{"speaker": "g"}
+			var listeners []*testClient
+			for i := range 8 {
+				id := fmt.Sprintf("l%d", i)
+				l, _ := connect(t, api, r, id, byte('0'+i))
+				defer l.close()
+				listeners = append(listeners, l)
+				all[id] = "g"
+			}
+			r.SetRouting(1, Routing{Hear: all, Speak: map[string]string{"speaker": "g"}})
+			speaker.speak(20)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			waitFor(ctx, t, "every listener hears 50 packets", func() bool {
+				for _, l := range listeners {
+					if l.count('s') < 50 {
+						return false
+					}
+				}
+				return true
+			})
+			st := e.Stats()
+			for i, l := range listeners {
+				l.mu.Lock()
+				if l.jumps != 0 {
+					t.Errorf("listener %d: %d sequence jumps on its slot", i, l.jumps)
+				}
+				l.mu.Unlock()
+			}
+			if !batched {
+				if st.BatchCalls != 0 || st.BatchPackets != 0 {
+					t.Errorf("NoBatchWrites: %d sendmmsg calls sent %d packets, want none", st.BatchCalls, st.BatchPackets)
+				}
+				return
+			}
+			if st.BatchPackets < st.PacketsForwarded {
+				t.Errorf("sendmmsg sent %d packets, fewer than the %d forwarded", st.BatchPackets, st.PacketsForwarded)
+			}
+			// Eight copies per fan-out, once every listener is connected:
+			// on average well over two per call.
+			if st.BatchCalls == 0 || st.BatchPackets < 2*st.BatchCalls {
+				t.Errorf("%d packets in %d sendmmsg calls, want at least 2 per call", st.BatchPackets, st.BatchCalls)
+			}
+			if st.BatchFailures != 0 {
+				t.Errorf("%d packets refused", st.BatchFailures)
+			}
+			t.Logf("%d packets forwarded, %d sent in %d sendmmsg calls", st.PacketsForwarded, st.BatchPackets, st.BatchCalls)
+		})
+	}
+}

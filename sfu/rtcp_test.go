@@ -1,0 +1,88 @@
+package sfu
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/transport/v5/test"
+	"github.com/pion/webrtc/v4"
+)
+
+// TestSlotRTCPReadOnlyWhereNACKNegotiated: a subscriber that negotiated
+// NACK for Opus gets a slot whose RTCP is read, and a NACK it sends is
+// answered with the packet again; one that did not gets no reader for its
+// slots' RTCP (their reports fill a small bounded buffer instead).
+func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
+	lim := test.TimeOut(60 * time.Second)
+	defer lim.Stop()
+	defer test.CheckRoutines(t)()
+
+	e, err := NewEngine(Config{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	r := e.NewRouter(1)
+	defer r.Close()
+
+	speaker, _ := connect(t, newTestAPI(t), r, "speaker", 's')
+	defer speaker.close()
+	// The listeners NACK packets they did receive (simplest to pick), so
+	// their SRTP must accept a packet twice: replay protection off.
+	acceptRepeats := func(se *webrtc.SettingEngine) { se.DisableSRTPReplayProtection(true) }
+	plain, plainPeer := connect(t, newTestAPIWith(t, acceptRepeats), r, "plain", 'p')
+	defer plain.close()
+	nacking, nackPeer := connect(t, newTestAPIFeedback(t, acceptRepeats, []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBNACK}}),
+		r, "nacking", 'n')
+	defer nacking.close()
+	r.SetRouting(1, Routing{
+		Hear:  map[string]string{"plain": "g", "nacking": "g"},
+		Speak: map[string]string{"speaker": "g"},
+	})
+	speaker.speak(20)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	waitFor(ctx, t, "both listeners hear 20 packets", func() bool {
+		return plain.count('s') >= 20 && nacking.count('s') >= 20
+	})
+	if !nackPeer.slots[0].draining.Load() {
+		t.Error("the slot of a subscriber that negotiated NACK has no RTCP reader")
+	}
+	if plainPeer.slots[0].draining.Load() {
+		t.Error("the slot of a subscriber without NACK has an RTCP reader")
+	}
+
+	// Ask for a packet received a while ago, from each listener.
+	nack := func(c *testClient) uint16 {
+		c.mu.Lock()
+		seq, ssrc := c.lastSeq["slot-0"]-5, c.ssrc["slot-0"]
+		c.mu.Unlock()
+		if err := c.pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{
+			SenderSSRC: 1, MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{seq}),
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	nack(nacking)
+	waitFor(ctx, t, "the NACKed packet again", func() bool {
+		nacking.mu.Lock()
+		defer nacking.mu.Unlock()
+		return nacking.older > 0
+	})
+
+	// The same NACK from the subscriber without NACK goes unanswered: no
+	// old packet arrives while 50 new ones do.
+	nack(plain)
+	before := plain.count('s')
+	waitFor(ctx, t, "50 more packets", func() bool { return plain.count('s') >= before+50 })
+	plain.mu.Lock()
+	older := plain.older
+	plain.mu.Unlock()
+	if older != 0 {
+		t.Errorf("a subscriber that did not negotiate NACK got %d retransmissions", older)
+	}
+}
