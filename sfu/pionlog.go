@@ -1,0 +1,43 @@
+package sfu
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/logging"
+)
+
+// pionLogs sends pion's logs to slog, with the pion scope ("ice", "dtls",
+// "pc", …) as an attribute, instead of pion's default of plain lines on
+// standard output. pion's trace, debug and info lines are debug here;
+// its errors are warnings: pion reports as errors things a server sees
+// every day (a read on a socket closed by a leaving peer).
+type pionLogs struct{ log *slog.Logger }
+
+func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.log.With("pion", scope)}
+}
+
+type pionLogger struct{ log *slog.Logger }
+
+func (l pionLogger) at(level slog.Level, msg string) {
+	l.log.Log(context.Background(), level, msg)
+}
+
+func (l pionLogger) atf(level slog.Level, format string, args ...any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) Trace(msg string)                  { l.at(slog.LevelDebug, msg) }
+func (l pionLogger) Tracef(format string, args ...any) { l.atf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Debug(msg string)                  { l.at(slog.LevelDebug, msg) }
+func (l pionLogger) Debugf(format string, args ...any) { l.atf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Info(msg string)                   { l.at(slog.LevelDebug, msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.atf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.at(slog.LevelWarn, msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.atf(slog.LevelWarn, format, args...) }
+func (l pionLogger) Error(msg string)                  { l.at(slog.LevelWarn, msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.atf(slog.LevelWarn, format, args...) }
