@@ -20,10 +20,15 @@ const batchSize = 64
 // Forwarding corks the socket around a fan-out (cork, then uncork when the
 // packet went to every slot). While at least one fan-out is corked, writes
 // to the socket — the fan-out's own, and any other goroutine's (RTCP, ICE)
-// — are copied into the batch, which goes out when it is full and when the
-// fan-out that is last to finish uncorks. With no fan-out corked, a write
-// goes out at once. So nothing waits longer than one fan-out, and no timer
-// is involved: a packet is never held back for a batch to fill.
+// — are copied into the open batch, which goes out when it is full and
+// when a fan-out uncorks. With no fan-out corked, a write goes out at once.
+// So nothing waits longer than one fan-out, and no timer is involved: a
+// packet is never held back for a batch to fill.
+//
+// The mutex is the one lock the packet path shares across the server: it
+// guards a copy into the open batch (about 100 bytes) and is never held
+// across a system call; a batch is sent after it was taken out under the
+// lock, so fan-outs on several cores send in parallel.
 //
 // pion writes through ice.AddrPortReaderWriter and hands us its own
 // buffer, which it reuses once the call returns: the batch copies.
@@ -33,31 +38,58 @@ type writeBatch struct {
 
 	mu    sync.Mutex
 	corks int
-	n     int // queued datagrams: msgs[:n]
-	msgs  []ipv4.Message
-	addrs []net.UDPAddr // msgs[i].Addr points at addrs[i]; reused
-	bufs  [][]byte      // msgs[i].Buffers[0] is bufs[i][:len]; reused
+	open  *msgBatch   // being filled; never nil
+	spare []*msgBatch // sent batches, for reuse
 
 	calls    atomic.Uint64 // sendmmsg calls made
 	packets  atomic.Uint64 // datagrams sent through them
 	failures atomic.Uint64 // datagrams the kernel refused
 }
 
-func newWriteBatch(conn *net.UDPConn) *writeBatch {
-	b := &writeBatch{
-		conn:  conn,
-		pc:    ipv4.NewPacketConn(conn),
+// msgBatch is up to batchSize datagrams with their own buffers.
+type msgBatch struct {
+	n     int // queued: msgs[:n]
+	msgs  []ipv4.Message
+	addrs []net.UDPAddr // msgs[i].Addr points at addrs[i]; reused
+	bufs  [][]byte      // msgs[i].Buffers[0] is bufs[i][:len]; reused
+}
+
+func newMsgBatch() *msgBatch {
+	m := &msgBatch{
 		msgs:  make([]ipv4.Message, batchSize),
 		addrs: make([]net.UDPAddr, batchSize),
 		bufs:  make([][]byte, batchSize),
 	}
-	for i := range b.msgs {
-		b.addrs[i].IP = make(net.IP, 0, net.IPv6len)
-		b.bufs[i] = make([]byte, 0, 1500)
-		b.msgs[i].Buffers = [][]byte{nil}
-		b.msgs[i].Addr = &b.addrs[i]
+	for i := range m.msgs {
+		m.addrs[i].IP = make(net.IP, 0, net.IPv6len)
+		m.bufs[i] = make([]byte, 0, 1500)
+		m.msgs[i].Buffers = [][]byte{nil}
+		m.msgs[i].Addr = &m.addrs[i]
 	}
-	return b
+	return m
+}
+
+// add queues a copy of p for addr and reports whether the batch is full.
+func (m *msgBatch) add(p []byte, addr netip.AddrPort) (full bool) {
+	i := m.n
+	m.bufs[i] = append(m.bufs[i][:0], p...)
+	m.msgs[i].Buffers[0] = m.bufs[i]
+	a := &m.addrs[i]
+	ip := addr.Addr().Unmap()
+	if ip.Is4() {
+		v := ip.As4()
+		a.IP = append(a.IP[:0], v[:]...)
+	} else {
+		v := ip.As16()
+		a.IP = append(a.IP[:0], v[:]...)
+	}
+	a.Port = int(addr.Port())
+	m.n++
+	return m.n == len(m.msgs)
+}
+
+func newWriteBatch(conn *net.UDPConn) *writeBatch {
+	return &writeBatch{conn: conn, pc: ipv4.NewPacketConn(conn), open: newMsgBatch()}
 }
 
 // cork starts a fan-out: writes are queued until the matching uncork.
@@ -71,8 +103,14 @@ func (b *writeBatch) cork() {
 func (b *writeBatch) uncork() {
 	b.mu.Lock()
 	b.corks--
-	b.flushLocked()
+	var out *msgBatch
+	if b.open.n > 0 {
+		out = b.takeLocked()
+	}
 	b.mu.Unlock()
+	if out != nil {
+		b.send(out)
+	}
 }
 
 // WriteToAddrPort queues p for addr while a fan-out is corked, and sends it
@@ -80,37 +118,37 @@ func (b *writeBatch) uncork() {
 // later is counted in failures (UDP gives no delivery guarantee anyway).
 func (b *writeBatch) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	b.mu.Lock()
-	if b.corks == 0 || len(p) > cap(b.bufs[0]) {
+	if b.corks == 0 || len(p) > cap(b.open.bufs[0]) {
 		b.mu.Unlock()
 		return b.conn.WriteToUDPAddrPort(p, addr)
 	}
-	i := b.n
-	b.bufs[i] = append(b.bufs[i][:0], p...)
-	b.msgs[i].Buffers[0] = b.bufs[i]
-	a := &b.addrs[i]
-	ip := addr.Addr().Unmap()
-	if ip.Is4() {
-		v := ip.As4()
-		a.IP = append(a.IP[:0], v[:]...)
-	} else {
-		v := ip.As16()
-		a.IP = append(a.IP[:0], v[:]...)
-	}
-	a.Port = int(addr.Port())
-	a.Zone = ""
-	b.n++
-	if b.n == len(b.msgs) {
-		b.flushLocked()
+	var out *msgBatch
+	if b.open.add(p, addr) {
+		out = b.takeLocked()
 	}
 	b.mu.Unlock()
+	if out != nil {
+		b.send(out)
+	}
 	return len(p), nil
 }
 
-// flushLocked sends the queued datagrams; one the kernel refuses is
-// skipped and counted, the rest still go.
-func (b *writeBatch) flushLocked() {
-	for sent := 0; sent < b.n; {
-		n, err := b.pc.WriteBatch(b.msgs[sent:b.n], 0)
+// takeLocked takes the open batch out, to be sent, and opens another.
+func (b *writeBatch) takeLocked() *msgBatch {
+	out := b.open
+	if n := len(b.spare); n > 0 {
+		b.open, b.spare = b.spare[n-1], b.spare[:n-1]
+	} else {
+		b.open = newMsgBatch()
+	}
+	return out
+}
+
+// send sends a taken batch, then returns it for reuse. A datagram the
+// kernel refuses is skipped and counted; the rest still go.
+func (b *writeBatch) send(m *msgBatch) {
+	for sent := 0; sent < m.n; {
+		n, err := b.pc.WriteBatch(m.msgs[sent:m.n], 0)
 		b.calls.Add(1)
 		if n > 0 {
 			b.packets.Add(uint64(n))
@@ -121,5 +159,8 @@ func (b *writeBatch) flushLocked() {
 			sent++ // the datagram at msgs[sent] failed
 		}
 	}
-	b.n = 0
+	m.n = 0
+	b.mu.Lock()
+	b.spare = append(b.spare, m)
+	b.mu.Unlock()
 }
