@@ -24,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -102,6 +103,10 @@ type Config struct {
 	// port, instead of each fan-out in a few sendmmsg calls (batch.go):
 	// for comparison in benchmarks.
 	NoBatchWrites bool
+	// FanoutCores is how many goroutines, at most, forward one packet to
+	// its subscribers when they are many (fanout.go); 0 means GOMAXPROCS,
+	// 1 keeps every fan-out on its reader.
+	FanoutCores int
 	// TCPPort, when non-zero, also serves ICE over TCP on this one port
 	// (ICE TCP mux, passive candidates), for clients whose network blocks
 	// UDP.
@@ -122,9 +127,16 @@ type Engine struct {
 	log     *slog.Logger
 	udpConn net.PacketConn // the mux socket, when UDPPort is set
 	batch   *writeBatch    // sendmmsg on the mux socket; nil without one
-	tcpLn   net.Listener   // the ICE-TCP mux listener, when TCPPort is set
-	stats   counters
-	echoes  atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
+
+	// Fan-out workers (fanout.go), started by the first fan-out that
+	// splits.
+	parallel     int // goroutines one fan-out may use
+	startWorkers sync.Once
+	jobs         chan fanoutJob
+	workers      sync.WaitGroup
+	tcpLn        net.Listener // the ICE-TCP mux listener, when TCPPort is set
+	stats        counters
+	echoes       atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
 }
 
 // NewEngine builds the pion API: Opus only with the RFC 6464 audio level
@@ -134,7 +146,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.SelectInterval <= 0 {
 		cfg.SelectInterval = DefaultSelectInterval
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger}
+	e := &Engine{cfg: cfg, log: cfg.Logger, parallel: cfg.FanoutCores}
+	if e.parallel <= 0 {
+		e.parallel = parallelism()
+	}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -174,6 +189,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 
 	se := webrtc.SettingEngine{}
 	se.BufferFactory = newStreamBuffer
+	se.LoggerFactory = pionLogs{log: e.log}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// Loopback candidates too: a client on this machine (a load test, a
@@ -210,7 +226,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 			e.batch = newWriteBatch(conn)
 			ec.batch = e.batch
 		}
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, ec))
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(pionLogs{log: e.log}.NewLogger("udpmux"), ec))
 	}
 	if cfg.TCPPort != 0 {
 		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(addr), Port: cfg.TCPPort})
@@ -219,7 +235,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("sfu: listen tcp %s:%d: %w", addr, cfg.TCPPort, err)
 		}
 		e.tcpLn = ln
-		se.SetICETCPMux(webrtc.NewICETCPMux(nil, ln, tcpReadBuffer))
+		se.SetICETCPMux(webrtc.NewICETCPMux(pionLogs{log: e.log}.NewLogger("tcpmux"), ln, tcpReadBuffer))
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	}
 
@@ -316,6 +332,7 @@ func ApplyLoopbackOnly(se *webrtc.SettingEngine) {
 // Close releases the engine's shared sockets. Routers and peers must be
 // closed first.
 func (e *Engine) Close() error {
+	e.stopWorkers()
 	var errs []error
 	if e.udpConn != nil {
 		errs = append(errs, e.udpConn.Close())
@@ -350,6 +367,7 @@ type Stats struct {
 	BatchCalls       uint64 // sendmmsg calls on the mux socket (batch.go)
 	BatchPackets     uint64 // datagrams those calls sent
 	BatchFailures    uint64 // datagrams in them the kernel refused
+	FanoutSplits     uint64 // chunks of fan-outs forwarded by another core (fanout.go)
 }
 
 // counters are the live form of Stats. Updated on the hot path with atomic
@@ -358,7 +376,7 @@ type Stats struct {
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	switches, staleDrops, writeErrors        atomic.Uint64
-	notReadyDrops, iceRestarts               atomic.Uint64
+	notReadyDrops, iceRestarts, splits       atomic.Uint64
 	peers                                    atomic.Int64
 }
 
@@ -367,7 +385,7 @@ func (c *counters) snapshot() Stats {
 		PacketsReceived: c.packetsIn.Load(), BytesReceived: c.bytesIn.Load(),
 		PacketsForwarded: c.packetsOut.Load(), BytesForwarded: c.bytesOut.Load(),
 		SlotSwitches: c.switches.Load(), StaleDrops: c.staleDrops.Load(), WriteErrors: c.writeErrors.Load(),
-		NotReadyDrops: c.notReadyDrops.Load(), ICERestarts: c.iceRestarts.Load(),
+		NotReadyDrops: c.notReadyDrops.Load(), ICERestarts: c.iceRestarts.Load(), FanoutSplits: c.splits.Load(),
 		Peers: c.peers.Load(),
 	}
 }

@@ -313,12 +313,12 @@ func (p *Peer) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 	defer p.wg.Done()
 	var (
-		buf   = make([]byte, 1500)
-		pkt   rtp.Packet
-		c     = &p.r.e.stats
-		clk   = p.r.clock
-		src   = p.src
-		batch = p.r.e.batch // nil: no shared socket to batch on
+		buf = make([]byte, 1500)
+		pkt rtp.Packet
+		c   = &p.r.e.stats
+		clk = p.r.clock
+		src = p.src
+		e   = p.r.e
 	)
 	for {
 		n, _, err := track.Read(buf)
@@ -335,18 +335,7 @@ func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 			}
 		}
 		src.lastSeen.Store(now)
-		sent := uint64(0)
-		if batch != nil {
-			batch.cork()
-		}
-		for _, s := range *src.slots.Load() {
-			if s.forward(src, &pkt, now, c) {
-				sent++
-			}
-		}
-		if batch != nil {
-			batch.uncork()
-		}
+		sent := e.fanout(src, &pkt, now)
 		c.packetsIn.Add(1)
 		c.bytesIn.Add(uint64(len(pkt.Payload)))
 		if sent > 0 {

@@ -54,6 +54,8 @@ type config struct {
 	webhooks       webhookConfig     // where session events are POSTed (checked by parseConfig)
 	adminToken     string            // the operator's bearer token for /api/v1/admin/; "": no admin API
 	pprofListen    string            // address of Go's profiler; "": none
+	udpBatch       bool              // send each fan-out on the UDP port with sendmmsg
+	fanoutCores    int               // goroutines one fan-out may use; 0: GOMAXPROCS
 }
 
 // limits are the server's bounds on participants, sessions and sockets
@@ -103,6 +105,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.http.flags(fs)
 	c.turn.flags(fs)
 	c.webhooks.flags(fs)
+	fs.BoolVar(&c.udpBatch, "udp-batch", true, "with -udp-port: send each packet's fan-out in a few sendmmsg calls instead of one sendto per listener")
+	fs.IntVar(&c.fanoutCores, "fanout-cores", 0, "goroutines that share the fan-out of one packet to 128 listeners or more; 0: one per core (GOMAXPROCS)")
 	fs.StringVar(&c.pprofListen, "pprof-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (keep it private); none: off")
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token of the operator's view /admin and its API /api/v1/admin/ (prefer SANCTUARY_ADMIN_TOKEN); none: no admin API")
 
@@ -129,6 +133,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.fanoutCores < 0 {
+		return c, fmt.Errorf("-fanout-cores must be 0 or more, got %d", c.fanoutCores)
 	}
 	if c.slots < 1 || c.slots > sfu.MaxSlots {
 		return c, fmt.Errorf("-slots must be 1..%d, got %d", sfu.MaxSlots, c.slots)
