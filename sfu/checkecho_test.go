@@ -229,7 +229,7 @@ func TestPeerReflexiveClientConnectsWithEcho(t *testing.T) {
 	}
 }
 
-func freeUDPPort(t *testing.T) int {
+func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -3,11 +3,13 @@ package sfu
 import (
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/test"
@@ -18,7 +20,7 @@ import (
 // answers the SFU's offer, sends packets whose first payload byte names it,
 // and records what arrives on each slot.
 type testClient struct {
-	t    *testing.T
+	t    testing.TB
 	tag  byte
 	pc   *webrtc.PeerConnection
 	out  *webrtc.TrackLocalStaticRTP
@@ -39,20 +41,34 @@ type testClient struct {
 	ssrcChg int
 }
 
-func newTestAPI(t *testing.T) *webrtc.API {
+func newTestAPI(t testing.TB) *webrtc.API {
 	t.Helper()
 	return newTestAPIWith(t, nil)
 }
 
 // newTestAPIWith is newTestAPI with tweak applied to its SettingEngine.
-func newTestAPIWith(t *testing.T, tweak func(*webrtc.SettingEngine)) *webrtc.API {
+func newTestAPIWith(t testing.TB, tweak func(*webrtc.SettingEngine)) *webrtc.API {
 	t.Helper()
 	return newTestAPIFeedback(t, tweak, nil)
 }
 
 // newTestAPIFeedback is newTestAPIWith with Opus offering fb (RTCP
 // feedback such as NACK).
-func newTestAPIFeedback(t *testing.T, tweak func(*webrtc.SettingEngine), fb []webrtc.RTCPFeedback) *webrtc.API {
+func newTestAPIFeedback(t testing.TB, tweak func(*webrtc.SettingEngine), fb []webrtc.RTCPFeedback) *webrtc.API {
+	t.Helper()
+	return newClientAPI(t, tweak, fb)
+}
+
+// newBareTestAPI is newTestAPI without pion's default interceptors, whose
+// per-packet allocations would count in a benchmark's, and without logs,
+// which would break the benchmark's lines.
+func newBareTestAPI(t testing.TB) *webrtc.API {
+	t.Helper()
+	quiet := func(se *webrtc.SettingEngine) { se.LoggerFactory = pionLogs{log: slog.New(slog.DiscardHandler)} }
+	return newClientAPI(t, quiet, nil, webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+}
+
+func newClientAPI(t testing.TB, tweak func(*webrtc.SettingEngine), fb []webrtc.RTCPFeedback, opts ...func(*webrtc.API)) *webrtc.API {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
@@ -66,16 +82,17 @@ func newTestAPIFeedback(t *testing.T, tweak func(*webrtc.SettingEngine), fb []we
 		t.Fatal(err)
 	}
 	se := webrtc.SettingEngine{}
+	se.LoggerFactory = pionLogs{log: slog.Default()}
 	ApplyLoopbackOnly(&se)
 	if tweak != nil {
 		tweak(&se)
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	return webrtc.NewAPI(append([]func(*webrtc.API){webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)}, opts...)...)
 }
 
 // connect joins a test client to r as peer id, negotiating once with
 // complete candidate lists (no trickle needed in this package's tests).
-func connect(t *testing.T, api *webrtc.API, r *Router, id string, tag byte) (*testClient, *Peer) {
+func connect(t testing.TB, api *webrtc.API, r *Router, id string, tag byte) (*testClient, *Peer) {
 	t.Helper()
 	p, err := r.AddPeer(id, PeerHandlers{})
 	if err != nil {
@@ -116,6 +133,16 @@ func connect(t *testing.T, api *webrtc.API, r *Router, id string, tag byte) (*te
 func (c *testClient) read(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	c.wg.Add(1)
 	defer c.wg.Done()
+	if c.tag == 0 {
+		// A benchmark's subscriber only drains, without allocating, so the
+		// benchmark's allocations are the server's.
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := track.Read(buf); err != nil {
+				return
+			}
+		}
+	}
 	for {
 		pkt, _, err := track.ReadRTP()
 		if err != nil {
@@ -219,7 +246,7 @@ func (c *testClient) close() {
 
 // waitFor polls cond until it holds or the context ends. Tests assert on
 // counts; the deadline only bounds a broken run.
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+func waitFor(ctx context.Context, t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		select {
