@@ -7,7 +7,11 @@
 # runs bin/sanctuary-bots pinned to core 1 for a fixed window, saves the
 # raw JSON report to bench-results/<shape>.json (the bots' progress and
 # verdict to <shape>.log, the server's log to <shape>.server.log), stops
-# the server with SIGTERM, and at the end writes bench-results/RESULTS.md.
+# the server with SIGTERM, measures the floor at the shape's rate and
+# fan-out (`sanctuary-bots floor`: SRTP seal + one sendto per packet, to
+# <shape>.floor.json), and at the end writes bench-results/RESULTS.md and
+# a plot of CPU per packet (and the floor) and RSS per participant against
+# participants, bench-results/bench.svg (`sanctuary-bots plot`).
 #
 # Every run ends by itself: the bots run under `timeout`, the server is
 # stopped by SIGTERM and killed if it does not exit, and an exit trap
@@ -17,11 +21,12 @@
 #   BENCH_DURATION  measurement window in seconds, "20" or "20s" (default 20)
 #   BENCH_WARMUP    warm-up between all connected and the window, seconds (default 3)
 #   BENCH_SHAPES    space-separated name:speakers:listeners:K[:rooms:move-every] (default: the
-#                   five below). With rooms, bot 0 (the host, counted among the listeners)
+#                   six below). With rooms, bot 0 (the host, counted among the listeners)
 #                   creates that many breakout rooms, assigns everyone else to them and,
 #                   unless move-every is 0, moves a random bot to another room that often
 #                   through the window; the speakers are bots 1..speakers, spread over the rooms.
 #                   d-moves and e-nomoves are the same 60 bots in 6 rooms, with and without moves.
+#   BENCH_FLOOR_DURATION  seconds of each shape's floor measurement (default 10)
 #   BENCH_OUT       output directory (default bench-results)
 #   BIN             directory of the binaries (default bin)
 set -euo pipefail
@@ -35,12 +40,13 @@ seconds() { # "20s" or "20" → 20; anything else is an error
 }
 DURATION=$(seconds "${BENCH_DURATION:-20}" BENCH_DURATION)
 WARMUP=$(seconds "${BENCH_WARMUP:-3}" BENCH_WARMUP)
-SHAPES=${BENCH_SHAPES:-"a-5x50:5:50:5 b-10x100:10:100:10 c-3x200:3:200:3 d-moves:12:48:5:6:200ms e-nomoves:12:48:5:6:0"}
+SHAPES=${BENCH_SHAPES:-"s-2x20:2:20:2 a-5x50:5:50:5 b-10x100:10:100:10 c-3x200:3:200:3 d-moves:12:48:5:6:200ms e-nomoves:12:48:5:6:0"}
 OUT=${BENCH_OUT:-bench-results}
 BIN=${BIN:-bin}
 # Joins and connects are bounded per bot by the bots themselves (15 s + 20 s);
 # this bounds the whole run of one shape.
 BOTS_LIMIT=$((DURATION + WARMUP + 180))
+FLOOR_DURATION=$(seconds "${BENCH_FLOOR_DURATION:-10}" BENCH_FLOOR_DURATION)
 STOP_LIMIT=15 # seconds for the server to exit after SIGTERM
 
 for b in "$BIN/sanctuary" "$BIN/sanctuary-bots"; do
@@ -56,8 +62,10 @@ fi
 NPROC=$(nproc)
 if command -v taskset >/dev/null && ((NPROC >= 2)); then
 	PIN_SERVER=(taskset -c 0) PIN_BOTS=(taskset -c 1) PINNING="server on core 0, bots on core 1 (taskset)"
+	FLOOR_CPU=0
 else
 	PIN_SERVER=() PIN_BOTS=() PINNING="not pinned (nproc $NPROC or no taskset): server and bots share the cores"
+	FLOOR_CPU=-1
 fi
 
 SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -119,8 +127,10 @@ stop_server() {
 }
 
 declare -a ROWS NOTES
+SHAPE_NAMES=""
 for shape in $SHAPES; do
 	IFS=: read -r name speakers listeners k rooms every <<<"$shape"
+	SHAPE_NAMES="$SHAPE_NAMES $name"
 	nbots=$((speakers + listeners))
 	rooms=${rooms:-0} every=${every:-0}
 	[[ $rooms =~ ^[0-9]+$ ]] || { echo "bench: shape $shape: rooms must be a number" >&2; exit 2; }
@@ -145,15 +155,30 @@ for shape in $SHAPES; do
 	if ! jq -e . "$OUT/$name.json" >/dev/null 2>&1; then
 		why="bots exit $code"
 		if ((code == 124)); then why="$why: timed out after ${BOTS_LIMIT}s"; fi
-		ROWS+=("| $name | $nbots ($speakers speak) | $k | $rooms | no report ($why) | | | | | | | | | | | | | | |")
+		ROWS+=("| $name | $nbots ($speakers speak) | $k | $rooms | no report ($why) | | | | | | | | | | | | | | | | |")
 		NOTES+=("- $name: no report ($why); see $name.log; server $stopped")
 		continue
 	fi
-	ROWS+=("$(jq -r --arg name "$name" --arg k "$k" '
+	# The floor at this shape's rate and fan-out, pinned like the server:
+	# its sender thread on core 0, its receiving sockets on core 1.
+	floor_json="$OUT/$name.floor.json"
+	rm -f "$floor_json"
+	read -r pps fanout < <(jq -r '[(.server_forwarded_pps // 0 | round),
+		(if (.packets_sent // 0) > 0 then (.server_forwarded_pps * .duration_s / .packets_sent | round) else 0 end)] | @tsv' "$OUT/$name.json")
+	if ((pps > 0 && fanout > 0)); then
+		"${PIN_BOTS[@]}" "$BIN/sanctuary-bots" floor -pps "$pps" -fanout "$fanout" -sockets "$nbots" \
+			-duration "${FLOOR_DURATION}s" -cpu "$FLOOR_CPU" -json >"$floor_json" 2>>"$OUT/$name.log" || rm -f "$floor_json"
+	fi
+	floor_us=$(jq -r '.cpu_us_per_packet // empty' "$floor_json" 2>/dev/null || true)
+	echo "   floor: ${floor_us:-not measured} µs per packet at $pps pkt/s in bursts of $fanout" >&2
+
+	ROWS+=("$(jq -r --arg name "$name" --arg k "$k" --arg floor "${floor_us:-}" '
 		def r(n): if . == null then "–" else ((. * pow(10; n) | round) / pow(10; n) | tostring) end;
 		def pair(a; b; n): "\(a | r(n)) / \(b | r(n))";
 		"| \($name) | \(.bots) (\(.speakers) speak) | \($k) | \(.breakouts | r(0)) | \(.server_forwarded_pps | r(0)) "
-		+ "| \(.server_cpu_us_per_packet | r(2)) | \(.server_cpu_pct | r(0)) | \(.bots_cpu_pct | r(0)) "
+		+ "| \(.server_cpu_us_per_packet | r(2)) | \(if $floor == "" then null else ($floor | tonumber) end | r(2)) "
+		+ "| \(if $floor == "" or .server_cpu_us_per_packet == null then null else (.server_cpu_us_per_packet / ($floor | tonumber)) end | r(2)) "
+		+ "| \(.server_cpu_pct | r(0)) | \(.bots_cpu_pct | r(0)) "
 		+ "| \(.server_rss_mb | r(1)) | \(.server_rss_kb_per_participant | r(0)) "
 		+ "| \(pair(.first_audio_ms_p50; .first_audio_ms_p99; 0)) | \(pair(.join_ms_p50; .join_ms_p99; 1)) "
 		+ "| \(pair(.latency_ms_p50; .latency_ms_p99; 1)) | \(.loss_pct | r(2)) "
@@ -182,8 +207,8 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo "(balanced) before the warm-up, and moves a random bot to another room every move-every through the"
 	echo "window (shapes: \`$SHAPES\`)."
 	echo
-	echo "| shape | bots | K | rooms | forwarded pkt/s | server CPU µs/pkt | server CPU % | bots CPU % | server RSS MB | RSS KB/participant | first audio p50/p99 ms | join p50/p99 ms | latency p50/p99 ms | loss % | moves | move p50/p99 ms | foreign | renegotiations | joined |"
-	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	echo "| shape | bots | K | rooms | forwarded pkt/s | server CPU µs/pkt | floor µs/pkt | ratio to floor | server CPU % | bots CPU % | server RSS MB | RSS KB/participant | first audio p50/p99 ms | join p50/p99 ms | latency p50/p99 ms | loss % | moves | move p50/p99 ms | foreign | renegotiations | joined |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 	printf '%s\n' "${ROWS[@]}"
 	echo
 	echo "Outcome per shape:"
@@ -199,6 +224,13 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo "  **Server CPU %** is the same CPU ÷ the window, in % of one core"
 	echo "  (100 = the server's core was saturated); **bots CPU %** is the bots process's own, likewise"
 	echo "  (100 = the load generator was the limit)."
+	echo "- **Floor**: \`sanctuary-bots floor\` run right after the shape, at its forwarded rate and fan-out"
+	echo "  (forwarded ÷ sent packets), to as many loopback sockets as bots: each packet sealed with SRTP"
+	echo "  AES-256-GCM (as pion negotiates with pion) and sent with one sendto, the sender thread pinned"
+	echo "  where the server was; its CPU is that thread's own (CLOCK_THREAD_CPUTIME_ID, which on loopback"
+	echo "  includes the kernel's delivery to the receiving socket, as the server's CPU does) ÷ packets."
+	echo "  **Ratio to floor** = server CPU µs/pkt ÷ floor µs/pkt, both measured in this run: it moves far"
+	echo "  less than the µs figures between machines and with the machine's load."
 	echo "- **Forwarded pkt/s**: forwarded packets in the window ÷ the window."
 	echo "- **Server RSS**: VmRSS at the window's end; **KB per participant**: its growth since before the"
 	echo "  joins ÷ bots joined."
@@ -225,4 +257,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo "- Raw reports: \`<shape>.json\`; bots' progress and verdict: \`<shape>.log\`; server log: \`<shape>.server.log\`."
 } >"$OUT/RESULTS.md"
 echo "== wrote $OUT/RESULTS.md" >&2
+if "$BIN/sanctuary-bots" plot -dir "$OUT" -out "$OUT/bench.svg" $SHAPE_NAMES; then
+	echo "== wrote $OUT/bench.svg" >&2
+fi
 cat "$OUT/RESULTS.md"

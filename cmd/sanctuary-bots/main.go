@@ -17,7 +17,8 @@
 //
 // `sanctuary-bots floor` measures instead what forwarding a packet cannot
 // cost less than on this machine (floor.go): the bench quotes the server's
-// CPU per packet as a ratio to it.
+// CPU per packet as a ratio to it. `sanctuary-bots plot` draws the bench's
+// figures against participants (plot.go).
 //
 // Every flag has a SANCTUARY_BOTS_* environment twin (-metrics-url is
 // SANCTUARY_BOTS_METRICS_URL); a flag given on the command line wins.
@@ -114,8 +115,13 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "floor" {
-		return runFloor(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "floor":
+			return runFloor(args[1:], stdout, stderr)
+		case "plot":
+			return runPlot(args[1:], stdout, stderr)
+		}
 	}
 	o, err := parseOptions(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
