@@ -56,6 +56,14 @@ type Peer struct {
 
 	lastSlots []string // last ids given to OnSlots; router lock
 
+	// The router's index (groups.go), guarded by the router's mutex: the
+	// groups p hears and speaks in (nil: none, and always none once p is
+	// removed from the router), p's index in their lists, and the last
+	// selection that queued p for a refill.
+	hearG, speakG   *group
+	hearAt, speakAt int
+	queuedGen       uint64
+
 	wg sync.WaitGroup // reader and RTCP drain goroutines
 }
 

@@ -10,10 +10,13 @@ import (
 // routing (who may hear whom), chooses which sources fill each
 // subscriber's K slots, and publishes the result to the hot path.
 //
-// Selection runs on a ticker (Config.SelectInterval) to follow loudness, and
-// at once whenever the routing or the set of peers change, so a move is heard
-// from the next packet on. The router's mutex guards selection state only;
-// the packet path never takes it.
+// Selection runs on a ticker (Config.SelectInterval) to follow loudness, in
+// time linear in the number of peers (times K). Whenever the routing or the
+// set of peers change, the subscribers the change affects are refilled at
+// once, so a move is heard from the next packet on; that costs in proportion
+// to the groups the change touches, plus one look-up per peer for a full
+// SetRouting. The router's mutex guards selection state only; the packet
+// path never takes it.
 type Router struct {
 	e     *Engine
 	k     int
@@ -21,11 +24,23 @@ type Router struct {
 
 	mu             sync.Mutex
 	peers          map[string]*Peer
-	routing        Routing   // the applied routing; its maps are the router's own
-	routingVersion uint64    // version of the applied routing
-	haveRouting    bool      // a routing was applied
-	ranked         []*source // scratch for selection, reused
+	routing        Routing // the applied routing; its maps are the router's own
+	routingVersion uint64  // version of the applied routing
+	haveRouting    bool    // a routing was applied
 	closed         bool
+
+	// The index of the routing (groups.go): valid once indexed, then kept
+	// in line with routing and peers by every change.
+	groups  map[string]*group
+	indexed bool
+
+	// Selection state (select.go): the current selection's generation and
+	// clock reading, and scratch reused from one selection to the next.
+	gen     uint64
+	now     int64
+	queue   []*Peer         // subscribers to refill
+	changes []speakerChange // groups that gained or lost a speaker
+	dirty   []*source       // sources whose carriers changed since publishLocked
 
 	stop chan struct{}
 	done chan struct{}
@@ -37,9 +52,10 @@ func (e *Engine) NewRouter(k int) *Router {
 	k = min(max(k, 1), MaxSlots)
 	r := &Router{
 		e: e, k: k, clock: newClock(),
-		peers: make(map[string]*Peer),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		peers:   make(map[string]*Peer),
+		indexed: true, // no peers, no routing: the empty index is right
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	go r.tick()
 	return r
@@ -57,7 +73,8 @@ type Routing struct {
 	Speak map[string]string // peer id → the group it is heard in
 }
 
-// hears reports whether sub may hear src under rt.
+// hears reports whether sub may hear src under rt: the rule the router's
+// index implements (hearsLocked), which tests check it against.
 func (rt *Routing) hears(sub, src *Peer) bool {
 	if sub == src {
 		return false
@@ -74,6 +91,12 @@ func (rt *Routing) hears(sub, src *Peer) bool {
 // caller must not change afterwards. Calls carrying a version not newer than
 // the last applied one are ignored, so callers racing each other cannot
 // apply an older state last. Slots are re-pointed before SetRouting returns.
+//
+// It costs one look-up of each peer in rt, plus a refill of the subscribers
+// the change affects (see affectedLocked): those whose own entries changed,
+// those with a slot carrying a source that moved, and the listeners of a
+// group whose K+1 best sources it changed. Others keep their slots until
+// the next tick, as they would have without the change.
 func (r *Router) SetRouting(version uint64, rt Routing) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -81,7 +104,15 @@ func (r *Router) SetRouting(version uint64, rt Routing) {
 		return
 	}
 	r.haveRouting, r.routingVersion, r.routing = true, version, rt
-	r.selectLocked()
+	if !r.indexed {
+		r.selectLocked()
+		return
+	}
+	r.beginLocked()
+	for _, p := range r.peers {
+		r.regroupLocked(p)
+	}
+	r.refillLocked()
 }
 
 // Close stops selection and closes every peer.
@@ -131,7 +162,14 @@ func (r *Router) addPeer(p *Peer) error {
 		return ErrDuplicatePeer
 	}
 	r.peers[p.id] = p
-	r.selectLocked()
+	if !r.indexed {
+		r.selectLocked()
+		return nil
+	}
+	r.beginLocked()
+	r.regroupLocked(p)
+	r.queueLocked(p)
+	r.refillLocked()
 	return nil
 }
 
@@ -145,79 +183,98 @@ func (r *Router) removePeer(p *Peer) {
 	}
 	delete(r.peers, p.id)
 	for _, s := range p.slots {
-		s.setSource(nil)
+		r.pointLocked(s, nil)
 	}
 	p.src.slots.Store(&[]*slot{})
-	r.selectLocked()
+	if !r.indexed {
+		r.selectLocked()
+		return
+	}
+	r.beginLocked()
+	r.ungroupLocked(p)
+	r.refillLocked()
 }
 
-// selectLocked ranks every source once, then fills each subscriber's slots
-// from the ranking filtered by its routing, and publishes the result.
+// selectLocked is a full selection: it rebuilds the index from the routing
+// and the peers, ranks each group heard by someone (its K+1 best sources),
+// refills every subscriber's slots from its group's ranking, and publishes
+// the slot lists that changed. O(peers × K).
 func (r *Router) selectLocked() {
-	now := r.clock.now()
-	r.ranked = r.ranked[:0]
-	for _, p := range r.peers {
-		r.ranked = append(r.ranked, p.src)
-	}
-	slices.SortFunc(r.ranked, func(a, b *source) int { return compareSources(a, b, now) })
-
-	switched := false
+	r.beginLocked()
+	r.indexLocked()
+	clear(r.changes)
+	r.changes = r.changes[:0]
 	for _, sub := range r.peers {
-		if r.fillSlots(sub, now) {
-			switched = true
+		if r.fillSlots(sub) {
 			sub.notifySlots()
 		}
 	}
-	if switched {
-		r.publishLocked()
+	r.publishLocked()
+}
+
+// refillLocked ends an incremental selection: it queues the subscribers
+// the recorded speaker changes affect, refills the queued ones and
+// publishes the slot lists that changed.
+func (r *Router) refillLocked() {
+	r.affectedLocked()
+	for _, sub := range r.queue {
+		if r.fillSlots(sub) {
+			sub.notifySlots()
+		}
+	}
+	clear(r.queue)
+	r.queue = r.queue[:0]
+	r.publishLocked()
+}
+
+// pointLocked points slot s at src (nil: silence) and keeps the carriers
+// of the old and the new source in line. It reports whether the source
+// changed.
+func (r *Router) pointLocked(s *slot, src *source) bool {
+	old := s.routed
+	if old == src {
+		return false
+	}
+	s.setSource(src)
+	s.routed = src
+	if old != nil {
+		last := len(old.carriers) - 1
+		moved := old.carriers[last]
+		old.carriers[s.carrierAt], moved.carrierAt = moved, s.carrierAt
+		old.carriers[last] = nil
+		old.carriers = old.carriers[:last]
+		r.markDirtyLocked(old)
+	}
+	if src != nil {
+		s.carrierAt = len(src.carriers)
+		src.carriers = append(src.carriers, s)
+		r.markDirtyLocked(src)
+	}
+	return true
+}
+
+func (r *Router) markDirtyLocked(src *source) {
+	if !src.dirty {
+		src.dirty = true
+		r.dirty = append(r.dirty, src)
 	}
 }
 
-// compareSources orders sources best first: fresh before stale, louder
-// before quieter, then by id so the order is stable.
-func compareSources(a, b *source, now int64) int {
-	af, al := a.score(now)
-	bf, bl := b.score(now)
-	switch {
-	case af != bf:
-		if af {
-			return -1
-		}
-		return 1
-	case al != bl:
-		if al > bl {
-			return -1
-		}
-		return 1
-	}
-	if a.id < b.id {
-		return -1
-	}
-	if a.id > b.id {
-		return 1
-	}
-	return 0
-}
-
-// publishLocked rebuilds every source's slot list from the slots' current
-// sources and stores the lists that changed. Runs once per selection with
-// a change, never per packet.
+// publishLocked stores, for every source whose carriers changed since the
+// last call, the new list of slots carrying it, copy-on-write, unless the
+// hot path has that list already. Never per packet.
 func (r *Router) publishLocked() {
-	lists := make(map[*source][]*slot, len(r.peers))
-	for _, sub := range r.peers {
-		for _, s := range sub.slots {
-			if src := s.source(); src != nil {
-				lists[src] = append(lists[src], s)
-			}
+	for _, src := range r.dirty {
+		src.dirty = false
+		if slices.Equal(*src.slots.Load(), src.carriers) {
+			continue
 		}
-	}
-	for _, p := range r.peers {
-		next := lists[p.src]
-		if !slices.Equal(*p.src.slots.Load(), next) {
-			if next == nil {
-				next = []*slot{}
-			}
-			p.src.slots.Store(&next)
+		next := slices.Clone(src.carriers)
+		if next == nil {
+			next = []*slot{}
 		}
+		src.slots.Store(&next)
 	}
+	clear(r.dirty)
+	r.dirty = r.dirty[:0]
 }

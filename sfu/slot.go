@@ -38,6 +38,11 @@ type slot struct {
 	munger Munger     // continuity across sources
 	w      rtpWriter  // nil until bound
 	hdr    rtp.Header // reused for every packet; Version, SSRC and PayloadType set by Bind
+
+	// The router's view, guarded by the router's mutex: the router is the
+	// only one to set src, through pointLocked, which keeps routed == src.
+	routed    *source
+	carrierAt int // index in routed.carriers
 }
 
 func newSlot(owner *Peer, index int) *slot {

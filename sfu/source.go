@@ -29,6 +29,13 @@ type source struct {
 	lastSeen atomic.Int64  // monotonic ns of the newest packet; 0 before any
 
 	smoothed uint32 // reader goroutine only
+
+	// Selection state, guarded by the router's mutex.
+	fresh     bool    // score in selection scoredGen
+	loud      uint32  // score in selection scoredGen
+	scoredGen uint64  // the selection that took the score
+	carriers  []*slot // the slots the router points at this source; slot.carrierAt indexes it
+	dirty     bool    // carriers changed since the router last published slots
 }
 
 func newSource(p *Peer) *source {

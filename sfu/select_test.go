@@ -1,0 +1,373 @@
+package sfu
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The router refills, on a change, only the subscribers the change can
+// affect, from an index of its routing by group. These tests drive a router
+// through random routing changes, joins, leaves, loudness changes and ticks
+// and compare every subscriber's slots, after every step, with the
+// selection as it was before the index: every source ranked, every
+// subscriber refilled from the whole ranking filtered by the routing
+// (refSelect below, the old code kept as the specification).
+//
+// Their peers have no PeerConnection: selection reads only a peer's id,
+// source and slots.
+
+// refSelect returns the slots every peer of r gets from the old full
+// selection under rt, given each peer's slots before (prev).
+func refSelect(r *Router, rt Routing, prev map[*Peer][]*source) map[*Peer][]*source {
+	now := r.clock.now()
+	score := func(s *source) (bool, uint32) { return s.score(now) }
+	cmp := func(a, b *source) int {
+		af, al := score(a)
+		bf, bl := score(b)
+		switch {
+		case af != bf:
+			if af {
+				return -1
+			}
+			return 1
+		case al != bl:
+			if al > bl {
+				return -1
+			}
+			return 1
+		}
+		if a.id < b.id {
+			return -1
+		}
+		if a.id > b.id {
+			return 1
+		}
+		return 0
+	}
+	beats := func(c, o *source) bool {
+		cf, cl := score(c)
+		of, ol := score(o)
+		if cf != of {
+			return cf
+		}
+		return cl > ol+switchMargin
+	}
+	var ranked []*source
+	for _, p := range r.peers {
+		ranked = append(ranked, p.src)
+	}
+	slices.SortFunc(ranked, cmp)
+
+	out := map[*Peer][]*source{}
+	for _, sub := range r.peers {
+		var wanted []*source
+		for _, src := range ranked {
+			if len(wanted) < r.k && rt.hears(sub, src.peer) {
+				wanted = append(wanted, src)
+			}
+		}
+		next := make([]*source, len(sub.slots))
+		for i, src := range prev[sub] {
+			if src != nil && r.peers[src.id] == src.peer && rt.hears(sub, src.peer) {
+				next[i] = src
+			}
+		}
+		for _, c := range wanted {
+			if slices.Contains(next, c) {
+				continue
+			}
+			if free := slices.Index(next, nil); free >= 0 {
+				next[free] = c
+				continue
+			}
+			weakest := -1
+			for i, o := range next {
+				if slices.Contains(wanted, o) {
+					continue
+				}
+				if weakest < 0 || cmp(o, next[weakest]) > 0 {
+					weakest = i
+				}
+			}
+			if weakest >= 0 && beats(c, next[weakest]) {
+				next[weakest] = c
+			}
+		}
+		out[sub] = next
+	}
+	return out
+}
+
+// slotsOf returns the current source of every slot of every peer of r.
+func slotsOf(r *Router) map[*Peer][]*source {
+	out := map[*Peer][]*source{}
+	for _, p := range r.peers {
+		for _, s := range p.slots {
+			out[p] = append(out[p], s.source())
+		}
+	}
+	return out
+}
+
+func names(srcs []*source) string {
+	ids := make([]string, len(srcs))
+	for i, s := range srcs {
+		if s != nil {
+			ids[i] = s.id
+		}
+	}
+	return fmt.Sprint(ids)
+}
+
+// checkIndex fails the test unless r's index, slot carriers and published
+// slot lists agree with its routing, its peers and its slots, and every
+// slot carries a source its subscriber may hear.
+func checkIndex(t *testing.T, r *Router, gone []*Peer) {
+	t.Helper()
+	inGroups := 0
+	for _, g := range r.groups {
+		if len(g.speakers)+len(g.listeners) == 0 {
+			t.Fatalf("empty group %q kept", g.id)
+		}
+		for i, p := range g.listeners {
+			if r.peers[p.id] != p || p.hearG != g || p.hearAt != i {
+				t.Fatalf("group %q lists %s as listener %d wrongly", g.id, p.id, i)
+			}
+		}
+		for i, p := range g.speakers {
+			if r.peers[p.id] != p || p.speakG != g || p.speakAt != i {
+				t.Fatalf("group %q lists %s as speaker %d wrongly", g.id, p.id, i)
+			}
+		}
+		inGroups += len(g.listeners) + len(g.speakers)
+	}
+	want := 0
+	carried := map[*source][]*slot{}
+	for id, p := range r.peers {
+		if h, ok := r.routing.Hear[id]; ok != (p.hearG != nil) || ok && (p.hearG.id != h || r.groups[h] != p.hearG) {
+			t.Fatalf("%s hears %q (%v) in the routing, but is indexed under %v", id, h, ok, p.hearG)
+		} else if ok {
+			want++
+		}
+		if s, ok := r.routing.Speak[id]; ok != (p.speakG != nil) || ok && (p.speakG.id != s || r.groups[s] != p.speakG) {
+			t.Fatalf("%s speaks in %q (%v) in the routing, but is indexed under %v", id, s, ok, p.speakG)
+		} else if ok {
+			want++
+		}
+		for _, s := range p.slots {
+			src := s.source()
+			if s.routed != src {
+				t.Fatalf("%s's slot %d: the router thinks it carries %v, it carries %v", id, s.index, s.routed, src)
+			}
+			if src == nil {
+				continue
+			}
+			if !r.routing.hears(p, src.peer) || r.peers[src.id] != src.peer {
+				t.Fatalf("%s's slot %d carries %s, whom it may not hear", id, s.index, src.id)
+			}
+			if src.carriers[s.carrierAt] != s {
+				t.Fatalf("%s's slot %d is not at its place among %s's carriers", id, s.index, src.id)
+			}
+			carried[src] = append(carried[src], s)
+		}
+	}
+	if inGroups != want {
+		t.Fatalf("the groups hold %d entries, the routing has %d for the router's peers", inGroups, want)
+	}
+	for _, p := range r.peers {
+		c, pub := carried[p.src], *p.src.slots.Load()
+		if len(p.src.carriers) != len(c) || len(pub) != len(c) {
+			t.Fatalf("%s is carried by %d slots; %d carriers known, %d published", p.id, len(c), len(p.src.carriers), len(pub))
+		}
+		for _, s := range c {
+			if !slices.Contains(pub, s) {
+				t.Fatalf("%s's published slots lack %s's slot %d", p.id, s.owner.id, s.index)
+			}
+		}
+	}
+	for _, p := range gone {
+		if n := len(*p.src.slots.Load()); n != 0 || len(p.src.carriers) != 0 || p.hearG != nil || p.speakG != nil {
+			t.Fatalf("removed %s still has %d published slots, %d carriers, groups %v %v", p.id, n, len(p.src.carriers), p.hearG, p.speakG)
+		}
+	}
+}
+
+// TestIncrementalSelectionMatchesFullSelection: after each step,
+//   - with loudness unchanged since the last tick, every subscriber's slots
+//     are exactly what the old full selection gives;
+//   - with loudness changed since, a subscriber whose own routing entry
+//     changed, or whose slot carried a source that moved or left, has what
+//     the old selection gives, and every other one has that or keeps its
+//     slots (the next tick catches up);
+//   - a tick gives exactly what the old full selection gives.
+func TestIncrementalSelectionMatchesFullSelection(t *testing.T) {
+	for seed := range uint64(12) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 99))
+			k := 2 + int(seed%3) // 2, 3, 4: top-K+1 boundaries at several sizes
+			runSelectionModel(t, rng, k, 300)
+		})
+	}
+}
+
+func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
+	r := &Router{e: &Engine{}, k: k, clock: clock{start: time.Now().Add(-time.Hour)}, peers: map[string]*Peer{}}
+	fresh := r.clock.now() + int64(time.Hour) // fresh for the whole test
+	groups := []string{"main", "a", "b", "c", "d"}
+	pool := make([]string, 24)
+	for i := range pool {
+		pool[i] = "p" + strconv.Itoa(i)
+	}
+	var gone []*Peer
+	newPeer := func(id string) *Peer {
+		p := &Peer{id: id, r: r}
+		p.src = newSource(p)
+		for i := range k {
+			p.slots = append(p.slots, newSlot(p, i))
+		}
+		return p
+	}
+	setScore := func(p *Peer) {
+		switch rng.IntN(4) {
+		case 0: // muted: stale
+			p.src.lastSeen.Store(0)
+		default:
+			p.src.lastSeen.Store(fresh)
+		}
+		// Few distinct levels, so ties (broken by id) and margins matter.
+		p.src.loudness.Store(uint32([]int{0, 20, 24, 30, 40, 60}[rng.IntN(6)] * loudnessScale))
+	}
+	rt := Routing{Hear: map[string]string{}, Speak: map[string]string{}}
+	for _, id := range pool {
+		if rng.IntN(5) > 0 {
+			g := groups[rng.IntN(len(groups))]
+			rt.Hear[id], rt.Speak[id] = g, g
+		}
+	}
+	version := uint64(1)
+	r.SetRouting(version, rt)
+	for _, id := range pool[:16] {
+		p := newPeer(id)
+		setScore(p)
+		if err := r.addPeer(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drifted := true
+	for step := range steps {
+		if rng.IntN(3) == 0 { // loudness moves on between steps
+			for range 1 + rng.IntN(4) {
+				for _, p := range r.peers {
+					setScore(p)
+					break
+				}
+			}
+			drifted = true
+		}
+		prev := slotsOf(r)
+		must := map[*Peer]bool{} // must have the old selection's slots
+		var op string
+		switch n := rng.IntN(10); {
+		case n < 5: // a routing change: moves, mutes, deafens, or everyone back to main
+			op = "route"
+			next := Routing{Hear: maps.Clone(r.routing.Hear), Speak: maps.Clone(r.routing.Speak)}
+			if rng.IntN(8) == 0 {
+				for id := range next.Hear {
+					next.Hear[id] = "main"
+				}
+				for id := range next.Speak {
+					next.Speak[id] = "main"
+				}
+			}
+			for range 1 + rng.IntN(3) {
+				id := pool[rng.IntN(len(pool))]
+				g := groups[rng.IntN(len(groups))]
+				switch rng.IntN(5) {
+				case 0:
+					delete(next.Hear, id)
+				case 1:
+					delete(next.Speak, id)
+				case 2:
+					next.Speak[id] = g
+				default:
+					next.Hear[id], next.Speak[id] = g, g
+				}
+			}
+			for id, p := range r.peers {
+				h, hok := r.routing.Hear[id]
+				h2, hok2 := next.Hear[id]
+				s, sok := r.routing.Speak[id]
+				s2, sok2 := next.Speak[id]
+				if h != h2 || hok != hok2 {
+					must[p] = true
+				}
+				if s != s2 || sok != sok2 {
+					for q, srcs := range prev {
+						if slices.Contains(srcs, p.src) {
+							must[q] = true
+						}
+					}
+				}
+			}
+			version++
+			if rng.IntN(10) == 0 {
+				r.SetRouting(version-1, Routing{}) // stale: ignored
+			}
+			r.SetRouting(version, next)
+		case n < 7: // a peer joins (maybe with the id of one that left: a takeover)
+			id := pool[rng.IntN(len(pool))]
+			if r.peers[id] != nil {
+				continue
+			}
+			op = "add " + id
+			p := newPeer(id)
+			setScore(p)
+			if err := r.addPeer(p); err != nil {
+				t.Fatal(err)
+			}
+			must[p] = true
+		case n < 8: // a peer leaves
+			if len(r.peers) == 0 {
+				continue
+			}
+			ids := slices.Sorted(maps.Keys(r.peers))
+			p := r.peers[ids[rng.IntN(len(ids))]]
+			op = "remove " + p.id
+			r.removePeer(p)
+			gone = append(gone, p)
+			for q, srcs := range prev {
+				if slices.Contains(srcs, p.src) {
+					must[q] = true
+				}
+			}
+		default:
+			op = "tick"
+			r.mu.Lock()
+			r.selectLocked()
+			r.mu.Unlock()
+			drifted = false
+			for _, p := range r.peers {
+				must[p] = true
+			}
+		}
+		want := refSelect(r, r.routing, prev)
+		got := slotsOf(r)
+		for p, w := range want {
+			g := got[p]
+			if slices.Equal(g, w) {
+				continue
+			}
+			if drifted && !must[p] && slices.Equal(g, prev[p]) {
+				continue
+			}
+			t.Fatalf("step %d (%s, loudness drifted %v): %s has %s, the full selection gives %s (before: %s)",
+				step, op, drifted, p.id, names(g), names(w), names(prev[p]))
+		}
+		checkIndex(t, r, gone)
+	}
+}
