@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -112,31 +113,43 @@ func movedRoutings(base []string, id int, from, to string) [2]Routing {
 	return rts
 }
 
-// BenchmarkMove measures one SetRouting that moves one quiet participant:
-// "rooms" from one breakout room to another, "main" from the main room to a
-// breakout room (every other iteration moves it back). The routing maps are
-// built before the timer starts: building them is the caller's cost
-// (rooms.Hub.Routing, see rooms' BenchmarkMove).
+// BenchmarkMove measures one routing change that moves one quiet
+// participant: "rooms" from one breakout room to another, "main" from the
+// main room to a breakout room (every other iteration moves it back). Plain,
+// the change is a whole routing given to SetRouting; "-delta", the mover's
+// entries given to UpdateRouting. The routing maps are built before the
+// timer starts: building them is the caller's cost (rooms.Hub.Routing or
+// Hub.RoutingChanges, see rooms' BenchmarkMove).
 func BenchmarkMove(b *testing.B) {
 	for _, n := range benchSizes {
 		room, breakouts := benchShape(n)
-		for _, kind := range []string{"rooms", "main"} {
+		for _, kind := range []string{"rooms", "main", "rooms-delta", "main-delta"} {
 			// The mover: the last (quiet) member of breakout room 0, or the
 			// last member of the main room.
 			mover, to := benchRoomSize-1, breakouts[1]
-			if kind == "main" {
+			if strings.HasPrefix(kind, "main") {
 				mover, to = n-1, breakouts[0]
 			}
 			from := room[mover]
 			rts := movedRoutings(room, mover, from, to)
+			id := "p" + strconv.Itoa(mover)
+			deltas := [2][]RouteChange{
+				{{ID: id, Hear: to, Hears: true, Speak: to, Speaks: true}},
+				{{ID: id, Hear: from, Hears: true, Speak: from, Speaks: true}},
+			}
 			b.Run(fmt.Sprintf("n=%d/%s", n, kind), func(b *testing.B) {
 				r, _ := benchRouter(b, n, DefaultSlots)
+				delta := strings.HasSuffix(kind, "-delta")
 				version := uint64(1)
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := range b.N {
 					version++
-					r.SetRouting(version, rts[i%2])
+					if !delta {
+						r.SetRouting(version, rts[i%2])
+					} else if !r.UpdateRouting(version-1, version, deltas[i%2]) {
+						b.Fatal("UpdateRouting refused the change")
+					}
 				}
 				b.StopTimer()
 				checkBenchSlots(b, r)

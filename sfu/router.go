@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type Router struct {
 	routing        Routing // the applied routing; its maps are the router's own
 	routingVersion uint64  // version of the applied routing
 	haveRouting    bool    // a routing was applied
+	copiedRouting  bool    // routing's maps are copies UpdateRouting may change
 	closed         bool
 
 	// The index of the routing (groups.go): valid once indexed, then kept
@@ -90,29 +92,94 @@ func (rt *Routing) hears(sub, src *Peer) bool {
 // SetRouting replaces the routing; the router keeps rt's maps, which the
 // caller must not change afterwards. Calls carrying a version not newer than
 // the last applied one are ignored, so callers racing each other cannot
-// apply an older state last. Slots are re-pointed before SetRouting returns.
+// apply an older state last; it reports whether rt was applied. Slots are
+// re-pointed before SetRouting returns.
 //
 // It costs one look-up of each peer in rt, plus a refill of the subscribers
 // the change affects (see affectedLocked): those whose own entries changed,
 // those with a slot carrying a source that moved, and the listeners of a
 // group whose K+1 best sources it changed. Others keep their slots until
 // the next tick, as they would have without the change.
-func (r *Router) SetRouting(version uint64, rt Routing) {
+func (r *Router) SetRouting(version uint64, rt Routing) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || (r.haveRouting && version <= r.routingVersion) {
-		return
+		return false
 	}
-	r.haveRouting, r.routingVersion, r.routing = true, version, rt
+	r.haveRouting, r.routingVersion, r.routing, r.copiedRouting = true, version, rt, false
 	if !r.indexed {
 		r.selectLocked()
-		return
+		return true
 	}
 	r.beginLocked()
 	for _, p := range r.peers {
 		r.regroupLocked(p)
 	}
 	r.refillLocked()
+	return true
+}
+
+// RouteChange is one peer's entries of a Routing, for UpdateRouting: the
+// group it hears when Hears, the group it is heard in when Speaks.
+type RouteChange struct {
+	ID     string // peer id
+	Hear   string // ignored unless Hears
+	Speak  string // ignored unless Speaks
+	Hears  bool
+	Speaks bool
+}
+
+// UpdateRouting turns the routing applied at version base into that of
+// version by setting the given peers' entries; every other entry stays as
+// it is. It applies only when the routing applied last is base's and
+// version is newer; otherwise it changes nothing and returns false, and the
+// caller hands the whole routing to SetRouting. Slots are re-pointed before
+// it returns, as by SetRouting, but the cost is in proportion to the changes
+// and the groups they touch, not to the number of peers (after each
+// SetRouting, the first UpdateRouting copies the maps SetRouting was given,
+// which it does not change).
+func (r *Router) UpdateRouting(base, version uint64, changes []RouteChange) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || !r.haveRouting || r.routingVersion != base || version <= base {
+		return false
+	}
+	r.routingVersion = version
+	if !r.copiedRouting {
+		r.routing = Routing{Hear: maps.Clone(r.routing.Hear), Speak: maps.Clone(r.routing.Speak)}
+		if r.routing.Hear == nil {
+			r.routing.Hear = map[string]string{}
+		}
+		if r.routing.Speak == nil {
+			r.routing.Speak = map[string]string{}
+		}
+		r.copiedRouting = true
+	}
+	for _, c := range changes {
+		setEntry(r.routing.Hear, c.ID, c.Hear, c.Hears)
+		setEntry(r.routing.Speak, c.ID, c.Speak, c.Speaks)
+	}
+	if !r.indexed {
+		r.selectLocked()
+		return true
+	}
+	r.beginLocked()
+	for _, c := range changes {
+		if p := r.peers[c.ID]; p != nil {
+			r.regroupLocked(p)
+		}
+	}
+	r.refillLocked()
+	return true
+}
+
+// setEntry sets m[id] to group when ok, and deletes it otherwise.
+func setEntry(m map[string]string, id, group string, ok bool) {
+	if ok {
+		m[id] = group
+	} else {
+		delete(m, id)
+	}
 }
 
 // Close stops selection and closes every peer.

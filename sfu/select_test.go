@@ -12,7 +12,8 @@ import (
 
 // The router refills, on a change, only the subscribers the change can
 // affect, from an index of its routing by group. These tests drive a router
-// through random routing changes, joins, leaves, loudness changes and ticks
+// through random routing changes (whole, by SetRouting, or as entries, by
+// UpdateRouting), joins, leaves, loudness changes and ticks
 // and compare every subscriber's slots, after every step, with the
 // selection as it was before the index: every source ranked, every
 // subscriber refilled from the whole ranking filtered by the routing
@@ -251,6 +252,7 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
 	}
 	version := uint64(1)
 	r.SetRouting(version, rt)
+	given, givenCopy := rt, Routing{Hear: maps.Clone(rt.Hear), Speak: maps.Clone(rt.Speak)}
 	for _, id := range pool[:16] {
 		p := newPeer(id)
 		setScore(p)
@@ -318,7 +320,35 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
 			if rng.IntN(10) == 0 {
 				r.SetRouting(version-1, Routing{}) // stale: ignored
 			}
-			r.SetRouting(version, next)
+			if rng.IntN(2) == 0 {
+				r.SetRouting(version, next)
+				given, givenCopy = next, Routing{Hear: maps.Clone(next.Hear), Speak: maps.Clone(next.Speak)}
+				break
+			}
+			// The same change as entries: those that changed, and a few
+			// that did not.
+			var changes []RouteChange
+			for _, id := range pool {
+				h, hok := next.Hear[id]
+				s, sok := next.Speak[id]
+				h0, hok0 := r.routing.Hear[id]
+				s0, sok0 := r.routing.Speak[id]
+				if h != h0 || hok != hok0 || s != s0 || sok != sok0 || rng.IntN(8) == 0 {
+					changes = append(changes, RouteChange{ID: id, Hear: h, Hears: hok, Speak: s, Speaks: sok})
+				}
+			}
+			if r.UpdateRouting(version-2, version, changes) || r.UpdateRouting(version-1, version-1, changes) {
+				t.Fatalf("step %d: UpdateRouting applied changes to a routing the router does not have", step)
+			}
+			if !r.UpdateRouting(version-1, version, changes) {
+				t.Fatalf("step %d: UpdateRouting refused changes to the routing the router has", step)
+			}
+			if !maps.Equal(r.routing.Hear, next.Hear) || !maps.Equal(r.routing.Speak, next.Speak) {
+				t.Fatalf("step %d: UpdateRouting made %v, want %v", step, r.routing, next)
+			}
+			if !maps.Equal(given.Hear, givenCopy.Hear) || !maps.Equal(given.Speak, givenCopy.Speak) {
+				t.Fatalf("step %d: UpdateRouting changed the maps SetRouting was given", step)
+			}
 		case n < 7: // a peer joins (maybe with the id of one that left: a takeover)
 			id := pool[rng.IntN(len(pool))]
 			if r.peers[id] != nil {
