@@ -23,17 +23,107 @@ type Routing struct {
 func (s *session) routingLocked() Routing {
 	rt := Routing{Hear: make(map[string]string, len(s.users)), Speak: make(map[string]string, len(s.users))}
 	for _, m := range s.users {
-		if !m.present {
-			continue
+		e := m.route()
+		if e.Hears {
+			rt.Hear[m.p.ID] = e.Hear
 		}
-		if !m.p.Deafened {
-			rt.Hear[m.p.ID] = m.p.Room
-		}
-		if !m.p.Muted {
-			rt.Speak[m.p.ID] = m.p.Room
+		if e.Speaks {
+			rt.Speak[m.p.ID] = e.Speak
 		}
 	}
 	return rt
+}
+
+// RouteChange is one participant's entries in Routing, as RoutingChanges
+// reports them: the room it hears when Hears (it is in Routing.Hear), the
+// room it is heard in when Speaks (in Routing.Speak). Neither: it is in
+// neither map.
+type RouteChange struct {
+	ID     string // participant id
+	Hear   string // "" unless Hears
+	Speak  string // "" unless Speaks
+	Hears  bool
+	Speaks bool
+}
+
+// route returns m's entries in Routing: the one place of the rule.
+func (m *member) route() RouteChange {
+	e := RouteChange{ID: m.p.ID}
+	if !m.present {
+		return e
+	}
+	if !m.p.Deafened {
+		e.Hear, e.Hears = m.p.Room, true
+	}
+	if !m.p.Muted {
+		e.Speak, e.Speaks = m.p.Room, true
+	}
+	return e
+}
+
+// RoutingCursor is where a reader of RoutingChanges stands: the routing it
+// read, as of one version of one session's state. The zero cursor has read
+// nothing. A cursor is meaningful only to the Hub that returned it.
+type RoutingCursor struct {
+	epoch   *routingEpoch
+	version uint64
+}
+
+// Version is the session version the cursor's routing was read at.
+func (c RoutingCursor) Version() uint64 { return c.version }
+
+// routingEpoch identifies one lineage of a session's routing scans: a new
+// one begins when the session is created anew or its state replaced by the
+// Store's, whose records know nothing of earlier scans. Only its address
+// matters; it has a size so that two epochs never share one.
+type routingEpoch struct{ _ byte }
+
+// RoutingChanges tells a reader what changed in session's Routing since it
+// read it at cursor since, and returns the cursor of what it has now read.
+//
+// When since is the zero cursor, or comes from another incarnation of the
+// session or from before its state was replaced by the Store's, full is true
+// and changes holds every participant that is in Routing: the reader starts
+// over from them. Otherwise full is false and changes holds every
+// participant whose entries may differ from those at since (one whose
+// entries changed and changed back may be among them), with its entries now;
+// a participant in neither map now has Hears and Speaks false.
+//
+// It costs nothing when the session's version is since's, and otherwise one
+// pass over the session's records, building no map: much less than Routing
+// in a large session, and the reader applies only the changes. ErrNotFound
+// for an unknown session.
+func (h *Hub) RoutingChanges(session string, since RoutingCursor) (next RoutingCursor, changes []RouteChange, full bool, err error) {
+	s, err := h.lockSession(session)
+	if err != nil {
+		return RoutingCursor{}, nil, false, fmt.Errorf("rooms: routing changes: %w", err)
+	}
+	defer s.mu.Unlock()
+	next, changes, full = s.routingChangesLocked(since)
+	return next, changes, full, nil
+}
+
+// routingChangesLocked is RoutingChanges. Each member keeps the entries the
+// last pass saw and the version of the pass that saw them change; every
+// reader's cursor is the version of some pass (or of no change since one),
+// so a member whose entries changed since a cursor was stamped after it.
+func (s *session) routingChangesLocked(since RoutingCursor) (RoutingCursor, []RouteChange, bool) {
+	next := RoutingCursor{epoch: s.routeEpoch, version: s.version}
+	full := since.epoch != s.routeEpoch || since.version > s.version
+	if !full && since.version == s.version {
+		return next, nil, false // no change since: the same version is the same state
+	}
+	var changes []RouteChange
+	for _, m := range s.users {
+		e := m.route()
+		if e != m.routed {
+			m.routed, m.routedAt = e, s.version
+		}
+		if full && (e.Hears || e.Speaks) || !full && m.routedAt > since.version {
+			changes = append(changes, e)
+		}
+	}
+	return next, changes, full
 }
 
 // SetDeafened makes the actor itself stop (on) or resume (off) hearing the

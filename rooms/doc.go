@@ -28,7 +28,8 @@
 //     MainRoom or an open breakout room (breakouts.go, assign.go). Moves,
 //     assignments, visits, closes and takeovers never change a role.
 //     Routing, which the SFU routes by, is computed from rooms, mutes and
-//     deafens (audience.go).
+//     deafens (audience.go); RoutingChanges gives a reader only what changed
+//     in it since it last read.
 //   - Every participant has a role, decided at join (see Join) and changed
 //     only by SetRole; what a role may do is decided only in permissions.go
 //     (Allowed, Check, CheckTarget and the rule for moving oneself). The

@@ -7,33 +7,50 @@ import (
 )
 
 // BenchmarkMove measures the rooms part of a move in sessions of 100, 1,000
-// and 5,000 participants: "move" is Hub.Move alone, "move+routing" is
-// Hub.Move then Hub.Routing, what the signaling server runs for every move
-// before it hands the routing to the SFU (sfu's BenchmarkMove measures that
-// part). The session is laid out as sfu's benchmark lays it out: half of it
-// in breakout rooms of 8 (at most MaxOpenRooms rooms), the rest in the main
-// room. The mover is a participant of the first room, moved to the second
-// and back on alternate iterations.
+// and 5,000 participants: "move" is Hub.Move alone; "move+routing" is
+// Hub.Move then Hub.Routing, the whole routing the SFU's SetRouting takes;
+// "move+changes" is Hub.Move then Hub.RoutingChanges, what changed for the
+// SFU's UpdateRouting, what the signaling server runs for every move (sfu's
+// BenchmarkMove measures the SFU's part). The session is laid out as sfu's
+// benchmark lays it out: half of it in breakout rooms of 8 (at most
+// MaxOpenRooms rooms), the rest in the main room. The mover is a
+// participant of the first room, moved to the second and back on alternate
+// iterations.
 func BenchmarkMove(b *testing.B) {
 	for _, n := range []int{100, 1000, 5000} {
 		h, host, mover, rooms := benchSession(b, n)
 		const session = "bench"
-		for _, kind := range []string{"move", "move+routing"} {
+		for _, kind := range []string{"move", "move+routing", "move+changes"} {
 			b.Run(fmt.Sprintf("n=%d/%s", n, kind), func(b *testing.B) {
+				cursor, _, _, err := h.RoutingChanges(session, RoutingCursor{})
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.ReportAllocs()
+				b.ResetTimer()
 				for i := range b.N {
-					if _, err := h.Move(session, host, mover, rooms[(i+1)%2]); err != nil {
+					to := rooms[(i+1)%2]
+					if _, err := h.Move(session, host, mover, to); err != nil {
 						b.Fatal(err)
 					}
-					if kind == "move" {
-						continue
-					}
-					_, rt, err := h.Routing(session)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if got := rt.Hear[mover]; got != rooms[(i+1)%2] {
-						b.Fatalf("the routing has the mover hearing %q, want %q", got, rooms[(i+1)%2])
+					switch kind {
+					case "move+routing":
+						_, rt, err := h.Routing(session)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if got := rt.Hear[mover]; got != to {
+							b.Fatalf("the routing has the mover hearing %q, want %q", got, to)
+						}
+					case "move+changes":
+						var changes []RouteChange
+						cursor, changes, _, err = h.RoutingChanges(session, cursor)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if len(changes) != 1 || changes[0].Hear != to {
+							b.Fatalf("the changes are %+v, want the mover hearing %q", changes, to)
+						}
 					}
 				}
 				b.StopTimer()

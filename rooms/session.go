@@ -44,7 +44,8 @@ type session struct {
 	endedAt    time.Time       // when ended; zero while not ended
 	idleSince  time.Time       // when present last dropped to 0; zero while someone is present
 	stats      counters
-	chat       chatState // chat streams, de-duplication and rate limits (chat.go)
+	chat       chatState     // chat streams, de-duplication and rate limits (chat.go)
+	routeEpoch *routingEpoch // the lineage of RoutingChanges passes; new with the session and each restore
 
 	// With a Store only (store.go, persist.go):
 	stored  uint64                  // the version the Store holds; 0 before the first write
@@ -64,22 +65,28 @@ type member struct {
 	present bool        // false after leave: no record, only the memory of id, epoch, mute and set role
 	seq     uint64      // join order of the current record
 	roleSet Role        // the role SetRole gave this user; "" when none. Survives a leave.
+
+	// For RoutingChanges (audience.go): the entries the last pass over the
+	// records saw, and the session version of the pass that saw them change.
+	routed   RouteChange
+	routedAt uint64
 }
 
 // newSession returns an empty session at version 0. emit receives every
 // event with mu held; it is never nil.
 func newSession(id string, created time.Time, emit func(Event), buffered bool) *session {
 	return &session{
-		buffered:  buffered,
-		saved:     make(map[string]MemberRecord),
-		id:        id,
-		created:   created,
-		emit:      emit,
-		idleSince: created, // idle until the first join
-		users:     make(map[string]*member),
-		byID:      make(map[string]*member),
-		roomIDs:   make(map[string]bool),
-		banned:    make(map[string]bool),
+		buffered:   buffered,
+		saved:      make(map[string]MemberRecord),
+		id:         id,
+		created:    created,
+		emit:       emit,
+		idleSince:  created, // idle until the first join
+		routeEpoch: new(routingEpoch),
+		users:      make(map[string]*member),
+		byID:       make(map[string]*member),
+		roomIDs:    make(map[string]bool),
+		banned:     make(map[string]bool),
 	}
 }
 

@@ -194,6 +194,7 @@ func (s *session) restoreLocked(rec SessionRecord, members []MemberRecord) (befo
 	s.closingAt, s.ended, s.endedAt, s.idleSince = rec.ClosingAt, rec.Ended, rec.EndedAt, rec.IdleSince
 	st := rec.Stats
 	s.stats = counters{peak: st.Peak, joins: st.Joins, breakouts: st.Breakouts, moves: st.Moves, removals: st.Removals}
+	s.routeEpoch = new(routingEpoch) // the new records know nothing of earlier passes
 	s.users = make(map[string]*member, len(members))
 	s.byID = make(map[string]*member, len(members))
 	s.saved = make(map[string]MemberRecord, len(members))
