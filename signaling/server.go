@@ -447,16 +447,59 @@ func (s *Server) release(sess *session) {
 	}
 }
 
-// syncAudiences pushes the session's current routing to its router. The
-// router ignores versions older than the last it applied, so concurrent
-// callers cannot leave a stale routing in place. It costs time linear in
-// the session's size.
+// syncAudiences brings the session's router to the session's current
+// routing. It reads what changed since the routing the router accepted last
+// (rooms.Hub.RoutingChanges) and applies only that (sfu.Router.UpdateRouting),
+// so a move costs in proportion to the rooms it touches, not to the session.
+// The router gets the whole routing (SetRouting) the first time, when the
+// rooms session was created anew or reloaded from the Store, and whenever it
+// is not at the routing the changes start from. Calls are serialised per
+// session, so changes arrive in order; the router still ignores a version
+// older than the last it applied.
 func (s *Server) syncAudiences(sess *session) {
-	version, rt, err := s.hub.Routing(sess.id)
-	if err != nil {
-		rt = rooms.Routing{} // session gone: nobody hears anybody
+	sess.routeMu.Lock()
+	defer sess.routeMu.Unlock()
+	since := sess.routeCursor
+	if !sess.routed {
+		since = rooms.RoutingCursor{}
 	}
-	sess.router.SetRouting(sess.routingVersion(version), sfu.Routing{Hear: rt.Hear, Speak: rt.Speak})
+	next, changes, full, err := s.hub.RoutingChanges(sess.id, since)
+	if err == nil && !full {
+		version := sess.routingVersion(next.Version())
+		if version == sess.routeVersion && len(changes) == 0 {
+			return // nothing changed
+		}
+		if sess.router.UpdateRouting(sess.routeVersion, version, toSFURoutes(changes)) {
+			sess.routeCursor, sess.routeVersion = next, version
+			return
+		}
+		// The router is not where the changes start: give it everything.
+		next, changes, _, err = s.hub.RoutingChanges(sess.id, rooms.RoutingCursor{})
+	}
+	rt := sfu.Routing{Hear: make(map[string]string, len(changes)), Speak: make(map[string]string, len(changes))}
+	if err != nil {
+		next, changes = rooms.RoutingCursor{}, nil // session gone: nobody hears anybody
+	}
+	for _, c := range changes {
+		if c.Hears {
+			rt.Hear[c.ID] = c.Hear
+		}
+		if c.Speaks {
+			rt.Speak[c.ID] = c.Speak
+		}
+	}
+	version := sess.routingVersion(next.Version())
+	sess.routed = err == nil && sess.router.SetRouting(version, rt)
+	sess.routeCursor, sess.routeVersion = next, version
+}
+
+// toSFURoutes converts rooms' routing changes to the SFU's.
+func toSFURoutes(changes []rooms.RouteChange) []sfu.RouteChange {
+	out := make([]sfu.RouteChange, len(changes))
+	for i, c := range changes {
+		out[i] = sfu.RouteChange{ID: c.ID, Hear: c.Hear, Speak: c.Speak, Hears: c.Hears, Speaks: c.Speaks}
+	}
+	return out
 }
 
 var errShuttingDown = errors.New("signaling: shutting down")

@@ -29,6 +29,16 @@ type session struct {
 	gen     uint64                   // bumped when the rooms session was recreated
 
 	chat chatHub // chat delivery in seq order, and the sockets that had their replay (chat.go)
+
+	// routeMu serialises syncAudiences: the router is fed changes relative
+	// to the routing it was last given, so they must arrive in order.
+	// Guarded by routeMu: the rooms cursor of the routing the router
+	// accepted last, and the router version it accepted it at (routed
+	// false: none, the next sync gives the router the whole routing).
+	routeMu      sync.Mutex
+	routeCursor  rooms.RoutingCursor
+	routeVersion uint64
+	routed       bool
 }
 
 // historyLen is how many recent events a session keeps so that a joiner
