@@ -75,20 +75,6 @@ type Routing struct {
 	Speak map[string]string // peer id → the group it is heard in
 }
 
-// hears reports whether sub may hear src under rt: the rule the router's
-// index implements (hearsLocked), which tests check it against.
-func (rt *Routing) hears(sub, src *Peer) bool {
-	if sub == src {
-		return false
-	}
-	g, ok := rt.Hear[sub.id]
-	if !ok {
-		return false
-	}
-	h, ok := rt.Speak[src.id]
-	return ok && g == h
-}
-
 // SetRouting replaces the routing; the router keeps rt's maps, which the
 // caller must not change afterwards. Calls carrying a version not newer than
 // the last applied one are ignored, so callers racing each other cannot

@@ -22,6 +22,21 @@ import (
 // Their peers have no PeerConnection: selection reads only a peer's id,
 // source and slots.
 
+// hears reports whether sub may hear src under rt, read from its maps: the
+// rule the router's index implements (hearsLocked), which the tests check
+// it against.
+func (rt *Routing) hears(sub, src *Peer) bool {
+	if sub == src {
+		return false
+	}
+	g, ok := rt.Hear[sub.id]
+	if !ok {
+		return false
+	}
+	h, ok := rt.Speak[src.id]
+	return ok && g == h
+}
+
 // refSelect returns the slots every peer of r gets from the old full
 // selection under rt, given each peer's slots before (prev).
 func refSelect(r *Router, rt Routing, prev map[*Peer][]*source) map[*Peer][]*source {
