@@ -128,15 +128,14 @@ type Engine struct {
 	udpConn net.PacketConn // the mux socket, when UDPPort is set
 	batch   *writeBatch    // sendmmsg on the mux socket; nil without one
 
-	// Fan-out workers (fanout.go), started by the first fan-out that
-	// splits.
-	parallel     int // goroutines one fan-out may use
-	startWorkers sync.Once
-	jobs         chan fanoutJob
-	workers      sync.WaitGroup
-	tcpLn        net.Listener // the ICE-TCP mux listener, when TCPPort is set
-	stats        counters
-	echoes       atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
+	// Fan-out workers (fanout.go), started with the engine when there is
+	// more than one core.
+	parallel int // goroutines one fan-out may use
+	jobs     chan fanoutJob
+	workers  sync.WaitGroup
+	tcpLn    net.Listener // the ICE-TCP mux listener, when TCPPort is set
+	stats    counters
+	echoes   atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
 }
 
 // NewEngine builds the pion API: Opus only with the RFC 6464 audio level
@@ -241,6 +240,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg),
 		webrtc.WithSettingEngine(se))
+	e.startWorkers()
 	return e, nil
 }
 

@@ -21,7 +21,7 @@ const fanoutChunk = 64
 // order holds). It returns the packets written.
 func (e *Engine) fanout(src *source, pkt *rtp.Packet, now int64) uint64 {
 	slots := *src.slots.Load()
-	if len(slots) >= 2*fanoutChunk && e.parallel > 1 {
+	if len(slots) >= 2*fanoutChunk && e.jobs != nil {
 		return e.fanoutParallel(src, pkt, now, slots)
 	}
 	return e.forwardAll(src, pkt, now, slots)
@@ -51,14 +51,21 @@ type fanoutJob struct {
 	done  *sync.WaitGroup
 }
 
+// startWorkers starts one worker per core beyond the first, with the
+// engine: they idle on a channel until a fan-out splits (and goroutine
+// counts do not move when the first one does).
+func (e *Engine) startWorkers() {
+	if e.parallel <= 1 {
+		return
+	}
+	e.jobs = make(chan fanoutJob, 4*e.parallel)
+	for range e.parallel - 1 {
+		e.workers.Add(1)
+		go e.worker()
+	}
+}
+
 func (e *Engine) fanoutParallel(src *source, pkt *rtp.Packet, now int64, slots []*slot) uint64 {
-	e.startWorkers.Do(func() {
-		e.jobs = make(chan fanoutJob, 4*e.parallel)
-		for range e.parallel - 1 {
-			e.workers.Add(1)
-			go e.worker()
-		}
-	})
 	chunks := min(e.parallel, len(slots)/fanoutChunk)
 	size := (len(slots) + chunks - 1) / chunks
 	var (
@@ -84,13 +91,13 @@ func (e *Engine) worker() {
 	}
 }
 
-// stopWorkers ends the workers, if they were started. Every router must be
+// stopWorkers ends the workers, if there are any. Every router must be
 // closed first: no fan-out may be running.
 func (e *Engine) stopWorkers() {
-	e.startWorkers.Do(func() {}) // none started: none will be
 	if e.jobs != nil {
 		close(e.jobs)
 		e.workers.Wait()
+		e.jobs = nil
 	}
 }
 

@@ -30,6 +30,7 @@ func (w *countingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 func TestLargeFanoutIsSharedAcrossCores(t *testing.T) {
 	defer test.CheckRoutines(t)()
 	e := &Engine{parallel: 3}
+	e.startWorkers()
 	defer e.Close()
 
 	fan := func(n int) ([]*countingWriter, *source) {
