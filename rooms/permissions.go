@@ -40,6 +40,9 @@ const (
 	// with the staff (the streams "staff:<participant id>").
 	ActionChatStaff  Action = "chat.staff"
 	ActionChatDelete Action = "chat.delete" // delete someone's chat message
+	// ActionViewStats is reading the session's statistics (peak, joins,
+	// rooms, moves, removals): for staff and the host's integration.
+	ActionViewStats Action = "session.stats"
 )
 
 // grant is one row of the permission table.
@@ -74,6 +77,7 @@ var table = [...]grant{
 	{ActionChat, true, true, true},
 	{ActionChatStaff, true, true, false},
 	{ActionChatDelete, true, true, false},
+	{ActionViewStats, true, true, false},
 }
 
 // Allowed reports whether role r may perform action a. An unknown role or an

@@ -36,6 +36,7 @@ func TestPermissionTable(t *testing.T) {
 		{ActionChat, "chat.send", true, true, true},
 		{ActionChatStaff, "chat.staff", true, true, false},
 		{ActionChatDelete, "chat.delete", true, true, false},
+		{ActionViewStats, "session.stats", true, true, false},
 	}
 
 	var listed []Action

@@ -106,7 +106,21 @@ func (s *Server) restSnapshot(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) restStats(w http.ResponseWriter, r *http.Request) {
 	session := r.PathValue("session")
-	if _, err := s.restActor(r, session); err != nil {
+	actor, err := s.restActor(r, session)
+	if err != nil {
+		s.writeAPIError(w, err, "stats")
+		return
+	}
+	role := actor.Role
+	if actor.ParticipantID != "" {
+		p, err := s.hub.Participant(session, actor.ParticipantID)
+		if err != nil {
+			s.writeAPIError(w, err, "stats")
+			return
+		}
+		role = p.Role
+	}
+	if err := rooms.Check(role, rooms.ActionViewStats); err != nil {
 		s.writeAPIError(w, err, "stats")
 		return
 	}

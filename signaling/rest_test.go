@@ -108,6 +108,13 @@ func TestRESTCommandsAndAgoraChannelAfterAMove(t *testing.T) {
 		t.Errorf("channel after the move = %q, want %q", ch, signaling.AgoraChannel(session, room))
 	}
 
+	// Statistics are for staff and the host's integration.
+	if st, m := restCall(t, "GET", base+"/stats", p1Tok, ""); st != http.StatusForbidden || m["code"] != signaling.CodeForbidden {
+		t.Errorf("a participant reading the statistics: %d %v", st, m)
+	}
+	if st, m := restCall(t, "GET", base+"/stats", hostTok, ""); st != http.StatusOK || m["moves"] != float64(1) {
+		t.Errorf("the host reading the statistics: %d %v", st, m)
+	}
 	if st, m := restCall(t, "POST", base+"/end", p1Tok, ""); st != http.StatusForbidden {
 		t.Errorf("a participant ending the session: %d %v", st, m)
 	}
