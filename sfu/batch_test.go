@@ -54,6 +54,10 @@ func TestFanoutLeavesInBatches(t *testing.T) {
 				return true
 			})
 			st := e.Stats()
+			// The session's own counters saw at least what was heard.
+			if rs := r.Stats(); rs.PacketsReceived < 50 || rs.PacketsForwarded < 8*50 {
+				t.Errorf("router counters %+v, want at least 50 received and 400 forwarded", rs)
+			}
 			for i, l := range listeners {
 				l.mu.Lock()
 				if l.jumps != 0 {

@@ -346,9 +346,11 @@ func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 		sent := e.fanout(src, &pkt, now)
 		c.packetsIn.Add(1)
 		c.bytesIn.Add(uint64(len(pkt.Payload)))
+		p.r.packetsIn.Add(1)
 		if sent > 0 {
 			c.packetsOut.Add(sent)
 			c.bytesOut.Add(sent * uint64(len(pkt.Payload)))
+			p.r.packetsOut.Add(sent)
 		}
 	}
 }

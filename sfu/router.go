@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,10 @@ type Router struct {
 	e     *Engine
 	k     int
 	clock clock
+
+	// The session's media counters, beside the engine's: two atomic adds
+	// per upstream packet, none per forwarded one.
+	packetsIn, packetsOut atomic.Uint64
 
 	mu             sync.Mutex
 	peers          map[string]*Peer
@@ -65,6 +70,17 @@ func (e *Engine) NewRouter(k int) *Router {
 
 // Slots is K, the number of downstream slots of every peer.
 func (r *Router) Slots() int { return r.k }
+
+// RouterStats are one router's cumulative media counters.
+type RouterStats struct {
+	PacketsReceived  uint64 // RTP packets read from its peers' upstream tracks
+	PacketsForwarded uint64 // RTP packets written to its peers' slots
+}
+
+// Stats returns the router's media counters, for per-session rates.
+func (r *Router) Stats() RouterStats {
+	return RouterStats{PacketsReceived: r.packetsIn.Load(), PacketsForwarded: r.packetsOut.Load()}
+}
 
 // Routing says who may hear whom, by groups: a subscriber hears exactly the
 // sources whose Speak group is its Hear group, itself excepted. A peer

@@ -72,6 +72,10 @@ type Config struct {
 	// before the sockets are (webhooks, the operator's view). It is called
 	// under the session's lock: it must not block nor call into the Hub.
 	OnEvent func(rooms.Event)
+	// OnExpire, when set, is told of each session deleted after nobody had
+	// been in it for the idle time without anyone ending it, with its
+	// statistics (rooms.Options.OnExpire): webhooks send session.ended.
+	OnExpire func(rooms.SessionStats)
 
 	// Bounds. MaxSocketsPerIP websockets may be open at once from one client
 	// address, opened at SocketRate per second (bursts of SocketBurst);
@@ -221,7 +225,7 @@ func NewServer(cfg Config) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 		stopping: make(chan struct{}),
 	}
-	s.hub = rooms.NewHub(rooms.Options{OnEvent: s.onEvent, WarnBefore: cfg.WarnBefore,
+	s.hub = rooms.NewHub(rooms.Options{OnEvent: s.onEvent, OnExpire: cfg.OnExpire, WarnBefore: cfg.WarnBefore,
 		MaxSessionParticipants: cfg.MaxSessionParticipants, MaxParticipants: cfg.MaxParticipants,
 		MaxSessions: cfg.MaxSessions, Store: cfg.Store,
 		OnStoreError: func(session string, err error) {
@@ -389,6 +393,17 @@ func (s *Server) lookup(id string) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions[id]
+}
+
+// SessionMedia returns the media counters of session id's router, and
+// false when the session has no router here (nobody holds it on this
+// node). A router's counters start at zero when it is created.
+func (s *Server) SessionMedia(id string) (sfu.RouterStats, bool) {
+	sess := s.lookup(id)
+	if sess == nil {
+		return sfu.RouterStats{}, false
+	}
+	return sess.router.Stats(), true
 }
 
 // tick runs the session timers (breakout warnings and auto-close, expiry)

@@ -1,5 +1,5 @@
 // The operator's view at /admin in Chromium: sign in with the admin token,
-// see a live session's counts, see an alert once a participant raises it,
+// see a live session's counts and packet rates, see an alert once a participant raises it,
 // end the session. Every wait is for a condition, bounded by WAIT_MS.
 
 import { describe, it, before, after } from 'node:test';
@@ -46,6 +46,9 @@ describe('operator view', { timeout: 240000 }, () => {
     await row().locator('td.participants').filter({ hasText: /^1$/ }).waitFor({ timeout: WAIT_MS });
     await row().locator('.rooms li').filter({ hasText: 'Main room: 1' }).waitFor({ timeout: WAIT_MS });
     assert.equal(await op.locator('#srv-participants').textContent(), '1');
+    // Her microphone's packets reach the session's router: a rate in (out
+    // is 0, nobody else is there to hear her).
+    await row().locator('td.pps').filter({ hasText: /^[1-9][\d,]* \/ 0$/ }).waitFor({ timeout: WAIT_MS });
     assert.equal(await op.evaluate(() => document.cookie), '', 'no cookie');
     const html = await op.content();
     assert.ok(!html.includes('dev-'), 'no user id on the page'); // dev tokens' user ids start with dev-

@@ -35,10 +35,20 @@ function el(tag, props = {}, ...children) {
   return e;
 }
 
+/** Per second between two polls of one counter; '–' before the second poll. */
+function perSecond(nowValue, prevValue, nowTime, prevTime) {
+  if (prevValue === undefined || nowTime <= prevTime) return '–';
+  // A session's counters start again at 0 when its router is recreated.
+  return Math.max(0, Math.round((nowValue - prevValue) / ((nowTime - prevTime) / 1000))).toLocaleString();
+}
+
 function rate(now, prev, key) {
-  if (!prev || now.time <= prev.time) return '–';
-  const v = (now.server[key] - prev.server[key]) / ((now.time - prev.time) / 1000);
-  return Math.max(0, Math.round(v)).toLocaleString();
+  return perSecond(now.server[key], prev?.server[key], now.time, prev?.time ?? 0);
+}
+
+function sessionRate(s, prev, now, key) {
+  const before = prev?.sessions.find((x) => x.id === s.id);
+  return perSecond(s[key], before?.[key], now.time, prev?.time ?? 0);
 }
 
 function render(o) {
@@ -48,6 +58,7 @@ function render(o) {
   $('srv-peers').textContent = o.server.peerConnections;
   $('srv-pps-in').textContent = rate(o, last, 'packetsReceived');
   $('srv-pps-out').textContent = rate(o, last, 'packetsForwarded');
+  const prev = last;
   last = o;
 
   $('alert-count').textContent = o.alerts.length;
@@ -80,6 +91,8 @@ function render(o) {
       el('td', { className: 'participants', textContent: s.participants }),
       el('td', { className: 'room-count' }, `${s.rooms.length - 1} breakout(s)`, rooms),
       el('td', { className: 'alerts', textContent: s.alerts }),
+      el('td', { className: 'pps', textContent:
+        `${sessionRate(s, prev, o, 'packetsReceived')} / ${sessionRate(s, prev, o, 'packetsForwarded')}` }),
       el('td', {}, el('time', { dateTime: s.created, textContent: new Date(s.created).toLocaleTimeString() })),
       el('td', {}, end));
     tr.dataset.session = s.id;
