@@ -16,6 +16,13 @@ type Options struct {
 	// must not call back into the Hub (that would deadlock). Events of
 	// different sessions may be delivered concurrently.
 	OnEvent func(Event)
+	// OnExpire, when non-nil, is told of each session Tick deletes after
+	// IdleTTL without anyone present, that nobody had ended, with its
+	// statistics (Ended is the time of the deletion), so that those who
+	// follow sessions by their events (webhooks) learn that it is over. It
+	// is called with no lock held, from Tick, and may call into the Hub.
+	// With a Store, only the node whose deletion succeeded calls it.
+	OnExpire func(SessionStats)
 	// Now returns the current time, for JoinedAt and session creation
 	// times; nil means time.Now. It is called with locks held and must be
 	// cheap and not call into the Hub.
@@ -71,11 +78,12 @@ const (
 // session.mu before Hub.mu (Tick deletes a session while holding the
 // session's lock); Hub.mu is never held while a session lock is acquired.
 type Hub struct {
-	onEvent    func(Event)      // immutable; may be nil
-	now        func() time.Time // immutable; never nil
-	warnBefore time.Duration    // immutable; > 0
-	idleTTL    time.Duration    // immutable; > 0
-	endedTTL   time.Duration    // immutable; > 0
+	onEvent    func(Event)        // immutable; may be nil
+	onExpire   func(SessionStats) // immutable; may be nil
+	now        func() time.Time   // immutable; never nil
+	warnBefore time.Duration      // immutable; > 0
+	idleTTL    time.Duration      // immutable; > 0
+	endedTTL   time.Duration      // immutable; > 0
 
 	maxSessionParticipants, maxParticipants, maxSessions int // immutable; > 0
 
@@ -114,6 +122,7 @@ func NewHub(o Options) *Hub {
 	}
 	return &Hub{
 		onEvent:                o.OnEvent,
+		onExpire:               o.OnExpire,
 		now:                    now,
 		warnBefore:             orDefault(o.WarnBefore, DefaultWarnBefore),
 		idleTTL:                orDefault(o.IdleTTL, DefaultIdleTTL),

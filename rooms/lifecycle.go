@@ -60,10 +60,15 @@ func (h *Hub) Stats(sessionID string) (SessionStats, error) {
 		return SessionStats{}, fmt.Errorf("rooms: stats: %w", err)
 	}
 	defer s.mu.Unlock()
+	return s.statsLocked(), nil
+}
+
+// statsLocked is the session's statistics.
+func (s *session) statsLocked() SessionStats {
 	return SessionStats{
 		Session: s.id, Created: s.created, Ended: s.endedAt,
 		PeakParticipants: s.stats.peak, TotalJoins: s.stats.joins,
 		BreakoutsCreated: s.stats.breakouts, Moves: s.stats.moves, Removals: s.stats.removals,
 		Version: s.version,
-	}, nil
+	}
 }

@@ -129,3 +129,37 @@ func TestStats(t *testing.T) {
 	_, err := h.hub.Stats("nope")
 	wantErr(t, err, ErrNotFound)
 }
+
+// An idle session that nobody ended is told to OnExpire once, with its
+// statistics, when Tick deletes it; an ended one is not (its end was an
+// event already).
+func TestOnExpireTellsIdleDeletionsOnly(t *testing.T) {
+	var expired []SessionStats
+	h := newHarnessWith(t, Options{OnExpire: func(st SessionStats) { expired = append(expired, st) }})
+	idle := h.join("idle", "u", RoleHost).Participant
+	h.join("idle", "v", RoleParticipant)
+	ended := h.join("ended", "w", RoleHost).Participant
+	if err := h.hub.Leave("idle", idle.ID, idle.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	v := ok(h.hub.ParticipantByUser("idle", "v"))(t)
+	if err := h.hub.Leave("idle", v.ID, v.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.hub.EndSession("ended", Actor{ParticipantID: ended.ID}); err != nil {
+		t.Fatal(err)
+	}
+	at := h.now().Add(DefaultIdleTTL)
+	if changed := h.hub.Tick(at); !slices.Equal(changed, []string{"idle"}) {
+		t.Fatalf("Tick after IdleTTL changed %v, want [idle]", changed)
+	}
+	if len(expired) != 1 || expired[0].Session != "idle" || expired[0].TotalJoins != 2 || expired[0].PeakParticipants != 2 ||
+		!expired[0].Ended.Equal(at) {
+		t.Fatalf("expired %+v, want idle's statistics ended at %v", expired, at)
+	}
+	h.hub.Tick(at.Add(DefaultEndedTTL)) // deletes the ended session: no OnExpire
+	h.hub.Tick(at.Add(2 * DefaultEndedTTL))
+	if len(expired) != 1 || h.hub.Sessions() != 0 {
+		t.Errorf("after the ended session's deletion: expired %d, sessions %d; want 1, 0", len(expired), h.hub.Sessions())
+	}
+}

@@ -24,8 +24,9 @@ import (
 //     EventRoomsClosing. (Cancelled, the room warns at the next Tick past
 //     its WarnAt.)
 //   - It deletes, with no event, a session that has had no present
-//     participant for Options.IdleTTL, and an ended session
-//     Options.EndedTTL after its end. A later Join creates a new session.
+//     participant for Options.IdleTTL (telling Options.OnExpire), and an
+//     ended session Options.EndedTTL after its end. A later Join creates a
+//     new session.
 //
 // It returns the ids of the sessions that changed (sorted): those with new
 // events, whose routing may have changed, and those deleted, for which
@@ -58,8 +59,12 @@ func (h *Hub) Tick(now time.Time) (changed []string) {
 func (h *Hub) tickSession(s *session, now time.Time, probe *bool) bool {
 	changed := false
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
-		done, ch := h.tickOnce(s, now, probe)
+		var expired *SessionStats
+		done, ch := h.tickOnce(s, now, probe, &expired)
 		changed = changed || ch
+		if expired != nil && h.onExpire != nil {
+			h.onExpire(*expired) // no lock held
+		}
 		if done {
 			break
 		}
@@ -68,8 +73,9 @@ func (h *Hub) tickSession(s *session, now time.Time, probe *bool) bool {
 }
 
 // tickOnce is one attempt of tickSession: done is false when it must run
-// again because s was reloaded from the Store.
-func (h *Hub) tickOnce(s *session, now time.Time, probe *bool) (done, changed bool) {
+// again because s was reloaded from the Store. When it deletes a session
+// nobody ended, it sets *expired to its statistics.
+func (h *Hub) tickOnce(s *session, now time.Time, probe *bool, expired **SessionStats) (done, changed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
@@ -94,6 +100,11 @@ func (h *Hub) tickOnce(s *session, now time.Time, probe *bool) (done, changed bo
 			return false, true // reloaded: someone else changed it; look again
 		}
 		s.dead = true
+		if !s.ended {
+			st := s.statsLocked()
+			st.Ended = now
+			*expired = &st
+		}
 		h.participants.Add(-int64(s.present)) // 0 unless a Store reload brought records
 		h.mu.Lock()                           // order: session.mu, then h.mu
 		if h.sessions[s.id] == s {

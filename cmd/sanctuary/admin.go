@@ -14,6 +14,7 @@ import (
 	"github.com/sanctuary-sfu/sanctuary/rooms"
 	"github.com/sanctuary-sfu/sanctuary/sfu"
 	"github.com/sanctuary-sfu/sanctuary/signaling"
+	"github.com/sanctuary-sfu/sanctuary/signaling/webhook"
 )
 
 // maxOpenAlerts bounds the alerts the operator's view keeps: beyond it the
@@ -51,9 +52,26 @@ func (a *alerts) onEvent(ev rooms.Event) {
 		a.open = append(a.open, alert{ID: "a-" + strconv.FormatUint(a.seq, 10), Session: ev.Session, Room: ev.Room,
 			Participant: ev.Participant.ID, Alias: ev.Participant.Alias, Raised: time.Now().UTC()})
 	case rooms.EventSessionEnded:
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		a.open = slices.DeleteFunc(a.open, func(x alert) bool { return x.Session == ev.Session })
+		a.dropSession(ev.Session)
+	}
+}
+
+// dropSession drops the alerts of a session that is over.
+func (a *alerts) dropSession(session string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.open = slices.DeleteFunc(a.open, func(x alert) bool { return x.Session == session })
+}
+
+// onExpire is told of a session deleted while idle (signaling.Config
+// OnExpire): its alerts go, as at its end, and the webhooks, if any, send
+// its session.ended.
+func onExpire(al *alerts, hooks *webhook.Dispatcher) func(rooms.SessionStats) {
+	return func(st rooms.SessionStats) {
+		al.dropSession(st.Session)
+		if hooks != nil {
+			hooks.OnExpire(st)
+		}
 	}
 }
 
@@ -132,6 +150,10 @@ type adminSession struct {
 	Alerts       int         `json:"alerts"`
 	Created      time.Time   `json:"created"`
 	Version      uint64      `json:"version"`
+	// The session's media counters on this node (the page turns them
+	// into rates); 0 when nobody holds the session here.
+	PacketsReceived  uint64 `json:"packetsReceived"`
+	PacketsForwarded uint64 `json:"packetsForwarded"`
 }
 
 // overview: the live (not ended) sessions with their counts, the server's
@@ -151,6 +173,9 @@ func (a *adminAPI) overview(w http.ResponseWriter, _ *http.Request) {
 		}
 		s := adminSession{ID: id, Participants: len(snap.Participants), Alerts: perSession[id],
 			Created: snap.Created.UTC(), Version: snap.Version}
+		if m, ok := a.sig.SessionMedia(id); ok {
+			s.PacketsReceived, s.PacketsForwarded = m.PacketsReceived, m.PacketsForwarded
+		}
 		names := map[string]string{rooms.MainRoom: "Main room"}
 		count := map[string]int{}
 		for _, p := range snap.Participants {

@@ -97,7 +97,7 @@ func startServerWith(t *testing.T, extra func(*router), flags ...string) *testSe
 	sig, err := signaling.NewServer(signaling.Config{
 		Verifier: verifier, Engine: engine, Logger: log, CheckOrigin: cfg.origins.allows,
 		PingInterval: testPingInterval, AuthTimeout: time.Minute, Store: store, Cluster: clusterOf(cluster),
-		OnEvent: observers(onHook, al.onEvent),
+		OnEvent: observers(onHook, al.onEvent), OnExpire: onExpire(al, hooks),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -110,7 +110,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxSessionParticipants: cfg.limits.sessionParticipants, MaxParticipants: cfg.limits.participants,
 		MaxSessions: cfg.limits.sessions, MaxSocketsPerIP: cfg.limits.socketsPerIP,
 		SocketRate: cfg.limits.socketRate, SocketBurst: cfg.limits.socketBurst, ClientIP: clientIP,
-		Store: store, Cluster: clusterOf(cluster), OnEvent: observers(onHook, al.onEvent),
+		Store: store, Cluster: clusterOf(cluster), OnEvent: observers(onHook, al.onEvent), OnExpire: onExpire(al, hooks),
 	})
 	if err != nil {
 		return err

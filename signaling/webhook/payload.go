@@ -31,8 +31,9 @@ const (
 const (
 	// TypeSessionStarted: a session's first change (its first join).
 	TypeSessionStarted = "session.started"
-	// TypeSessionEnded: the host ended the session; Stats are its
-	// statistics.
+	// TypeSessionEnded: the host ended the session, or (Reason "idle") it
+	// was deleted after nobody had been in it for the idle time; Stats are
+	// its statistics.
 	TypeSessionEnded = "session.ended"
 	// TypeParticipantJoined: a record was created (first join or a rejoin
 	// after leaving). Participant.
@@ -83,7 +84,7 @@ type Payload struct {
 	Room         string        `json:"room,omitempty"`     // alert: the room of who raised it ("main" or a breakout id)
 	FromRoom     string        `json:"fromRoom,omitempty"` // participant.moved
 	Action       string        `json:"action,omitempty"`   // moderation
-	Reason       string        `json:"reason,omitempty"`   // moderation removed
+	Reason       string        `json:"reason,omitempty"`   // moderation removed; session.ended "idle"
 	Message      string        `json:"message,omitempty"`  // alert
 	Stats        *SessionStats `json:"stats,omitempty"`    // session.ended
 }

@@ -156,15 +156,32 @@ func (d *Dispatcher) OnEvent(ev rooms.Event) {
 	now := time.Now().UTC()
 	for _, p := range payloads(ev) {
 		p.ID, p.Time = newID(), now
-		select {
-		case d.intake <- p:
-			d.events.Add(1)
-		default:
-			if n := d.dropped.Add(uint64(len(d.endpoints))); n&(n-1) == 0 {
-				d.log.Warn("webhook intake full: event dropped", "id", p.ID, "type", p.Type, "dropped", n)
-			}
+		d.enqueue(p)
+	}
+}
+
+// enqueue hands p to the encoder without blocking; a full intake drops it
+// (counted, and logged at the 1st, 2nd, 4th… drop).
+func (d *Dispatcher) enqueue(p Payload) {
+	select {
+	case d.intake <- p:
+		d.events.Add(1)
+	default:
+		if n := d.dropped.Add(uint64(len(d.endpoints))); n&(n-1) == 0 {
+			d.log.Warn("webhook intake full: event dropped", "id", p.ID, "type", p.Type, "dropped", n)
 		}
 	}
+}
+
+// ReasonIdle is the Reason of a session.ended for a session that nobody
+// ended, deleted after nobody had been in it for the idle time.
+const ReasonIdle = "idle"
+
+// OnExpire delivers session.ended (Reason "idle", with st) for a session
+// deleted while idle: a rooms.Options.OnExpire.
+func (d *Dispatcher) OnExpire(st rooms.SessionStats) {
+	d.enqueue(Payload{ID: newID(), Time: time.Now().UTC(), Type: TypeSessionEnded, Session: st.Session,
+		Version: st.Version, Reason: ReasonIdle, Stats: toStats(st)})
 }
 
 // Stats returns the counters since New.
@@ -218,11 +235,9 @@ func (d *Dispatcher) encode() {
 			return
 		case p = <-d.intake:
 		}
-		if p.Type == TypeSessionEnded && d.cfg.SessionStats != nil {
+		if p.Type == TypeSessionEnded && p.Stats == nil && d.cfg.SessionStats != nil {
 			if st, err := d.cfg.SessionStats(p.Session); err == nil {
-				p.Stats = &SessionStats{Created: st.Created.UTC(), Ended: st.Ended.UTC(),
-					PeakParticipants: st.PeakParticipants, TotalJoins: st.TotalJoins,
-					BreakoutsCreated: st.BreakoutsCreated, Moves: st.Moves, Removals: st.Removals}
+				p.Stats = toStats(st)
 			}
 		}
 		body, err := json.Marshal(p)
@@ -319,4 +334,10 @@ func (d *Dispatcher) post(e *endpoint, dl delivery) error {
 		return fmt.Errorf("answered %s", resp.Status)
 	}
 	return nil
+}
+
+func toStats(st rooms.SessionStats) *SessionStats {
+	return &SessionStats{Created: st.Created.UTC(), Ended: st.Ended.UTC(),
+		PeakParticipants: st.PeakParticipants, TotalJoins: st.TotalJoins,
+		BreakoutsCreated: st.BreakoutsCreated, Moves: st.Moves, Removals: st.Removals}
 }

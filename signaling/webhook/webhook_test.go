@@ -130,7 +130,7 @@ func newDispatcher(t *testing.T, tweak func(*webhook.Config), urls ...string) (*
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	hub = rooms.NewHub(rooms.Options{OnEvent: d.OnEvent})
+	hub = rooms.NewHub(rooms.Options{OnEvent: d.OnEvent, OnExpire: d.OnExpire})
 	return d, hub
 }
 
@@ -264,6 +264,34 @@ func TestEveryEventDeliveredAndSigned(t *testing.T) {
 	st := d.Stats()
 	if st.Events != uint64(len(want)) || st.Delivered != uint64(2*len(want)) || st.Dropped != 0 || st.Failed != 0 {
 		t.Errorf("stats %+v, want %d events, %d delivered", st, len(want), 2*len(want))
+	}
+}
+
+// TestIdleSessionEnds: a session everyone left and nobody ended is told
+// ended (reason "idle", with its statistics) when it is deleted.
+func TestIdleSessionEnds(t *testing.T) {
+	r := newReceiver(t)
+	_, hub := newDispatcher(t, nil, r.srv.URL)
+	p := must(hub.Join("s5", rooms.Identity{UserID: "u", Alias: "Ann", Role: rooms.RoleHost})).Participant
+	if err := hub.Leave("s5", p.ID, p.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if changed := hub.Tick(time.Now().Add(rooms.DefaultIdleTTL + time.Second)); len(changed) != 1 {
+		t.Fatalf("Tick changed %v, want the idle session deleted", changed)
+	}
+	waitFor(t, "four events", func() bool { ev, _, _, _, _ := r.snapshot(); return len(ev) == 4 })
+	events, _, _, _, bad := r.snapshot()
+	if len(bad) > 0 {
+		t.Fatalf("bad deliveries: %q", bad)
+	}
+	want := []string{webhook.TypeSessionStarted, webhook.TypeParticipantJoined, webhook.TypeParticipantLeft, webhook.TypeSessionEnded}
+	if got := strings.Join(types(events), " "); got != strings.Join(want, " ") {
+		t.Fatalf("types: %s, want %s", got, strings.Join(want, " "))
+	}
+	ended := events[3]
+	if ended.Reason != webhook.ReasonIdle || ended.Session != "s5" || ended.Stats == nil || ended.Stats.TotalJoins != 1 ||
+		ended.Stats.Ended.IsZero() || ended.ID == "" {
+		t.Errorf("session.ended: %+v, stats %+v", ended, ended.Stats)
 	}
 }
 
