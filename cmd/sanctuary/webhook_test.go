@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sanctuary-sfu/sanctuary/cmd/sanctuary-bots/bots"
 	"github.com/sanctuary-sfu/sanctuary/rooms"
 	"github.com/sanctuary-sfu/sanctuary/signaling/webhook"
 )
@@ -119,4 +122,58 @@ func TestWebhooksFromServer(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestHungReceiverDoesNotSlowJoinsOrMoves: with the only webhook endpoint
+// holding every delivery forever, pion bots join the server, are assigned
+// to breakout rooms and moved about: every one joins, every move is
+// accepted and heard in its new room, nothing leaks, and nothing is
+// delivered. The bots' join times beside
+// a run without webhooks are logged (the dead endpoint costs nothing
+// expected); the test asserts counts, not times.
+func TestHungReceiverDoesNotSlowJoinsOrMoves(t *testing.T) {
+	release := make(chan struct{})
+	var held atomic.Int64
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer recv.Close()
+	defer close(release) // before recv.Close: the held requests return
+
+	run := func(name string, flags ...string) (bots.Report, *testServer) {
+		ts := startServer(t, flags...)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		rep, err := bots.Run(ctx, bots.RunConfig{
+			URL: "ws://" + ts.addr + "/ws", Secret: []byte(testSecret), Session: "hung-" + name,
+			Bots: 8, Speakers: 3, Duration: 3 * time.Second, LoopbackOnly: true,
+			Breakouts: 2, MoveEvery: 300 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if rep.Joined != 8 || rep.Connected != 8 || rep.Moves == 0 || rep.MovesUnheard != 0 ||
+			len(rep.BreakoutFailures) != 0 || rep.ForeignPackets != 0 || rep.Renegotiations != 0 {
+			t.Fatalf("%s: joined %d, connected %d, moves %d (%d unheard), failures %v, foreign %d, renegotiations %d",
+				name, rep.Joined, rep.Connected, rep.Moves, rep.MovesUnheard, rep.BreakoutFailures,
+				rep.ForeignPackets, rep.Renegotiations)
+		}
+		return rep, ts
+	}
+	hung, ts := run("hung", "-webhook-url", recv.URL, "-webhook-secret", "hook-secret")
+	if held.Load() == 0 {
+		t.Fatal("the receiver never got a delivery to hold")
+	}
+	_, metrics := ts.do(t, "GET", "/metrics", nil, nil)
+	if !strings.Contains(string(metrics), "\nsanctuary_webhook_delivered_total 0\n") ||
+		strings.Contains(string(metrics), "\nsanctuary_webhook_events_total 0\n") {
+		t.Errorf("want events made and none delivered; metrics:\n%s", metrics)
+	}
+	plain, _ := run("plain")
+	t.Logf("join p50/p99 %.1f/%.1f ms with the endpoint hanging, %.1f/%.1f ms without webhooks; moves %d and %d, heard in p50 %.1f and %.1f ms",
+		hung.JoinMsP50, hung.JoinMsP99, plain.JoinMsP50, plain.JoinMsP99, hung.Moves, plain.Moves, hung.MoveMsP50, plain.MoveMsP50)
 }
