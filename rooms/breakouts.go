@@ -23,6 +23,9 @@ type RoomSpec struct {
 	Name     string        // trimmed of spaces; "" means "Room N"; at most MaxRoomNameRunes runes
 	Capacity int           // the most present participants the room holds, staff included; 0: unlimited
 	Duration time.Duration // the room's timer; 0: no timer
+	// Members are participant ids to move into the room as it opens, as a
+	// manual Assign would (a planned room opens with its people in it).
+	Members []string
 }
 
 // Room is an open breakout room, as a value: the Hub hands out copies.
@@ -42,7 +45,12 @@ type Room struct {
 
 // CreateBreakouts opens 1..MaxRoomsPerCall breakout rooms, one per spec, in
 // order, as one change: one version and one EventBreakoutsCreated carrying
-// the new rooms. Nobody moves; see Assign and Move. Needs
+// the new rooms. With no spec naming Members nobody moves (see Assign and
+// Move); with Members, the call also needs ActionAssign and moves them in
+// as a manual Assign would, checked the same way (ErrNotFound,
+// ErrForbidden, ErrRoomFull; a participant named twice, ErrInvalid), in
+// the same call: the created event is then followed by one EventAssigned,
+// and if the moves cannot all be made no room is created. Needs
 // ActionCreateBreakouts. A spec with a name over MaxRoomNameRunes runes or
 // not UTF-8, a Capacity outside 0..MaxRoomCapacity or a Duration outside
 // 0..MaxRoomDuration makes the whole call fail with ErrInvalid, as does a
@@ -64,10 +72,19 @@ func (h *Hub) CreateBreakouts(sessionID string, a Actor, specs []RoomSpec) ([]Ro
 				i, sp.Capacity, sp.Duration, MaxRoomCapacity, MaxRoomDuration, ErrInvalid)
 		}
 	}
+	members := 0
+	for _, sp := range specs {
+		members += len(sp.Members)
+	}
 	var created []Room
 	v, err := h.mutate(sessionID, "create breakouts", a, func(s *session, act actor) error {
 		if err := Check(act.role, ActionCreateBreakouts); err != nil {
 			return err
+		}
+		if members > 0 {
+			if err := Check(act.role, ActionAssign); err != nil {
+				return err
+			}
 		}
 		if len(s.rooms)+len(specs) > MaxOpenRooms {
 			return fmt.Errorf("%d rooms are open, %d more would pass the limit of %d: %w",
@@ -91,13 +108,44 @@ func (h *Hub) CreateBreakouts(sessionID string, a Actor, specs []RoomSpec) ([]Ro
 			s.rooms = append(s.rooms, r)
 			created[i] = *r
 		}
+		plan, err := s.membersPlanLocked(act, specs, created)
+		if err != nil {
+			// Undo the rooms: the call changes nothing.
+			s.rooms = s.rooms[:len(s.rooms)-len(created)]
+			s.stats.breakouts -= len(created)
+			return err
+		}
 		s.emitLocked(Event{Kind: EventBreakoutsCreated, Rooms: slices.Clone(created), Actor: act.id})
+		if len(plan) > 0 {
+			s.applyPlanLocked(plan, act.id)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
 	return created, v, nil
+}
+
+// membersPlanLocked turns the Members of specs, whose rooms are created,
+// into a checked manual plan (nil when nobody is named).
+func (s *session) membersPlanLocked(act actor, specs []RoomSpec, created []Room) (map[string]string, error) {
+	var manual map[string]string
+	for i, sp := range specs {
+		for _, pid := range sp.Members {
+			if manual == nil {
+				manual = make(map[string]string)
+			}
+			if _, twice := manual[pid]; twice {
+				return nil, fmt.Errorf("participant %q is named for two rooms: %w", pid, ErrInvalid)
+			}
+			manual[pid] = created[i].ID
+		}
+	}
+	if manual == nil {
+		return nil, nil
+	}
+	return s.manualPlanLocked(act, manual)
 }
 
 // SetSelfSelect turns self-selection on or off: while on, a participant may

@@ -348,3 +348,60 @@ func wantForbidden(t *testing.T, err error, action Action) {
 		t.Fatalf("error = %v, want ErrForbidden naming %q", err, action)
 	}
 }
+
+// Planned rooms open with their people in them in one call: the created
+// event, then one assigned event; a plan that cannot be carried out whole
+// opens nothing and changes nothing.
+func TestCreateBreakoutsWithMembers(t *testing.T) {
+	h := newHarness(t)
+	hp, ps := h.crowd(5)
+	host := Actor{ParticipantID: hp.ID}
+	mod := h.join("s", "mod", RoleModerator).Participant
+	v := h.version("s")
+
+	for name, c := range map[string]struct {
+		a     Actor
+		specs []RoomSpec
+		want  error
+	}{
+		"unknown participant":     {host, []RoomSpec{{Name: "A", Members: []string{ps[0].ID, "p-nobody"}}}, ErrNotFound},
+		"named twice":             {host, []RoomSpec{{Members: []string{ps[0].ID}}, {Members: []string{ps[0].ID}}}, ErrInvalid},
+		"over capacity":           {host, []RoomSpec{{Capacity: 1, Members: []string{ps[0].ID, ps[1].ID}}}, ErrRoomFull},
+		"a participant assigning": {Actor{ParticipantID: ps[4].ID}, []RoomSpec{{Members: []string{ps[0].ID}}}, ErrForbidden},
+		"moving the host":         {Actor{ParticipantID: mod.ID}, []RoomSpec{{Members: []string{hp.ID}}}, ErrForbidden},
+	} {
+		_, _, err := h.hub.CreateBreakouts("s", c.a, c.specs)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+	snap := ok(h.hub.Snapshot("s"))(t)
+	if snap.Version != v || len(snap.Rooms) != 0 {
+		t.Fatalf("refused plans changed the session: version %d (was %d), %d rooms", snap.Version, v, len(snap.Rooms))
+	}
+
+	created, v2, err := h.hub.CreateBreakouts("s", host, []RoomSpec{
+		{Name: "Willow", Capacity: 2, Members: []string{ps[0].ID, ps[1].ID}},
+		{Name: "Oak", Members: []string{ps[2].ID}},
+		{Name: "Elm"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2 != v+2 {
+		t.Errorf("version %d, want %d: created, then assigned", v2, v+2)
+	}
+	ev := h.Events()
+	createdEv, assigned := ev[len(ev)-2], ev[len(ev)-1]
+	if createdEv.Kind != EventBreakoutsCreated || len(createdEv.Rooms) != 3 || assigned.Kind != EventAssigned ||
+		len(assigned.Moves) != 3 || assigned.Actor != hp.ID {
+		t.Fatalf("events: %+v then %+v", createdEv, assigned)
+	}
+	want := map[string]string{ps[0].ID: created[0].ID, ps[1].ID: created[0].ID, ps[2].ID: created[1].ID,
+		ps[3].ID: MainRoom, ps[4].ID: MainRoom, hp.ID: MainRoom}
+	for _, p := range ok(h.hub.Snapshot("s"))(t).Participants {
+		if r, named := want[p.ID]; named && p.Room != r {
+			t.Errorf("%s in %s, want %s", p.ID, p.Room, r)
+		}
+	}
+}

@@ -136,6 +136,7 @@ func cmdCreateBreakouts(s *Server, sess string, a rooms.Actor, c *Command) (uint
 		if len(c.Rooms) > 0 {
 			r := c.Rooms[i]
 			specs[i], err = roomSpec(r.Name, r.Capacity, r.DurationSec)
+			specs[i].Members = r.Members
 		} else {
 			specs[i], err = roomSpec(fmt.Sprintf("Room %d", i+1), c.Capacity, c.DurationSec)
 		}

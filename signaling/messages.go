@@ -262,6 +262,9 @@ type RoomSpec struct {
 	Name        string `json:"name,omitempty"`
 	Capacity    int    `json:"capacity,omitempty"`
 	DurationSec int    `json:"durationSec,omitempty"`
+	// Members are participant ids to move into the room as it opens (needs
+	// the right to assign); the rooms open only if all of them can move.
+	Members []string `json:"members,omitempty"`
 }
 
 // Room is one open breakout room.

@@ -129,3 +129,39 @@ func TestRESTCommandsAndAgoraChannelAfterAMove(t *testing.T) {
 		t.Errorf("stats after the end: %d %v", st, stats)
 	}
 }
+
+// Planned rooms open with their members in one command, over REST as over
+// the websocket: the answer's version is the one after the moves.
+func TestCreateBreakoutsWithMembersOverREST(t *testing.T) {
+	h := newHarness(t, 3, nil)
+	base := h.apiURL() + "plan"
+	hub := h.srv.Hub()
+	if _, err := hub.Join("plan", rooms.Identity{UserID: "host", Role: rooms.RoleHost}); err != nil {
+		t.Fatal(err)
+	}
+	p1, err := hub.Join("plan", rooms.Identity{UserID: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostTok := h.token("host", auth.RoleHost, "plan", time.Hour)
+	body := `{"rooms": [{"name": "Grief", "members": ["` + p1.Participant.ID + `"]}, {"name": "Sleep"}]}`
+	st, m := restCall(t, "POST", base+"/breakouts", hostTok, body)
+	if st != http.StatusOK {
+		t.Fatalf("create with members: %d %v", st, m)
+	}
+	snap, err := hub.Snapshot("plan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["version"] != float64(snap.Version) || len(snap.Rooms) != 2 {
+		t.Fatalf("answer version %v, snapshot version %d with %d rooms", m["version"], snap.Version, len(snap.Rooms))
+	}
+	for _, p := range snap.Participants {
+		if p.ID == p1.Participant.ID && p.Room != snap.Rooms[0].ID {
+			t.Errorf("p1 is in %q, want Grief (%s)", p.Room, snap.Rooms[0].ID)
+		}
+	}
+	if st, m := restCall(t, "POST", base+"/breakouts", hostTok, `{"rooms": [{"members": ["p-nobody"]}]}`); st != http.StatusNotFound {
+		t.Errorf("a plan naming nobody known: %d %v", st, m)
+	}
+}

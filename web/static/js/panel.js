@@ -17,8 +17,6 @@ import { roleLabel } from './ui.js';
 import { Board } from './board.js';
 
 const RANK = { participant: 0, moderator: 1, host: 2 };
-/** How long opening planned rooms waits for the rooms' event (ms). */
-const OPEN_WAIT_MS = 10000;
 
 /**
  * The rooms a create form asks for: names (comma-separated) or a count,
@@ -144,42 +142,23 @@ export class HostPanel {
   // --- plan, then open ----------------------------------------------------------
 
   /**
-   * Opens the planned rooms and moves the people placed in them: one
-   * breakouts.create, then one manual breakouts.assign with the new rooms'
-   * ids (read from the breakouts.created event of the create's version).
+   * Opens the planned rooms with the people placed in them: one
+   * breakouts.create whose rooms name their members, so they open already
+   * filled, or not at all (people who left since the plan are left out).
    */
   async openPlan() {
     const plan = this.plan;
     if (!plan) return;
-    const before = new Set(this.client.state.rooms.map((r) => r.id));
-    const ok = await this.run('breakouts.create', { rooms: plan.rooms.map(({ key, ...r }) => r) });
-    if (!ok) return;
-    const st = await this.stateAt(ok.version);
-    const created = st.rooms.filter((r) => !before.has(r.id));
-    const idOf = new Map(plan.rooms.map((r, i) => [r.key, created[i]?.id]));
-    const assignments = {};
+    const st = this.client.state;
+    const members = new Map(plan.rooms.map((r) => [r.key, []]));
     for (const [pid, key] of plan.places) {
-      if (idOf.get(key) && st.participant(pid)) assignments[pid] = idOf.get(key);
+      if (members.has(key) && st.participant(pid)) members.get(key).push(pid);
     }
+    const rooms = plan.rooms.map(({ key, ...r }) => (members.get(key).length ? { ...r, members: members.get(key) } : r));
+    const ok = await this.run('breakouts.create', { rooms });
+    if (!ok) return;
     this.plan = null;
-    if (Object.keys(assignments).length) await this.run('breakouts.assign', { mode: 'manual', assignments });
     this.render();
-  }
-
-  /** Resolves with the state once it has applied `version` (or after OPEN_WAIT_MS). */
-  stateAt(version) {
-    const c = this.client;
-    if (c.state.version >= version) return Promise.resolve(c.state);
-    return new Promise((resolve) => {
-      const done = () => {
-        c.removeEventListener('state', check);
-        clearTimeout(timer);
-        resolve(c.state);
-      };
-      const check = () => { if (c.state.version >= version) done(); };
-      const timer = setTimeout(done, OPEN_WAIT_MS);
-      c.addEventListener('state', check);
-    });
   }
 
   // --- close all, now or with a countdown kept by the server ----------------
