@@ -84,7 +84,7 @@ type Bot struct {
 
 	clientID string // immutable: orders this bot's joins (join's clientId)
 	attempt  uint64 // joins sent; Dial and Resume only
-	url      string // the websocket URL joins go to: Config.URL, or where a redirect sent the bot; Dial and Resume only
+	url      string // the websocket URL joins go to: Config.URL, or where a redirect sent the bot; written by Dial and Resume under mu
 
 	sig signalState // owned by the read loop goroutine
 
@@ -190,8 +190,8 @@ func (b *Bot) joinFollowing(ctx context.Context, join signaling.Join) error {
 		if hop == maxRedirects {
 			return fmt.Errorf("bots: more than %d redirects, the last to %s", maxRedirects, r.url)
 		}
-		b.url = r.url
 		b.mu.Lock()
+		b.url = r.url
 		b.st.redirects++
 		b.mu.Unlock()
 		b.welcomed = make(chan error, 1)
@@ -206,7 +206,9 @@ func (e *redirectError) Error() string { return "bots: redirected to " + e.url }
 // openSocket dials a websocket, sends join on it and starts its read loop.
 func (b *Bot) openSocket(ctx context.Context, join signaling.Join) error {
 	if b.url == "" {
+		b.mu.Lock()
 		b.url = b.cfg.URL
+		b.mu.Unlock()
 	}
 	ws, _, err := websocket.DefaultDialer.DialContext(ctx, b.url, nil)
 	if err != nil {
@@ -306,6 +308,14 @@ func (b *Bot) ParticipantID() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.participantID
+}
+
+// URL returns the websocket URL the bot joins at: Config.URL, or the node a
+// redirect sent it to.
+func (b *Bot) URL() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.url
 }
 
 // Index returns the bot's index in its run.

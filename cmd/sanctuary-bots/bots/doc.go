@@ -18,6 +18,16 @@
 // sends the session commands on its socket), and the report adds the
 // moves, their times and loss that follows the rooms.
 //
+// A Bot follows `redirect` to the node that owns its session. A Keeper
+// keeps one participant in its session as a browser does: when the bot's
+// socket ends it resumes on the same node (the PeerConnection kept); when
+// that node is gone, it drops the PeerConnection without a leave and joins
+// again with the same token through a list of node URLs (a load
+// balancer's stand-in), retrying refused connections, redirects to the
+// dead node and session_moving with a bounded backoff until a live node
+// has taken the session over: the same participant id, role and room, on
+// a new PeerConnection (PROTOCOL.md, "Failover").
+//
 // Every bot binds ICE to loopback only (see NewAPI): load tests never send a
 // packet off the machine.
 package bots
