@@ -18,7 +18,7 @@ import (
 // Server is a real redis-server process this test started on a free
 // loopback port, with no persistence: what it holds dies with it.
 type Server struct {
-	t      *testing.T
+	t      testing.TB
 	port   int
 	cmd    *exec.Cmd  // nil while not running
 	waitCh chan error // receives the process's exit
@@ -27,7 +27,7 @@ type Server struct {
 // Start starts redis-server on a free loopback port and waits until
 // it answers; the test's cleanup kills it. A missing redis-server fails
 // the test: `make deps` installs it.
-func Start(t *testing.T) *Server {
+func Start(t testing.TB) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server is not installed (%v): run `make deps`, which installs Debian's redis-server", err)
@@ -46,7 +46,7 @@ func Start(t *testing.T) *Server {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
