@@ -178,6 +178,18 @@ describe('the host board with 50 people and 10 rooms', { timeout: 600000 }, () =
     await hp.getByLabel('Find a person').fill('');
   });
 
+  it('the host visits a room from their own menu ("Go to") and comes back with "Back to the main room"', async () => {
+    const hp = host.page;
+    const room = await hp.evaluate((cap) => {
+      const st = window.sanctuary.client.state;
+      return st.rooms.find((r) => st.members(r.id).length < cap).name;
+    }, CAPACITY);
+    await boardAction(host, host.id, `Go to ${room}`);
+    await inRoom(host, room);
+    await hp.getByRole('button', { name: 'Back to the main room' }).click();
+    await inRoom(host, 'Main room');
+  });
+
   it('measures the board at 1280×800', async (t) => {
     const hp = host.page;
     const m = await measure(hp);

@@ -137,4 +137,18 @@ describe('chat', { timeout: 300000 }, () => {
     assert.deepEqual(anaTexts.slice(-3), want.slice(-3));
     for (const p of [host, ana, ben]) assert.deepEqual(p.errors, [], `${p.alias}: page errors`);
   });
+
+  it('a host removes a message: everyone sees it removed, and participants have no Delete', async () => {
+    await ana.page.getByRole('tab', { name: 'Room chat' }).click();
+    await send(ana, 'a message to take back');
+    for (const p of [host, ben]) await shows(p, 'a message to take back');
+    assert.equal(await ben.page.getByRole('button', { name: /^Delete the message/ }).count(), 0, 'a participant cannot delete');
+    const item = host.page.locator('#chat-list li.msg').filter({ hasText: 'a message to take back' });
+    await item.getByRole('button', { name: 'Delete the message from Quiet Fox' }).click();
+    for (const p of [ana, ben, host]) {
+      await p.page.locator('#chat-list li.msg .text.deleted').filter({ hasText: 'This message was removed.' }).waitFor({ timeout: WAIT_MS });
+      assert.equal((await texts(p)).filter((t) => t === 'a message to take back').length, 0, `${p.alias} still shows it`);
+    }
+    for (const p of [host, ana, ben]) assert.deepEqual(p.errors, [], `${p.alias}: page errors`);
+  });
 });
