@@ -93,9 +93,14 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above are not formatted"; exit 1; }
 	$(GO) vet ./...
 
-bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./sfu/
-	./cmd/sanctuary-bots/bench.sh
+# bench: the Go benchmarks (the fan-out through real SRTP and sockets runs a
+# fixed count, its setup being hundreds of PeerConnections), then the load
+# runs with their floor (cmd/sanctuary-bots/bench.sh, BENCHMARKS.md there).
+bench: build deps-redis
+	$(call in_loopback_ns,Go benchmarks,$(GO) test -run "^$$" -bench "FanoutSRTP" -benchtime 3000x -benchmem ./sfu/ && \
+		$(GO) test -run "^$$" -bench "Fanout100|Munger|Move|SelectTick" -benchmem ./sfu/ && \
+		$(GO) test -run "^$$" -bench . -benchmem ./rooms/ ./rooms/redisstore/)
+	$(call in_loopback_ns,load runs,./cmd/sanctuary-bots/bench.sh)
 
 # Join time in real Chromium and Firefox: Join click → first audio packet, per step
 # (web/e2e/jointime.bench.js; JOINS sets the number of joins).

@@ -130,7 +130,7 @@ func panel(b *strings.Builder, x0 float64, title, xlabel string, maxX, maxY floa
 	xMax, yMax := niceCeil(maxX), niceCeil(maxY)
 	px := func(v float64) float64 { return x0 + plotLeft + v/xMax*float64(w) }
 	py := func(v float64) float64 { return plotTop + float64(h) - v/yMax*float64(h) }
-	fmt.Fprintf(b, `<text x="%.1f" y="20" font-weight="bold">%s</text>`+"\n", x0+plotLeft, html.EscapeString(title))
+	fmt.Fprintf(b, `<text x="%.1f" y="16" font-weight="bold">%s</text>`+"\n", x0+10, html.EscapeString(title))
 	// Axes and ticks: five steps each.
 	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", px(0), py(0), px(xMax), py(0))
 	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", px(0), py(0), px(0), py(yMax))
@@ -142,9 +142,10 @@ func panel(b *strings.Builder, x0 float64, title, xlabel string, maxX, maxY floa
 	}
 	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", px(xMax/2), py(0)+34, xlabel)
 	for i, s := range ss {
-		ly := plotTop + 4 + 16*float64(i)
-		mark(b, s.mark, s.color, px(xMax)-150, ly)
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", px(xMax)-140, ly+4, html.EscapeString(s.label))
+		// The legend sits above the plot, right of the title: never on a point.
+		ly := 12 + 14*float64(i)
+		mark(b, s.mark, s.color, x0+plotW-170, ly)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", x0+plotW-160, ly+4, html.EscapeString(s.label))
 		for _, p := range points {
 			v := s.y(p)
 			if v <= 0 {
