@@ -153,6 +153,30 @@ describe('the host board with 50 people and 10 rooms', { timeout: 600000 }, () =
     }
   });
 
+  it('keeps a group together: two people in different rooms, grouped from their menus, end up in one room', async () => {
+    const hp = host.page;
+    // Two bots now in different rooms.
+    const [a, b] = await hp.evaluate(() => {
+      const st = window.sanctuary.client.state;
+      const bots = [...st.participants.values()].filter((p) => p.alias.startsWith('bot ') && p.room !== 'main');
+      const first = bots[0];
+      const second = bots.find((p) => p.room !== first.room);
+      return [first.id, second.id];
+    });
+    await boardAction(host, a, 'Start a new group');
+    await boardAction(host, b, 'Add to group 1');
+    await hp.locator(`#board li[data-pid="${b}"]`).filter({ hasText: 'Group 1' }).waitFor({ timeout: WAIT_MS });
+    await hp.getByLabel('Assign', { exact: true }).selectOption('groups');
+    await hp.getByRole('button', { name: 'Assign everyone' }).click();
+    await hp.waitForFunction(([x, y]) => {
+      const st = window.sanctuary.client.state;
+      return st.participant(x).room === st.participant(y).room;
+    }, [a, b], { timeout: WAIT_MS });
+    await boardAction(host, a, 'Remove from group 1');
+    await boardAction(host, b, 'Remove from group 1');
+    await hp.getByLabel('Assign', { exact: true }).selectOption('balanced');
+  });
+
   it('moves someone between open rooms by keyboard', async () => {
     const hp = host.page;
     // A room with space that bot 7 is not in (a full one would answer room_full).

@@ -59,6 +59,12 @@ export class HostPanel {
     this.client = client;
     /** @type {{rooms: {key: string, name: string, capacity?: number, durationSec?: number}[], places: Map<string, string>}|null} */
     this.plan = null;
+    /**
+     * People to keep together when assigning with mode "groups", made on
+     * the board (each person's menu); the page's own, like a plan.
+     * @type {string[][]}
+     */
+    this.groups = [];
     this.board.clear();
     byId('close-countdown').hidden = true;
     byId('plan-bar').hidden = true;
@@ -90,7 +96,17 @@ export class HostPanel {
       this.render();
     });
     byId('assign-button').addEventListener('click', () => {
-      this.run('breakouts.assign', { mode: byId('assign-mode').value, includeStaff: byId('assign-staff').checked });
+      const mode = byId('assign-mode').value;
+      const args = { mode, includeStaff: byId('assign-staff').checked };
+      if (mode === 'groups') {
+        const st = this.client.state;
+        args.groups = this.groups.map((g) => g.filter((pid) => st.participant(pid))).filter((g) => g.length > 0);
+        if (args.groups.length === 0) {
+          this.o.fail({ text: 'There is no group yet: choose "Start a new group" in a person\'s menu on the board.' });
+          return;
+        }
+      }
+      this.run('breakouts.assign', args);
     });
     byId('self-select').addEventListener('change', (e) => {
       this.run('breakouts.selfselect', { enabled: e.currentTarget.checked });
@@ -137,6 +153,23 @@ export class HostPanel {
     this.section.hidden = !on;
     const me = this.client?.state.participant(this.client.participantId);
     byId('end-tool').hidden = me?.role !== 'host'; // the host alone may end the session
+  }
+
+  /**
+   * Puts pid in group i (a new one when i is the count), or in none (-1);
+   * emptied groups keep their number until the last group is empty.
+   */
+  setGroup(pid, i) {
+    for (const g of this.groups) {
+      const at = g.indexOf(pid);
+      if (at >= 0) g.splice(at, 1);
+    }
+    if (i >= 0) (this.groups[i] ??= []).push(pid);
+    while (this.groups.length && this.groups.at(-1).length === 0) this.groups.pop();
+    const n = i >= 0 ? this.groups[i].length : 0;
+    this.o.say(i >= 0 ? `${this.client.state.label(pid)} is in group ${i + 1} (${n} ${n === 1 ? 'person' : 'people'}).`
+      : `${this.client.state.label(pid)} is in no group.`);
+    this.render();
   }
 
   // --- plan, then open ----------------------------------------------------------
@@ -228,6 +261,8 @@ export class HostPanel {
     if (p.muted) tags.push(['muted', 'Muted for everyone']);
     if (p.deafened) tags.push(['', 'Not listening']);
     if (p.state === 'reconnecting') tags.push(['', 'Reconnecting']);
+    const group = this.groups.findIndex((g) => g.includes(p.id));
+    if (group >= 0) tags.push(['group', `Group ${group + 1}`]);
     const above = RANK[p.role] > RANK[me?.role ?? 'participant'];
     const actions = [];
     if (!above) {
@@ -235,6 +270,17 @@ export class HostPanel {
         if (l.id === lane) continue;
         const label = isMe ? `Go to ${l.name}` : `Move to ${l.name}`;
         actions.push({ label, run: () => this.move(p.id, l.id) });
+      }
+    }
+    if (!above) {
+      // Groups for "keep groups together": in one group at most.
+      if (group >= 0) {
+        actions.push({ label: `Remove from group ${group + 1}`, run: () => this.setGroup(p.id, -1) });
+      } else {
+        this.groups.forEach((g, i) => {
+          if (g.length) actions.push({ label: `Add to group ${i + 1}`, run: () => this.setGroup(p.id, i) });
+        });
+        actions.push({ label: 'Start a new group', run: () => this.setGroup(p.id, this.groups.length) });
       }
     }
     if (!isMe && !above) {
