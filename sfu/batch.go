@@ -28,7 +28,9 @@ const batchSize = 64
 // The mutex is the one lock the packet path shares across the server: it
 // guards a copy into the open batch (about 100 bytes) and is never held
 // across a system call; a batch is sent after it was taken out under the
-// lock, so fan-outs on several cores send in parallel.
+// lock, so fan-outs on several cores send in parallel. Two batches sent at
+// once may reach the wire in either order; one slot's packets are a packet
+// interval (20 ms) apart, far longer than a batch takes to send.
 //
 // pion writes through ice.AddrPortReaderWriter and hands us its own
 // buffer, which it reuses once the call returns: the batch copies.
