@@ -197,9 +197,10 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 		t.Fatal(res.err)
 	}
 	rep := res.rep
-	// Every move is accepted; almost all are heard. A move made around
-	// Redis's return has been seen unheard (1 of about 45, in one run of
-	// three): an open bug, logged below rather than failed on.
+	// Every move is accepted; almost all are heard. One move made around
+	// Redis's return went unheard in 2 of 7 runs (1 of 43 each time; with
+	// no outage, 0 of 424): an open bug, logged below rather than failed
+	// on until it is found. Put the assertion back to 0 unheard then.
 	if rep.Joined != 10 || rep.Connected != 10 || rep.Moves == 0 || rep.MovesTimed < rep.Moves*9/10 ||
 		len(rep.BreakoutFailures) != 0 || rep.ForeignPackets != 0 || rep.Renegotiations != 0 || rep.Replaced != 0 {
 		t.Fatalf("joined %d, connected %d, moves %d (%d unheard), failures %v, foreign %d, renegotiations %d, replaced %d; %v",
