@@ -70,6 +70,8 @@ type breakoutRun struct {
 // moveWatch times one move: from the command sent to the first packet the
 // moved bot receives from one of sources.
 type moveWatch struct {
+	bot     int          // who moved
+	room    string       // to where
 	sources map[int]bool // speakers of the new room
 	start   int64        // unix ns, the command sent
 	heard   atomic.Int64 // unix ns of the first packet from sources; 0 until then
@@ -397,13 +399,17 @@ func (br *breakoutRun) moveUntil(ctx context.Context, to time.Time) error {
 		if !time.Now().Before(to) {
 			break
 		}
-		m, room, ok := pickMove(br.rnd, br.room, br.movable, br.roomIDs, br.speaker, br.k)
+		movable := br.settledMovable()
+		if len(movable) == 0 {
+			continue // everyone movable is still waiting to hear its new room
+		}
+		m, room, ok := pickMove(br.rnd, br.room, movable, br.roomIDs, br.speaker, br.k)
 		if !ok {
 			break
 		}
 		var w *moveWatch
 		if src := br.speakersIn(room, m); len(src) > 0 {
-			w = &moveWatch{sources: src}
+			w = &moveWatch{bot: m, room: room, sources: src}
 		}
 		err := br.move(ctx, m, room, w)
 		var se *ServerError
@@ -422,6 +428,22 @@ func (br *breakoutRun) moveUntil(ctx context.Context, to time.Time) error {
 		}
 	}
 	return sleepCtx(ctx, time.Until(to))
+}
+
+// settledMovable returns the movable bots that have heard the room of
+// their last timed move (or have none pending): moving a bot again before
+// it heard its new room would leave that move unmeasurable and count it
+// unheard, which a slow answer (a server waiting on its store) made happen.
+// A move that is never heard still shows: its bot is not moved again and
+// the move counts in Report.MovesUnheard.
+func (br *breakoutRun) settledMovable() []int {
+	out := make([]int, 0, len(br.movable))
+	for _, m := range br.movable {
+		if w := br.watch[m].Load(); w == nil || w.heard.Load() != 0 {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // speakersIn returns the speakers in room other than bot except.
@@ -447,6 +469,8 @@ func (br *breakoutRun) fill(rep *Report, stats []Stats) {
 			times = append(times, ms(time.Duration(h-w.start)))
 		} else {
 			rep.MovesUnheard++
+			rep.Failures = append(rep.Failures, fmt.Sprintf("the move of bot %d to %s at %s was never heard there",
+				w.bot, w.room, time.Unix(0, w.start).UTC().Format("15:04:05.000")))
 		}
 	}
 	rep.MovesTimed = len(times)
