@@ -7,12 +7,15 @@
  * @module miclevel
  */
 
-/** Samples kept by the analyser: about 340 ms at 48 kHz, more than the
- * speaking indicators' polling interval, so a poll sees everything since
- * the one before. */
-const FFT_SIZE = 16384;
-/** Samples per level measurement: about 21 ms at 48 kHz. */
-const CHUNK = 1024;
+/** Samples per measurement (about 21 ms at 48 kHz). */
+const FFT_SIZE = 1024;
+/**
+ * How often the level is sampled between two readings (ms): about one
+ * measurement window, so short sounds between readings are not missed.
+ * (An analyser holding a whole polling interval instead, 16384 samples,
+ * kept Chromium from starting another page's AudioWorklet.)
+ */
+const SAMPLE_EVERY_MS = 20;
 
 /** A microphone level meter on one AudioContext. */
 export class MicLevel {
@@ -27,6 +30,8 @@ export class MicLevel {
     this.analyser = null;
     this.source = null;
     this.buf = new Float32Array(FFT_SIZE);
+    this.peak = 0; // the loudest sample window since the last reading
+    this.timer = null;
     this.ctx?.resume().catch(() => {});
   }
 
@@ -45,6 +50,7 @@ export class MicLevel {
     this.source = this.ctx.createMediaStreamSource(new MediaStream([track]));
     this.source.connect(this.analyser); // and to nothing else: the meter is silent
     this.ctx.resume().catch(() => {});
+    this.timer ??= setInterval(() => { this.peak = Math.max(this.peak, this.sample()); }, SAMPLE_EVERY_MS);
   }
 
   /** Whether levels are being measured (the context runs and has a track). */
@@ -52,28 +58,33 @@ export class MicLevel {
     return !!this.source && this.ctx?.state === 'running';
   }
 
+  /** The RMS of the last FFT_SIZE samples, 0..1; 0 when not running. */
+  sample() {
+    if (!this.running) return 0;
+    this.analyser.getFloatTimeDomainData(this.buf);
+    let sum = 0;
+    for (const v of this.buf) sum += v * v;
+    return Math.sqrt(sum / this.buf.length);
+  }
+
   /**
-   * The level now: the loudest CHUNK of the last FFT_SIZE samples, as RMS,
+   * The level: the loudest ~21 ms window since the last reading, as RMS,
    * 0..1 (the scale of the statistics' audioLevel, which also holds a peak
-   * for a while); 0 when not running. One 21 ms snapshot per poll would
+   * for a while); 0 when not running. A single window per reading would
    * miss short sounds: Chromium's fake microphone beeps 20 ms in every
-   * 500 ms, and polls every 300 ms can keep falling between the beeps.
+   * 500 ms, and readings every 300 ms could keep falling between beeps.
    * @returns {number}
    */
   level() {
-    if (!this.running) return 0;
-    this.analyser.getFloatTimeDomainData(this.buf);
-    let loudest = 0;
-    for (let at = 0; at < this.buf.length; at += CHUNK) {
-      let sum = 0;
-      for (let i = at; i < at + CHUNK; i++) sum += this.buf[i] * this.buf[i];
-      loudest = Math.max(loudest, sum / CHUNK);
-    }
-    return Math.sqrt(loudest);
+    const now = Math.max(this.peak, this.sample());
+    this.peak = 0;
+    return now;
   }
 
   /** Stops measuring and closes the context. */
   close() {
+    clearInterval(this.timer);
+    this.timer = null;
     this.source?.disconnect();
     this.source = null;
     this.ctx?.close().catch(() => {});
