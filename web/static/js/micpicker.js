@@ -50,6 +50,10 @@ export class MicPicker {
       this.status.textContent = "We couldn't use this microphone. Check the browser's permission.";
       return;
     }
+    // The preview of the old microphone stops now, before the new stream is
+    // shown: a preview started from here on belongs to the new one (stopping
+    // it after the awaits below closed a preview the person had just begun).
+    this.stopPreview();
     this.stopStream();
     this.stream = stream;
     const track = stream.getAudioTracks()[0];
@@ -59,7 +63,6 @@ export class MicPicker {
     this.meter.hidden = false;
     this.testBtn.hidden = true;
     this.status.textContent = `Listening to ${track.label || 'your microphone'}. Nobody hears you until you join.`;
-    this.stopPreview();
     this.showPreview();
     clearInterval(this.timer);
     this.timer = setInterval(() => { this.meter.value = Math.min(1, this.level.level() / METER_FULL); }, METER_EVERY_MS);
@@ -108,6 +111,10 @@ export class MicPicker {
     this.preview = v;
     try {
       await v.start(track);
+      if (this.preview !== v) { // stopped meanwhile
+        v.close();
+        return;
+      }
       v.preview(true);
       this.previewBtn.setAttribute('aria-pressed', 'true');
       this.previewBtn.textContent = 'Stop the preview';
