@@ -75,9 +75,26 @@ func Keep(ctx context.Context, c Config, re Rejoin) (*Keeper, error) {
 	re.Patience = cmp0(re.Patience, DefaultPatience)
 	re.AttemptTimeout = cmp0(re.AttemptTimeout, DefaultAttemptTimeout)
 	k := &Keeper{cfg: c, re: re, closing: make(chan struct{}), stopped: make(chan struct{})}
-	b, err := Dial(ctx, k.configFor(re.URLs[0]))
-	if err != nil {
-		return nil, err
+	// The first join is retried as a rejoin is (a socket closed before the
+	// welcome, session_moving while nodes settle who holds a new session),
+	// through the first URL, within Patience.
+	deadline := time.Now().Add(re.Patience)
+	delay := re.MinDelay
+	var b *Bot
+	for {
+		var err error
+		if b, err = Dial(ctx, k.configFor(re.URLs[0])); err == nil {
+			break
+		}
+		if fatal(err) || time.Now().Add(delay).After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, errors.Join(ctx.Err(), err)
+		}
+		delay = min(2*delay, re.MaxDelay)
 	}
 	k.bot = b
 	go k.watch()
