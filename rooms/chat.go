@@ -65,6 +65,7 @@ func splitStream(stream string) (kind, id string) {
 type ChatMessage struct {
 	Stream      string    // the stream's name
 	Seq         uint64    // its place in the stream: 1, 2, … with no gap
+	Version     uint64    // the session version when it was posted: it went to the readers of its stream at that version
 	ClientMsgID string    // the sender's id for it, unique per sender
 	From        string    // the sender's participant id
 	Alias       string    // the sender's alias when it was sent
@@ -389,7 +390,7 @@ func (s *session) appendChatLocked(msg ChatMessage) ChatMessage {
 		c.streams[msg.Stream] = st
 	}
 	st.last++
-	msg.Seq = st.last
+	msg.Seq, msg.Version = st.last, s.version
 	st.msgs = append(st.msgs, msg)
 	c.sent[chatKey{msg.From, msg.ClientMsgID}] = ChatRef{Stream: msg.Stream, Seq: msg.Seq}
 	if len(st.msgs) > ChatHistoryLen {

@@ -91,7 +91,7 @@ func TestChatStreamsAndReaders(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		m := res.Message
-		if m.Stream != tc.stream || m.Seq != tc.seq || res.Duplicate || m.Text != "hello "+tc.name || m.From != tc.actor.ParticipantID ||
+		if m.Stream != tc.stream || m.Seq != tc.seq || m.Version != v || res.Duplicate || m.Text != "hello "+tc.name || m.From != tc.actor.ParticipantID ||
 			m.ClientMsgID != fmt.Sprintf("m%d", i) || m.At.IsZero() || m.Alias == "" {
 			t.Errorf("%s: %+v, want stream %s seq %d", tc.name, res, tc.stream, tc.seq)
 		}

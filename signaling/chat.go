@@ -183,7 +183,7 @@ func chatReplayMessages(rep rooms.ChatReplay) [][]byte {
 
 func toWireChatEntry(m rooms.ChatMessage) ChatEntry {
 	return ChatEntry{
-		Stream: m.Stream, Seq: m.Seq, ClientMsgID: m.ClientMsgID, From: m.From, Alias: m.Alias,
+		Stream: m.Stream, Seq: m.Seq, Version: m.Version, ClientMsgID: m.ClientMsgID, From: m.From, Alias: m.Alias,
 		Text: m.Text, At: unixMilli(m.At), Deleted: m.Deleted,
 	}
 }

@@ -223,8 +223,9 @@ func TestE2EChatScopes(t *testing.T) {
 	host.ctl.must(map[string]any{"type": signaling.CmdMove, "participantId": b.bot.ParticipantID(), "room": rooms.MainRoom})
 	again := a.send(ctx, "room", "welcome back")
 	hist := b.request(ctx, map[string]any{"type": signaling.CmdChatHistory, "stream": "room"})
-	if msgs, _ := hist["messages"].([]any); hist["type"] != signaling.TypeChatHistory || hist["stream"] != main || len(msgs) != 2 {
-		t.Errorf("b's history of main: %v", hist)
+	if msgs, _ := hist["messages"].([]any); hist["type"] != signaling.TypeChatHistory || hist["stream"] != main || len(msgs) != 2 ||
+		msgs[0].(map[string]any)["version"] != float64(version) || msgs[1].(map[string]any)["version"] != float64(version+1) {
+		t.Errorf("b's history of main, posted at versions %d and %d: %v", version, version+1, hist)
 	}
 
 	barrier(ctx, t, host, all)
@@ -233,7 +234,8 @@ func TestE2EChatScopes(t *testing.T) {
 	wantCounts(t, a, []signaling.ChatRef{inMain, toAll, again})
 	wantCounts(t, b, []signaling.ChatRef{inBreakout, toAll, again})
 	wantCounts(t, c, []signaling.ChatRef{inMain, toAll, help, reply, again})
-	if e, _ := mod.chat.Message(help); e.Text != "<b>help</b> & thanks" || e.From != c.bot.ParticipantID() || e.Alias != "c" || e.At == 0 {
+	if e, _ := mod.chat.Message(help); e.Text != "<b>help</b> & thanks" || e.From != c.bot.ParticipantID() || e.Alias != "c" || e.At == 0 ||
+		e.Version != version {
 		t.Errorf("the staff message as the moderator got it: %+v", e)
 	}
 	if v := h.version(session); v != version+1 { // b's move back to main, and no chat

@@ -315,6 +315,7 @@ type ChatCommand struct {
 type ChatEntry struct {
 	Stream      string `json:"stream"`
 	Seq         uint64 `json:"seq"`
+	Version     uint64 `json:"version"` // the session version it was posted at: it went live to who read its stream then
 	ClientMsgID string `json:"clientMsgId"`
 	From        string `json:"from"` // the sender's participant id
 	Alias       string `json:"alias"`
