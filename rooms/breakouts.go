@@ -207,6 +207,7 @@ func (h *Hub) Move(sessionID string, a Actor, target, room string) (uint64, erro
 		}
 		from := m.p.Room
 		m.p.Room = room
+		s.movedChatLocked(m, from)
 		s.stats.moves++
 		s.emitLocked(Event{Kind: EventMoved, Participant: m.p, FromRoom: from, Actor: act.id})
 		return nil
@@ -268,7 +269,9 @@ func (s *session) closeRoomsLocked(rs []*Room, actorID string) {
 	var moved []Participant
 	for _, m := range s.membersLocked() {
 		if ids[m.p.Room] {
+			from := m.p.Room
 			m.p.Room = MainRoom
+			s.movedChatLocked(m, from)
 			s.stats.moves++
 			moved = append(moved, m.p)
 		}

@@ -95,7 +95,8 @@ type ChatResult struct {
 // ChatReplay is what a participant missed: see Hub.ChatReplay.
 type ChatReplay struct {
 	// Messages are the kept messages after the participant's last seen
-	// seq, of every stream it reads: stream by stream in name order, in
+	// seq, of every stream it reads, and of every room it was moved out of
+	// those posted while it was there: stream by stream in name order, in
 	// seq order within a stream. Deleted ones have no text.
 	Messages []ChatMessage
 	// Deleted names the kept messages at or below the last seen seq that
@@ -109,7 +110,16 @@ type chatState struct {
 	sent    map[chatKey]ChatRef    // (sender, client id) → its message, while kept
 	buckets map[string]*chatBucket // rate limits, by participant id
 	rooms   int                    // how many of streams are room streams
+
+	// For replays, by participant id: the last seq of its room's stream
+	// when it entered the room, and the room streams it was moved out of
+	// with the seqs posted there while it was in (see movedChatLocked).
+	entered map[string]uint64
+	left    map[string]map[string]seqSpan
 }
+
+// seqSpan is the seqs of one stream in (after, upTo].
+type seqSpan struct{ after, upTo uint64 }
 
 // chatKey identifies a message by its sender: de-duplication.
 type chatKey struct{ from, clientID string }
@@ -267,10 +277,15 @@ func (h *Hub) ChatHistory(sessionID string, a Actor, stream string, after uint64
 	return name, out, nil
 }
 
-// ChatReplay returns what participant pid missed of every stream it reads
-// now, given since: for each stream name the last seq it saw (an absent
-// stream: none). For a since above a stream's last seq, which only a
-// session created anew (or a confused client) gives, the whole kept
+// ChatReplay returns what participant pid missed, given since: for each
+// stream name the last seq it saw (an absent stream: none). That is, of
+// every stream it reads now, the kept messages after since; and of every
+// room it was moved out of, the kept messages after since that were posted
+// from when it entered the room until it left (movedChatLocked): a client
+// whose socket was down when they came, and that was moved before it came
+// back, still gets them. Once a since shows that the client has those, no
+// replay brings them again. For a since above a stream's last seq, which
+// only a session created anew (or a confused client) gives, the whole kept
 // history counts as missed. The caller vouches that pid's connection asks;
 // ErrNotFound when the session or the participant is not present.
 func (h *Hub) ChatReplay(sessionID, pid string, since map[string]uint64) (ChatReplay, error) {
@@ -283,9 +298,10 @@ func (h *Hub) ChatReplay(sessionID, pid string, since map[string]uint64) (ChatRe
 	if err != nil {
 		return ChatReplay{}, fmt.Errorf("rooms: chat replay in session %q: %w", sessionID, err)
 	}
+	left := s.chat.left[pid]
 	names := make([]string, 0, len(s.chat.streams))
 	for name := range s.chat.streams {
-		if CanReadChat(m.p, name) {
+		if _, owed := left[name]; owed || CanReadChat(m.p, name) {
 			names = append(names, name)
 		}
 	}
@@ -297,13 +313,22 @@ func (h *Hub) ChatReplay(sessionID, pid string, since map[string]uint64) (ChatRe
 		if from > st.last {
 			from = 0
 		}
-		out.Messages = st.after(from, out.Messages)
+		span, owed := left[name]
+		if !owed {
+			span = seqSpan{upTo: st.last}
+		} else if from >= span.upTo {
+			delete(left, name) // its client has them
+			continue
+		}
 		for _, msg := range st.msgs {
-			if msg.Seq > from {
-				break
-			}
-			if msg.Deleted {
-				out.Deleted = append(out.Deleted, ChatRef{Stream: name, Seq: msg.Seq})
+			switch {
+			case msg.Seq <= span.after:
+			case msg.Seq <= from:
+				if msg.Deleted {
+					out.Deleted = append(out.Deleted, ChatRef{Stream: name, Seq: msg.Seq})
+				}
+			case msg.Seq <= span.upTo:
+				out.Messages = append(out.Messages, msg)
 			}
 		}
 	}
@@ -318,6 +343,56 @@ func (st *chatStream) after(seq uint64, out []ChatMessage) []ChatMessage {
 		}
 	}
 	return out
+}
+
+// movedChatLocked is told that m moved from room from to the room it is
+// in now. What from's stream got while m was in it stays owed to m's
+// client until a replay finds that it has it (ChatReplay): its socket may
+// have been down when it came. The stream of the room m enters is replayed
+// after since anyway, so a debt m had there becomes part of that, and
+// should m leave again before its client had it, the debt runs from the
+// earlier stay (what came between is that room's history, which m read).
+func (s *session) movedChatLocked(m *member, from string) {
+	c := &s.chat
+	c.initReplays()
+	pid, old, to := m.p.ID, ChatRoomStream(from), ChatRoomStream(m.p.Room)
+	owed := c.left[pid]
+	if owed == nil {
+		owed = make(map[string]seqSpan)
+		c.left[pid] = owed
+	}
+	if last := c.lastSeq(old); last > c.entered[pid] {
+		owed[old] = seqSpan{after: c.entered[pid], upTo: last}
+	}
+	if span, ok := owed[to]; ok {
+		c.entered[pid] = span.after
+		delete(owed, to)
+	} else {
+		c.entered[pid] = c.lastSeq(to)
+	}
+}
+
+// joinedChatLocked is told that a new record of m joined its room: it is
+// owed nothing of earlier records.
+func (s *session) joinedChatLocked(m *member) {
+	c := &s.chat
+	c.initReplays()
+	delete(c.left, m.p.ID)
+	c.entered[m.p.ID] = c.lastSeq(ChatRoomStream(m.p.Room))
+}
+
+func (c *chatState) initReplays() {
+	if c.left == nil {
+		c.entered, c.left = make(map[string]uint64), make(map[string]map[string]seqSpan)
+	}
+}
+
+// lastSeq returns the last seq of stream, 0 before its first message.
+func (c *chatState) lastSeq(stream string) uint64 {
+	if st := c.streams[stream]; st != nil {
+		return st.last
+	}
+	return 0
 }
 
 // resolveStream turns what a participant names into a stream name: "" and
@@ -425,6 +500,9 @@ func (s *session) pruneRoomStreamsLocked() {
 		}
 		for _, msg := range st.msgs {
 			c.forget(msg)
+		}
+		for _, owed := range c.left {
+			delete(owed, name)
 		}
 		delete(c.streams, name)
 		c.rooms--

@@ -383,6 +383,64 @@ func TestChatReplay(t *testing.T) {
 	wantErr(t, err, ErrNotFound)
 }
 
+// A participant moved out of a room is still owed what was posted there
+// while it was in (its socket may have been down), and only that, until a
+// since shows that its client has it.
+func TestChatReplayOwesTheRoomsLeft(t *testing.T) {
+	c := newChatSetup(t)
+	hub := c.h.hub
+	main, room := ChatRoomStream(MainRoom), ChatRoomStream(c.room)
+	refs := func(rep ChatReplay) string {
+		var out []string
+		for _, m := range rep.Messages {
+			out = append(out, fmt.Sprintf("%s/%d", m.Stream, m.Seq))
+		}
+		return fmt.Sprint(out, rep.Deleted)
+	}
+	replay := func(since map[string]uint64, want string) {
+		t.Helper()
+		if got := refs(ok(hub.ChatReplay("s", c.a.ID, since))(t)); got != want {
+			t.Errorf("a's replay after %v: %s, want %s", since, got, want)
+		}
+	}
+	ok(hub.PostChat("s", c.bA, "room", "b1", "before a came"))(t)
+	for i := 1; i <= 3; i++ { // a saw the first only: then its socket dropped
+		ok(hub.PostChat("s", c.hostA, "room", fmt.Sprint("h", i), "main"))(t)
+	}
+	ok(hub.DeleteChat("s", c.hostA, main, 1))(t)
+	ok(hub.Move("s", c.hostA, c.a.ID, c.room))(t)
+	ok(hub.PostChat("s", c.hostA, "room", "h4", "after a left"))(t)
+	ok(hub.PostChat("s", c.bA, "room", "b2", "a is here"))(t)
+	replay(map[string]uint64{main: 1}, "[room:main/2 room:main/3 "+room+"/1 "+room+"/2] [{room:main 1}]")
+	replay(map[string]uint64{main: 2, room: 1}, "[room:main/3 "+room+"/2] [{room:main 1}]")
+
+	// Back in main and out again before the client came back: both stays
+	// are owed as one, with what came between (main's history after
+	// since, which a replay in main gives anyway).
+	ok(hub.Move("s", c.hostA, c.a.ID, MainRoom))(t)
+	ok(hub.PostChat("s", c.hostA, "room", "h5", "a is back"))(t)
+	ok(hub.Move("s", c.hostA, c.a.ID, c.room))(t)
+	ok(hub.PostChat("s", c.hostA, "room", "h6", "a left again"))(t)
+	replay(map[string]uint64{main: 2, room: 2}, "[room:main/3 room:main/4 room:main/5] [{room:main 1}]")
+
+	// A since with everything owed settles the debt: a later replay
+	// without since gives only the room a is in.
+	replay(map[string]uint64{main: 5, room: 2}, "[] []")
+	replay(nil, "["+room+"/1 "+room+"/2] []")
+
+	// Closing the breakout moves a to main; a is owed the breakout's
+	// messages from when it entered it, not b1. The closed room's debt
+	// goes with its stream.
+	ok(hub.PostChat("s", c.bA, "room", "b3", "closing"))(t)
+	ok(hub.CloseAllRooms("s", c.hostA))(t)
+	replay(map[string]uint64{main: 6}, "["+room+"/2 "+room+"/3] [{room:main 1}]")
+	replay(map[string]uint64{main: 6, room: 2}, "["+room+"/3] [{room:main 1}]")
+	rs, _ := okPair(hub.CreateBreakouts("s", c.hostA, []RoomSpec{{Name: "R2"}}))(t)
+	ok(hub.Move("s", c.hostA, c.b.ID, rs[0].ID))(t)
+	ok(hub.PostChat("s", c.bA, "room", "b4", "the closed room's stream is pruned"))(t)
+	replay(map[string]uint64{main: 6, room: 2}, "[] [{room:main 1}]")
+}
+
 // The stream of a closed breakout room goes once another room stream is
 // made; main's stays.
 func TestChatClosedRoomStreamsArePruned(t *testing.T) {

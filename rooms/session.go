@@ -161,6 +161,7 @@ func (s *session) joinLocked(id Identity, now time.Time, admit func(*session) er
 	m.p.Alias = id.Alias
 	m.p.Role = role
 	m.p.Room = MainRoom
+	s.joinedChatLocked(m)
 	m.p.State = StateJoining
 	m.p.Epoch++ // continues after a leave, so the old connection stays stale
 	m.p.JoinedAt = now

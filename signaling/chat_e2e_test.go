@@ -381,6 +381,38 @@ func TestE2EChatExactlyOnceAcrossCuts(t *testing.T) {
 	}
 }
 
+// A participant whose socket is down while its room chats, and whom the
+// host moves before it comes back, gets what its old room said while it
+// was there in its replay, and nothing the old room said after.
+func TestE2EChatMovedWhileAway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	h := newHarness(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const session = "chat-moved-away"
+	host := h.newChatter(ctx, session, "host", auth.RoleHost, 0)
+	a := h.newChatter(ctx, session, "a", auth.RoleParticipant, 1)
+	b := h.newChatter(ctx, session, "b", auth.RoleParticipant, 2)
+	host.ctl.must(map[string]any{"type": signaling.CmdCreateBreakouts, "count": 1})
+	snap, err := h.srv.Hub().Snapshot(session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := b.send(ctx, "room", "a hears this")
+	eventually(ctx, t, "a gets it", func() bool { return a.chat.Count(seen) == 1 })
+	a.bot.Cut()
+	_ = a.bot.Close()
+	owed := []signaling.ChatRef{b.send(ctx, "room", "while a is away 1"), host.send(ctx, "room", "while a is away 2")}
+	host.ctl.must(map[string]any{"type": signaling.CmdMove, "participantId": a.bot.ParticipantID(), "room": snap.Rooms[0].ID})
+	after := b.send(ctx, "room", "after a was moved")
+	a.dial(ctx)
+	barrier(ctx, t, host, []*chatter{host, a, b})
+	wantCounts(t, a, append(owed, seen))
+	wantCounts(t, b, append(owed, seen, after))
+}
+
 // dedupe returns refs without repeats.
 func dedupe(refs []signaling.ChatRef) []signaling.ChatRef {
 	seen := map[signaling.ChatRef]bool{}
