@@ -238,6 +238,7 @@ func (s *session) leaveLocked(pid string, epoch uint64, now time.Time) error {
 func (s *session) dropLocked(m *member, now time.Time) {
 	m.present = false
 	s.present--
+	delete(s.chat.left, m.p.ID) // a record that comes back is owed nothing of this one (joinedChatLocked)
 	if s.present == 0 {
 		s.idleSince = now
 	}
