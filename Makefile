@@ -68,14 +68,11 @@ test-slow: deps
 	$(call in_loopback_ns,browser tests,sh web/e2e/run.sh test)
 
 # The fuzz targets, package:Target, run one after the other for FUZZTIME
-# each. Their seed corpora (f.Add and testdata/fuzz/<Target>/) also run as
+# each (.ci/fuzz.sh). Their seed corpora (f.Add and testdata/fuzz/<Target>/) also run as
 # plain tests in `go test`; a crasher found here is written to testdata/fuzz.
 FUZZ_TARGETS := ./signaling:FuzzDispatch ./auth:FuzzNormaliseClaims ./auth:FuzzVerify \
 	./auth:FuzzVerifySigned ./auth/agora:FuzzParse ./auth/agora:FuzzBuildParse ./sfu:FuzzMunger
-FUZZ_RUN = for t in $(FUZZ_TARGETS); do \
-		echo "-- $${t\#\#*:} ($${t%%:*})"; \
-		$(GO) test -run "^$$" -fuzz "^$${t\#\#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} || exit 1; \
-	done
+FUZZ_RUN = GO="$(GO)" sh .ci/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 CHAOS_TEST := ^TestE2EChaos$$
 CHAOS_BESIDE_FUZZ = log=$$(mktemp); \
