@@ -340,7 +340,9 @@ func TestDeadEndpointGivenUp(t *testing.T) {
 		return http.StatusOK
 	}
 	d, hub := newDispatcher(t, func(c *webhook.Config) {
-		c.MinBackoff, c.MaxBackoff, c.RetryFor = time.Millisecond, time.Second, 10*time.Millisecond
+		// Retries for 2 s, a few ms apart: 10 ms, as it was, could run out
+		// during the first attempt on a busy machine, leaving no retry.
+		c.MinBackoff, c.MaxBackoff, c.RetryFor = time.Millisecond, 50*time.Millisecond, 2*time.Second
 	}, r.srv.URL)
 	must(hub.Join("s3", rooms.Identity{UserID: "u", Role: rooms.RoleHost})) // started, joined
 	waitFor(t, "both settled", func() bool { st := d.Stats(); return st.Delivered+st.Failed == 2 })
