@@ -47,17 +47,17 @@ const (
 
 	// rtpBufferBytes bounds what one SRTP stream buffers before its reader
 	// (pion's default); rtcpBufferBytes does the same for RTCP, well below
-	// pion's 100 kB: the RTCP of most slots is never read (drainSlotRTCP),
-	// and at about one report a second a 100 kB buffer per stream would
-	// keep growing for half an hour.
+	// pion's 100 kB. The RTCP of most slots is never read (drainSlotRTCP)
+	// and is dropped on arrival (Peer.newStreamBuffer); this bounds the
+	// streams nobody reads that pion opens for other SSRCs.
 	rtpBufferBytes  = 1000 * 1000
 	rtcpBufferBytes = 16 * 1024
 )
 
-// newStreamBuffer is pion's buffer for each SRTP and SRTCP read stream
-// (SettingEngine.BufferFactory), bounded by rtpBufferBytes and
-// rtcpBufferBytes; a full buffer drops what arrives.
-func newStreamBuffer(t packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
+// newStreamBuffer is pion's buffer for an SRTP or SRTCP read stream,
+// bounded by rtpBufferBytes and rtcpBufferBytes; a full buffer drops what
+// arrives.
+func newStreamBuffer(t packetio.BufferPacketType) streamBuffer {
 	b := streamBuffer{packetio.NewBuffer()}
 	if t == packetio.RTCPBufferPacket {
 		b.SetLimitSize(rtcpBufferBytes)
@@ -85,6 +85,23 @@ func (b streamBuffer) ReadWithAttributes(p []byte, a packetio.Attributes) (int, 
 
 func (b streamBuffer) WriteWithAttributes(p []byte, a packetio.Attributes) (int, error) {
 	return b.Buffer.Write(p, a)
+}
+
+// dropBuffer is the buffer of a read stream nobody reads: every packet
+// written to it is counted and dropped, and a read waits until the stream
+// closes (its Buffer stays empty).
+type dropBuffer struct {
+	streamBuffer
+	dropped *atomic.Uint64
+}
+
+func (b dropBuffer) Write(p []byte) (int, error) {
+	b.dropped.Add(1)
+	return len(p), nil
+}
+
+func (b dropBuffer) WriteWithAttributes(p []byte, _ packetio.Attributes) (int, error) {
+	return b.Write(p)
 }
 
 // Config configures an Engine. The zero value is usable: ephemeral UDP
@@ -122,7 +139,12 @@ type Config struct {
 // Engine holds the pion API shared by every peer and the server-wide
 // counters. It is safe for concurrent use.
 type Engine struct {
-	api     *webrtc.API
+	// What every peer's pion API is made of (Engine.newAPI): one API per
+	// peer, so that its BufferFactory knows the peer.
+	media    *webrtc.MediaEngine
+	registry *interceptor.Registry
+	settings webrtc.SettingEngine
+
 	cfg     Config
 	log     *slog.Logger
 	udpConn net.PacketConn // the mux socket, when UDPPort is set
@@ -187,7 +209,6 @@ func NewEngine(cfg Config) (*Engine, error) {
 	reg.Add(responder)
 
 	se := webrtc.SettingEngine{}
-	se.BufferFactory = newStreamBuffer
 	se.LoggerFactory = pionLogs{log: e.log}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -238,10 +259,21 @@ func NewEngine(cfg Config) (*Engine, error) {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	}
 
-	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg),
-		webrtc.WithSettingEngine(se))
+	e.media, e.registry, e.settings = me, reg, se
 	e.startWorkers()
 	return e, nil
+}
+
+// newAPI returns the pion API of one peer: the engine's codecs,
+// interceptors and settings, with the peer's buffers for its read streams
+// (Peer.newStreamBuffer). An API is a few hundred bytes; the media engine
+// and the registry are shared, as pion copies or builds what each
+// PeerConnection needs from them.
+func (e *Engine) newAPI(buffers func(packetio.BufferPacketType, uint32) io.ReadWriteCloser) *webrtc.API {
+	se := e.settings
+	se.BufferFactory = buffers
+	return webrtc.NewAPI(webrtc.WithMediaEngine(e.media), webrtc.WithInterceptorRegistry(e.registry),
+		webrtc.WithSettingEngine(se))
 }
 
 // ICE timing. The timeouts are pion's defaults (ice/v4 agent_config.go),

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -54,6 +56,8 @@ type Peer struct {
 	closed   atomic.Bool
 	upstream atomic.Bool // an upstream track was accepted
 
+	rtcpDropped atomic.Uint64 // RTCP packets of unread slots dropped on arrival (newStreamBuffer)
+
 	lastSlots []string // last ids given to OnSlots; router lock
 
 	// The router's index (groups.go), guarded by the router's mutex: the
@@ -71,12 +75,13 @@ type Peer struct {
 // upstream transceiver and K sendonly slots, and registers it with the
 // router. The id must be unique in the router.
 func (r *Router) AddPeer(id string, h PeerHandlers) (*Peer, error) {
-	pc, err := r.e.api.NewPeerConnection(webrtc.Configuration{})
+	p := &Peer{id: id, r: r, h: h}
+	pc, err := r.e.newAPI(p.newStreamBuffer).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: new peer connection: %w", err)
 	}
 	r.e.stats.peers.Add(1)
-	p := &Peer{id: id, r: r, pc: pc, h: h}
+	p.pc = pc
 	p.src = newSource(p)
 	if err := p.setup(); err != nil {
 		_ = p.closePC()
@@ -372,13 +377,34 @@ func (p *Peer) drainRTCP(read func([]byte) (int, interceptor.Attributes, error))
 // drainSlotRTCP starts reading a slot's RTCP when its subscriber negotiated
 // NACK for it: only then does any interceptor act on what it sends back
 // (the sender reports are made from what we send; nothing reads a
-// subscriber's receiver reports). Other slots' RTCP is left in a buffer
-// that stays small (rtcpBufferBytes) and drops the rest, which saves a
-// goroutine per slot: a tenth of a participant's memory at K = 10.
+// subscriber's receiver reports). Other slots' RTCP is dropped on arrival
+// (newStreamBuffer), which saves a goroutine per slot: a tenth of a
+// participant's memory at K = 10.
 func (p *Peer) drainSlotRTCP(s *slot, nack bool) {
 	if !nack || s.sender == nil || !s.draining.CompareAndSwap(false, true) || p.closed.Load() {
 		return
 	}
 	p.wg.Add(1)
 	go p.drainRTCP(s.sender.Read)
+}
+
+// newStreamBuffer is pion's buffer for each of the peer's SRTP and SRTCP
+// read streams (SettingEngine.BufferFactory; Engine.newAPI gives every peer
+// its own). The RTCP of a slot whose subscriber did not negotiate NACK is
+// never read (drainSlotRTCP), and its subscriber reports on it about once a
+// second: kept, it would fill a bounded buffer per slot, 16 kB of reports
+// and their attributes after a few minutes, some 250 kB a participant at
+// K = 10. It is dropped instead. pion opens a slot's RTCP stream once DTLS
+// is up, after Bind has told the slot its SSRC and whether it is read; a
+// stream opened earlier, or for any other SSRC, gets the bounded buffer.
+func (p *Peer) newStreamBuffer(t packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
+	b := newStreamBuffer(t)
+	if t == packetio.RTCPBufferPacket {
+		for _, s := range p.slots {
+			if s.rtcpUnread(ssrc) {
+				return dropBuffer{streamBuffer: b, dropped: &p.rtcpDropped}
+			}
+		}
+	}
+	return b
 }

@@ -13,7 +13,7 @@ import (
 // TestSlotRTCPReadOnlyWhereNACKNegotiated: a subscriber that negotiated
 // NACK for Opus gets a slot whose RTCP is read, and a NACK it sends is
 // answered with the packet again; one that did not gets no reader for its
-// slots' RTCP (their reports fill a small bounded buffer instead).
+// slots' RTCP, whose reports are dropped on arrival instead of buffered.
 func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
 	lim := test.TimeOut(60 * time.Second)
 	defer lim.Stop()
@@ -54,6 +54,10 @@ func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
 	if plainPeer.slots[0].draining.Load() {
 		t.Error("the slot of a subscriber without NACK has an RTCP reader")
 	}
+	// pion's receiver reports, once a second, on the slot it hears.
+	waitFor(ctx, t, "the plain listener's reports on its slot dropped", func() bool {
+		return plainPeer.rtcpDropped.Load() >= 2
+	})
 
 	// Ask for a packet received a while ago, from each listener.
 	nack := func(c *testClient) uint16 {
@@ -84,5 +88,8 @@ func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
 	plain.mu.Unlock()
 	if older != 0 {
 		t.Errorf("a subscriber that did not negotiate NACK got %d retransmissions", older)
+	}
+	if n := nackPeer.rtcpDropped.Load(); n != 0 {
+		t.Errorf("%d RTCP packets of a slot that is read were dropped", n)
 	}
 }

@@ -31,7 +31,8 @@ type slot struct {
 	id     string
 	sender *webrtc.RTPSender // set once by setup; its RTCP is read only with NACK (drainSlotRTCP)
 
-	draining atomic.Bool // a goroutine reads the sender's RTCP
+	draining atomic.Bool   // a goroutine reads the sender's RTCP
+	bound    atomic.Uint64 // 1<<32 | the slot's SSRC, once Bind has run; 0 before
 
 	mu     sync.Mutex
 	src    *source    // current source; nil when the slot is silent
@@ -117,6 +118,7 @@ func (s *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, er
 			s.owner.drainSlotRTCP(s, slices.ContainsFunc(c.RTCPFeedback, func(f webrtc.RTCPFeedback) bool {
 				return f.Type == webrtc.TypeRTCPFBNACK && f.Parameter == ""
 			}))
+			s.bound.Store(1<<32 | uint64(ctx.SSRC())) // after draining is set: rtcpUnread reads both
 			s.mu.Lock()
 			s.w = ctx.WriteStream()
 			// The fields that never change are set once, not per packet.
@@ -126,6 +128,14 @@ func (s *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, er
 		}
 	}
 	return webrtc.RTPCodecParameters{}, fmt.Errorf("sfu: %s: %w", s.id, errNoOpus)
+}
+
+// rtcpUnread reports whether ssrc is the slot's and nobody reads its RTCP:
+// Bind has run and did not start a reader (drainSlotRTCP). Lock-free: pion
+// may ask while the slot's mutex is held (its first write opens the
+// stream).
+func (s *slot) rtcpUnread(ssrc uint32) bool {
+	return s.bound.Load() == 1<<32|uint64(ssrc) && !s.draining.Load()
 }
 
 // Unbind is called by pion when the sender stops.
