@@ -221,6 +221,9 @@ func (c *conn) reader() error {
 		}
 		joined := c.sess != nil
 		c.dispatchSafely(buf.Bytes())
+		if buf.Cap() > keepReadBytes {
+			buf = bytes.Buffer{} // a large message (an SDP answer) does not stay with the socket
+		}
 		if !joined && c.sess != nil {
 			// The join deadline is over: from now on silence decides.
 			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.ReadTimeout))
@@ -268,10 +271,7 @@ func (c *conn) writer() {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 		return c.ws.WriteMessage(kind, msg)
 	}
-	var (
-		msgs  [][]byte
-		batch bytes.Buffer
-	)
+	var msgs [][]byte
 	for {
 		select {
 		case <-c.out.wake:
@@ -290,9 +290,13 @@ func (c *conn) writer() {
 			more, _, nowClosed := c.out.take(nil)
 			msgs, closed = append(msgs, more...), closed || nowClosed
 		}
+		var batch *bytes.Buffer // taken only to write a batch
+		if len(msgs) > 1 && c.batching.Load() {
+			batch = takeBatchBuffer()
+		}
 		for rest := msgs; len(rest) > 0; {
 			var frame []byte
-			frame, rest = nextFrame(rest, c.batching.Load(), &batch)
+			frame, rest = nextFrame(rest, batch != nil, batch)
 			if err := write(websocket.TextMessage, frame); err != nil {
 				c.closeFor("write: " + err.Error())
 				_ = c.ws.SetReadDeadline(time.Now())
@@ -300,8 +304,14 @@ func (c *conn) writer() {
 			}
 			c.s.frames.Add(1)
 		}
+		if batch != nil {
+			putBatchBuffer(batch)
+		}
 		c.s.messages.Add(uint64(len(msgs)))
 		clear(msgs)
+		if cap(msgs) > keepQueued {
+			msgs = nil // the burst of a join storm does not stay with the socket
+		}
 		if closed {
 			_ = write(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 			// Unblock the reader if the client does not answer the close.

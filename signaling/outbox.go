@@ -153,7 +153,11 @@ func (o *outbox) take(into [][]byte) (msgs [][]byte, resync, closed bool) {
 		into = append(into, m.b)
 	}
 	clear(o.msgs)
-	o.msgs = o.msgs[:0]
+	if cap(o.msgs) > keepQueued {
+		o.msgs = nil
+	} else {
+		o.msgs = o.msgs[:0]
+	}
 	o.events = 0
 	resync = o.resync && !o.closed
 	o.resync = false
@@ -163,6 +167,29 @@ func (o *outbox) take(into [][]byte) (msgs [][]byte, resync, closed bool) {
 // maxBatchBytes bounds one batch frame. A message larger than this (a big
 // snapshot) is sent alone.
 const maxBatchBytes = 256 << 10
+
+// What a socket keeps between messages, in memory that grows with the
+// largest message or burst it met: its reader's message buffer up to
+// keepReadBytes, its writer's list of waiting messages up to keepQueued
+// entries. Beyond that the memory goes back to the heap once used, so a
+// join storm or an SDP answer does not leave every socket holding what it
+// needed once. Batch frames are built in buffers shared by every writer
+// (batchBuffers), which keeps those of up to keepBatchBytes.
+const (
+	keepReadBytes  = 4 << 10
+	keepQueued     = 64
+	keepBatchBytes = 64 << 10
+)
+
+var batchBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func takeBatchBuffer() *bytes.Buffer { return batchBuffers.Get().(*bytes.Buffer) }
+
+func putBatchBuffer(b *bytes.Buffer) {
+	if b.Cap() <= keepBatchBytes {
+		batchBuffers.Put(b)
+	}
+}
 
 var (
 	batchOpen  = []byte(`{"type":"` + TypeBatch + `","messages":[`)
