@@ -1,8 +1,10 @@
 package sfu
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -84,5 +86,40 @@ func TestFanoutLeavesInBatches(t *testing.T) {
 			}
 			t.Logf("%d packets forwarded, %d sent in %d sendmmsg calls", st.PacketsForwarded, st.BatchPackets, st.BatchCalls)
 		})
+	}
+}
+
+// TestMsgBatchBuffersFitTheirPackets: a batch's buffers hold what was
+// queued, byte for byte, grow to the datagrams they held rather than to
+// the largest possible one, and once grown take datagrams of that size
+// again without allocating.
+func TestMsgBatchBuffersFitTheirPackets(t *testing.T) {
+	m := newMsgBatch()
+	addr := netip.MustParseAddrPort("127.0.0.1:9")
+	small := bytes.Repeat([]byte{1}, 100)
+	big := bytes.Repeat([]byte{2}, maxBatchedBytes)
+	m.add(small, addr)
+	m.add(big, addr)
+	if got := m.msgs[0].Buffers[0]; !bytes.Equal(got, small) {
+		t.Errorf("datagram 0 is %d bytes, want the 100 queued", len(got))
+	}
+	if got := m.msgs[1].Buffers[0]; !bytes.Equal(got, big) {
+		t.Errorf("datagram 1 is %d bytes, want the %d queued", len(got), len(big))
+	}
+	if c := cap(m.bufs[0]); c > 2*len(small) {
+		t.Errorf("the buffer of a 100-byte datagram has room for %d bytes", c)
+	}
+	for i := 2; i < batchSize; i++ {
+		if m.bufs[i] != nil {
+			t.Fatalf("buffer %d was allocated before any datagram used it", i)
+		}
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		m.n = 0
+		m.add(small, addr)
+		m.add(small, addr)
+	})
+	if allocs != 0 {
+		t.Errorf("queueing into grown buffers allocated %.1f times per run", allocs)
 	}
 }
