@@ -156,6 +156,7 @@ type Engine struct {
 	jobs     chan fanoutJob
 	workers  sync.WaitGroup
 	tcpLn    net.Listener // the ICE-TCP mux listener, when TCPPort is set
+	tcpMux   ice.TCPMux   // the ICE-TCP mux on tcpLn; nil without one
 	stats    counters
 	echoes   atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
 }
@@ -255,7 +256,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("sfu: listen tcp %s:%d: %w", addr, cfg.TCPPort, err)
 		}
 		e.tcpLn = ln
-		se.SetICETCPMux(webrtc.NewICETCPMux(pionLogs{log: e.log}.NewLogger("tcpmux"), ln, tcpReadBuffer))
+		e.tcpMux = webrtc.NewICETCPMux(pionLogs{log: e.log}.NewLogger("tcpmux"), ln, tcpReadBuffer)
+		se.SetICETCPMux(e.tcpMux)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	}
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -57,6 +58,7 @@ type Peer struct {
 	upstream atomic.Bool // an upstream track was accepted
 
 	rtcpDropped atomic.Uint64 // RTCP packets of unread slots dropped on arrival (newStreamBuffer)
+	tcpClosed   atomic.Uint64 // times closeUnusedTCP closed the ICE-TCP candidate's connection
 
 	lastSlots []string // last ids given to OnSlots; router lock
 
@@ -122,11 +124,53 @@ func (p *Peer) setup() error {
 		p.h.OnCandidate(&init)
 	})
 	p.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			p.closeUnusedTCP()
+		}
 		if p.h.OnState != nil {
 			p.h.OnState(s)
 		}
 	})
 	return nil
+}
+
+// closeUnusedTCP closes the peer's ICE-TCP candidate once ICE has chosen a
+// UDP pair. pion gathers a passive TCP candidate for every agent when the
+// server has a TCP port (Config.TCPPort) and keeps it, with its connection
+// in the mux, a goroutine reading it into an 8 kB buffer and one waiting
+// for its close, until the PeerConnection closes: some 17 kB a
+// participant, though once a pair is nominated no other is ever used (the
+// server's agent is the controlling one and does not renominate). A
+// client whose network changes restarts ICE, which gathers a new TCP
+// candidate under the new credentials. A peer connected over TCP keeps
+// its candidate.
+func (p *Peer) closeUnusedTCP() {
+	mux := p.r.e.tcpMux
+	if mux == nil || p.closed.Load() {
+		return
+	}
+	pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolUDP {
+		return
+	}
+	if ufrag := localUfrag(p.pc.CurrentLocalDescription()); ufrag != "" {
+		mux.RemoveConnByUfrag(ufrag)
+		p.tcpClosed.Add(1)
+	}
+}
+
+// localUfrag is the ICE username fragment of a local description ("" when
+// there is none): the same in every m-section, as pion bundles them.
+func localUfrag(d *webrtc.SessionDescription) string {
+	if d == nil {
+		return ""
+	}
+	_, rest, ok := strings.Cut(d.SDP, "a=ice-ufrag:")
+	if !ok {
+		return ""
+	}
+	ufrag, _, _ := strings.Cut(rest, "\n")
+	return strings.TrimSpace(ufrag)
 }
 
 // ID is the peer's participant id.

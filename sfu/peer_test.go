@@ -94,7 +94,13 @@ func newClientAPI(t testing.TB, tweak func(*webrtc.SettingEngine), fb []webrtc.R
 // complete candidate lists (no trickle needed in this package's tests).
 func connect(t testing.TB, api *webrtc.API, r *Router, id string, tag byte) (*testClient, *Peer) {
 	t.Helper()
-	p, err := r.AddPeer(id, PeerHandlers{})
+	return connectWith(t, api, r, id, tag, PeerHandlers{})
+}
+
+// connectWith is connect with the peer's handlers h.
+func connectWith(t testing.TB, api *webrtc.API, r *Router, id string, tag byte, h PeerHandlers) (*testClient, *Peer) {
+	t.Helper()
+	p, err := r.AddPeer(id, h)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,11 @@ package sfu
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 
 	"github.com/pion/logging"
 )
@@ -12,7 +15,10 @@ import (
 // "pc", …) as an attribute, instead of pion's default of plain lines on
 // standard output. pion's trace, debug and info lines are debug here;
 // its errors are warnings: pion reports as errors things a server sees
-// every day (a read on a socket closed by a leaving peer).
+// every day. A warning whose error is a read or write on something closed
+// (io.ErrClosedPipe, net.ErrClosed) is debug too: that is how pion's
+// goroutines learn that a peer left or that a candidate was closed
+// (Peer.closeUnusedTCP), a few lines per participant otherwise.
 type pionLogs struct{ log *slog.Logger }
 
 func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
@@ -38,6 +44,17 @@ func (l pionLogger) Debugf(format string, args ...any) { l.atf(slog.LevelDebug, 
 func (l pionLogger) Info(msg string)                   { l.at(slog.LevelDebug, msg) }
 func (l pionLogger) Infof(format string, args ...any)  { l.atf(slog.LevelDebug, format, args...) }
 func (l pionLogger) Warn(msg string)                   { l.at(slog.LevelWarn, msg) }
-func (l pionLogger) Warnf(format string, args ...any)  { l.atf(slog.LevelWarn, format, args...) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.atf(warnLevel(args), format, args...) }
 func (l pionLogger) Error(msg string)                  { l.at(slog.LevelWarn, msg) }
-func (l pionLogger) Errorf(format string, args ...any) { l.atf(slog.LevelWarn, format, args...) }
+func (l pionLogger) Errorf(format string, args ...any) { l.atf(warnLevel(args), format, args...) }
+
+// warnLevel is the level of a pion warning or error with args: debug when
+// one of them is an error from something closed, warn otherwise.
+func warnLevel(args []any) slog.Level {
+	for _, a := range args {
+		if err, ok := a.(error); ok && (errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed)) {
+			return slog.LevelDebug
+		}
+	}
+	return slog.LevelWarn
+}
