@@ -89,19 +89,31 @@ func (b streamBuffer) WriteWithAttributes(p []byte, a packetio.Attributes) (int,
 
 // dropBuffer is the buffer of a read stream nobody reads: every packet
 // written to it is counted and dropped, and a read waits until the stream
-// closes (its Buffer stays empty).
+// closes. It holds no packetio.Buffer (with its deadline, some 500 bytes):
+// there is one per slot.
 type dropBuffer struct {
-	streamBuffer
 	dropped *atomic.Uint64
+	closed  chan struct{}
+	once    sync.Once
 }
 
-func (b dropBuffer) Write(p []byte) (int, error) {
+func newDropBuffer(dropped *atomic.Uint64) *dropBuffer {
+	return &dropBuffer{dropped: dropped, closed: make(chan struct{})}
+}
+
+func (b *dropBuffer) Write(p []byte) (int, error) {
 	b.dropped.Add(1)
 	return len(p), nil
 }
 
-func (b dropBuffer) WriteWithAttributes(p []byte, _ packetio.Attributes) (int, error) {
-	return b.Write(p)
+func (b *dropBuffer) Read([]byte) (int, error) {
+	<-b.closed
+	return 0, io.EOF
+}
+
+func (b *dropBuffer) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
 }
 
 // Config configures an Engine. The zero value is usable: ephemeral UDP

@@ -442,13 +442,12 @@ func (p *Peer) drainSlotRTCP(s *slot, nack bool) {
 // is up, after Bind has told the slot its SSRC and whether it is read; a
 // stream opened earlier, or for any other SSRC, gets the bounded buffer.
 func (p *Peer) newStreamBuffer(t packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
-	b := newStreamBuffer(t)
 	if t == packetio.RTCPBufferPacket {
 		for _, s := range p.slots {
 			if s.rtcpUnread(ssrc) {
-				return dropBuffer{streamBuffer: b, dropped: &p.rtcpDropped}
+				return newDropBuffer(&p.rtcpDropped)
 			}
 		}
 	}
-	return b
+	return newStreamBuffer(t)
 }

@@ -2,6 +2,9 @@ package sfu
 
 import (
 	"context"
+	"errors"
+	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,5 +94,34 @@ func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
 	}
 	if n := nackPeer.rtcpDropped.Load(); n != 0 {
 		t.Errorf("%d RTCP packets of a slot that is read were dropped", n)
+	}
+}
+
+// TestDropBuffer: a dropBuffer takes every write, counts it and keeps
+// nothing; a read waits for Close and then ends with io.EOF.
+func TestDropBuffer(t *testing.T) {
+	var dropped atomic.Uint64
+	b := newDropBuffer(&dropped)
+	for range 3 {
+		if n, err := b.Write(make([]byte, 80)); n != 80 || err != nil {
+			t.Fatalf("write: %d, %v; want 80, nil", n, err)
+		}
+	}
+	if got := dropped.Load(); got != 3 {
+		t.Errorf("%d writes counted, want 3", got)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := b.Read(make([]byte, 100))
+		read <- err
+	}()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; !errors.Is(err, io.EOF) {
+		t.Errorf("read after close: %v, want EOF", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("second close: %v", err)
 	}
 }
