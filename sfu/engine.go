@@ -173,9 +173,10 @@ type Engine struct {
 	echoes   atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
 }
 
-// NewEngine builds the pion API: Opus only with the RFC 6464 audio level
-// header extension, RTCP sender and receiver reports, a NACK responder, and
-// the ICE settings of cfg.
+// NewEngine builds what the pion API of every peer is made of (newAPI):
+// Opus only with the RFC 6464 audio level header extension, RTCP sender and
+// receiver reports, a NACK responder where a subscriber negotiated NACK
+// (nack.go), and the ICE settings of cfg.
 func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.SelectInterval <= 0 {
 		cfg.SelectInterval = DefaultSelectInterval
@@ -219,7 +220,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	reg.Add(recv)
 	reg.Add(send)
-	reg.Add(responder)
+	reg.Add(lazyResponderFactory{f: responder, built: &e.stats.nackResponders})
 
 	se := webrtc.SettingEngine{}
 	se.LoggerFactory = pionLogs{log: e.log}
@@ -424,6 +425,7 @@ type counters struct {
 	switches, staleDrops, writeErrors        atomic.Uint64
 	notReadyDrops, iceRestarts, splits       atomic.Uint64
 	peers                                    atomic.Int64
+	nackResponders                           atomic.Uint64 // PeerConnections that built a NACK responder (nack.go)
 }
 
 func (c *counters) snapshot() Stats {

@@ -95,6 +95,11 @@ func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
 	if n := nackPeer.rtcpDropped.Load(); n != 0 {
 		t.Errorf("%d RTCP packets of a slot that is read were dropped", n)
 	}
+	// Of the three PeerConnections, only the one that negotiated NACK
+	// built a responder.
+	if n := e.stats.nackResponders.Load(); n != 1 {
+		t.Errorf("%d NACK responders built, want 1", n)
+	}
 }
 
 // TestDropBuffer: a dropBuffer takes every write, counts it and keeps
