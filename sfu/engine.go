@@ -19,6 +19,9 @@
 package sfu
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -171,6 +174,9 @@ type Engine struct {
 	tcpMux   ice.TCPMux   // the ICE-TCP mux on tcpLn; nil without one
 	stats    counters
 	echoes   atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
+
+	certMu sync.Mutex
+	cert   *webrtc.Certificate // the DTLS certificate of new PeerConnections (certificate); nil until the first
 }
 
 // NewEngine builds what the pion API of every peer is made of (newAPI):
@@ -289,6 +295,35 @@ func (e *Engine) newAPI(buffers func(packetio.BufferPacketType, uint32) io.ReadW
 	se.BufferFactory = buffers
 	return webrtc.NewAPI(webrtc.WithMediaEngine(e.media), webrtc.WithInterceptorRegistry(e.registry),
 		webrtc.WithSettingEngine(se))
+}
+
+// certRenewBefore is how long before its expiry the shared DTLS
+// certificate is replaced; pion's are valid for a month.
+const certRenewBefore = 7 * 24 * time.Hour
+
+// certificate returns the DTLS certificate for a PeerConnection made at
+// now: one for every peer, instead of pion's default of a new key and
+// certificate for each (an ECDSA key generated and a certificate signed at
+// every join, and some 2 kB kept per participant). As with SFUs that keep
+// one certificate per server process, what a client checks is the
+// fingerprint in the offer, which binds the DTLS handshake to this
+// signaling; every peer's DTLS keys are still its own, agreed in its
+// handshake. A PeerConnection keeps the certificate it began with.
+func (e *Engine) certificate(now time.Time) (webrtc.Certificate, error) {
+	e.certMu.Lock()
+	defer e.certMu.Unlock()
+	if e.cert == nil || now.Add(certRenewBefore).After(e.cert.Expires()) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("sfu: dtls key: %w", err)
+		}
+		c, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("sfu: dtls certificate: %w", err)
+		}
+		e.cert = c
+	}
+	return *e.cert, nil
 }
 
 // ICE timing. The timeouts are pion's defaults (ice/v4 agent_config.go),

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
@@ -78,7 +79,11 @@ type Peer struct {
 // router. The id must be unique in the router.
 func (r *Router) AddPeer(id string, h PeerHandlers) (*Peer, error) {
 	p := &Peer{id: id, r: r, h: h}
-	pc, err := r.e.newAPI(p.newStreamBuffer).NewPeerConnection(webrtc.Configuration{})
+	cert, err := r.e.certificate(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	pc, err := r.e.newAPI(p.newStreamBuffer).NewPeerConnection(webrtc.Configuration{Certificates: []webrtc.Certificate{cert}})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: new peer connection: %w", err)
 	}
