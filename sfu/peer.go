@@ -60,6 +60,7 @@ type Peer struct {
 
 	rtcpDropped atomic.Uint64 // RTCP packets of unread slots dropped on arrival (newStreamBuffer)
 	tcpClosed   atomic.Uint64 // times closeUnusedTCP closed the ICE-TCP candidate's connection
+	tcpChecked  atomic.Uint64 // times closeUnusedTCP ran
 
 	lastSlots []string // last ids given to OnSlots; router lock
 
@@ -129,11 +130,11 @@ func (p *Peer) setup() error {
 		p.h.OnCandidate(&init)
 	})
 	p.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateConnected {
-			p.closeUnusedTCP()
-		}
 		if p.h.OnState != nil {
 			p.h.OnState(s)
+		}
+		if s == webrtc.PeerConnectionStateConnected {
+			p.closeUnusedTCP() // after OnState: nothing waits for it
 		}
 	})
 	return nil
@@ -150,6 +151,7 @@ func (p *Peer) setup() error {
 // candidate under the new credentials. A peer connected over TCP keeps
 // its candidate.
 func (p *Peer) closeUnusedTCP() {
+	defer p.tcpChecked.Add(1)
 	mux := p.r.e.tcpMux
 	if mux == nil || p.closed.Load() {
 		return

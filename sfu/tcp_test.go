@@ -29,7 +29,6 @@ func TestUnusedTCPCandidateClosed(t *testing.T) {
 	r := e.NewRouter(1)
 	defer r.Close()
 
-	// Each peer's OnState runs after closeUnusedTCP, in the same goroutine.
 	connected := func(ch chan struct{}) PeerHandlers {
 		return PeerHandlers{OnState: func(s webrtc.PeerConnectionState) {
 			if s == webrtc.PeerConnectionStateConnected {
@@ -62,6 +61,10 @@ func TestUnusedTCPCandidateClosed(t *testing.T) {
 			t.Fatal("a peer never connected")
 		}
 	}
+	// closeUnusedTCP runs after OnState.
+	waitFor(ctx, t, "every peer's TCP candidate checked", func() bool {
+		return speakerPeer.tcpChecked.Load() == 1 && udpPeer.tcpChecked.Load() == 1 && tcpPeer.tcpChecked.Load() == 1
+	})
 	for _, c := range []struct {
 		p    *Peer
 		want uint64
