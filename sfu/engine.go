@@ -211,16 +211,20 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("sfu: register audio level: %w", err)
 	}
 
+	// Every PeerConnection logs through the same loggers (one per pion
+	// scope), and so do its interceptors, which would otherwise make their
+	// own: some 1.5 kB a participant.
+	logs := pionLogs{log: e.log, scopes: &sync.Map{}}
 	reg := &interceptor.Registry{}
-	recv, err := report.NewReceiverInterceptor()
+	recv, err := report.NewReceiverInterceptor(report.ReceiverLog(logs.NewLogger("receiver_interceptor")))
 	if err != nil {
 		return nil, fmt.Errorf("sfu: receiver reports: %w", err)
 	}
-	send, err := report.NewSenderInterceptor()
+	send, err := report.NewSenderInterceptor(report.SenderLog(logs.NewLogger("sender_interceptor")))
 	if err != nil {
 		return nil, fmt.Errorf("sfu: sender reports: %w", err)
 	}
-	responder, err := nack.NewResponderInterceptor()
+	responder, err := nack.NewResponderInterceptor(nack.ResponderLog(logs.NewLogger("nack_responder")))
 	if err != nil {
 		return nil, fmt.Errorf("sfu: nack responder: %w", err)
 	}
@@ -229,7 +233,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	reg.Add(lazyResponderFactory{f: responder, built: &e.stats.nackResponders})
 
 	se := webrtc.SettingEngine{}
-	se.LoggerFactory = pionLogs{log: e.log}
+	se.LoggerFactory = logs
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// Loopback candidates too: a client on this machine (a load test, a
@@ -266,7 +270,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 			e.batch = newWriteBatch(conn)
 			ec.batch = e.batch
 		}
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(pionLogs{log: e.log}.NewLogger("udpmux"), ec))
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), ec))
 	}
 	if cfg.TCPPort != 0 {
 		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(addr), Port: cfg.TCPPort})
@@ -275,7 +279,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("sfu: listen tcp %s:%d: %w", addr, cfg.TCPPort, err)
 		}
 		e.tcpLn = ln
-		e.tcpMux = webrtc.NewICETCPMux(pionLogs{log: e.log}.NewLogger("tcpmux"), ln, tcpReadBuffer)
+		e.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), ln, tcpReadBuffer)
 		se.SetICETCPMux(e.tcpMux)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 
 	"github.com/pion/logging"
 )
@@ -19,10 +20,22 @@ import (
 // (io.ErrClosedPipe, net.ErrClosed) is debug too: that is how pion's
 // goroutines learn that a peer left or that a candidate was closed
 // (Peer.closeUnusedTCP), a few lines per participant otherwise.
-type pionLogs struct{ log *slog.Logger }
+type pionLogs struct {
+	log    *slog.Logger
+	scopes *sync.Map // scope → its pionLogger, made once and shared; nil: a new one each time
+}
 
+// NewLogger returns the logger of scope. pion asks for a handful of them
+// for every PeerConnection; with scopes set, they are made once.
 func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope)}
+	if f.scopes == nil {
+		return pionLogger{log: f.log.With("pion", scope)}
+	}
+	if l, ok := f.scopes.Load(scope); ok {
+		return l.(pionLogger)
+	}
+	l, _ := f.scopes.LoadOrStore(scope, pionLogger{log: f.log.With("pion", scope)})
+	return l.(pionLogger)
 }
 
 type pionLogger struct{ log *slog.Logger }
