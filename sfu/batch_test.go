@@ -22,13 +22,8 @@ func TestFanoutLeavesInBatches(t *testing.T) {
 
 	for _, batched := range []bool{true, false} {
 		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
-			e, err := NewEngine(Config{LoopbackOnly: true, UDPPort: freeUDPPort(t), NoBatchWrites: !batched})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
-			r := e.NewRouter(1)
-			defer r.Close()
+			e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true, UDPPort: freeUDPPort(t), NoBatchWrites: !batched}, 1)
+			defer closeRouter()
 			api := newTestAPI(t)
 
 			speaker, _ := connect(t, api, r, "speaker", 's')

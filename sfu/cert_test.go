@@ -10,13 +10,8 @@ import (
 // DTLS fingerprint; the certificate is replaced once it would expire
 // within certRenewBefore, and the new one is offered from then on.
 func TestPeersShareTheCertificate(t *testing.T) {
-	e, err := NewEngine(Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	r := e.NewRouter(1)
-	defer r.Close()
+	e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true}, 1)
+	defer closeRouter()
 
 	fingerprint := func(id string) string {
 		t.Helper()

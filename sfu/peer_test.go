@@ -268,13 +268,8 @@ func TestRouterForwardsAndReroutes(t *testing.T) {
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
 
-	e, err := NewEngine(Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	r := e.NewRouter(2)
-	defer r.Close()
+	_, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true}, 2)
+	defer closeRouter()
 	api := newTestAPI(t)
 
 	a, _ := connect(t, api, r, "a", 'a')
@@ -330,5 +325,21 @@ func TestRouterForwardsAndReroutes(t *testing.T) {
 	}
 	if a.jumps != 0 {
 		t.Errorf("a saw %d sequence discontinuities on its slots", a.jumps)
+	}
+}
+
+// newTestRouter returns an engine of cfg and a router of slots on it, and
+// a function that closes both (deferred, so that it runs before a
+// deferred goroutine check).
+func newTestRouter(t testing.TB, cfg Config, slots int) (*Engine, *Router, func()) {
+	t.Helper()
+	e, err := NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.NewRouter(slots)
+	return e, r, func() {
+		r.Close()
+		e.Close()
 	}
 }

@@ -20,13 +20,8 @@ func TestICERestartKeepsMedia(t *testing.T) {
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
 
-	e, err := NewEngine(Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	r := e.NewRouter(1)
-	defer r.Close()
+	e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true}, 1)
+	defer closeRouter()
 	api := newTestAPI(t)
 
 	// Before any answer there is nothing to restart.

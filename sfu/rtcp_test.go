@@ -22,13 +22,8 @@ func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
 
-	e, err := NewEngine(Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	r := e.NewRouter(1)
-	defer r.Close()
+	e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true}, 1)
+	defer closeRouter()
 
 	speaker, _ := connect(t, newTestAPI(t), r, "speaker", 's')
 	defer speaker.close()

@@ -21,13 +21,8 @@ func TestUnusedTCPCandidateClosed(t *testing.T) {
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
 
-	e, err := NewEngine(Config{LoopbackOnly: true, UDPPort: freeUDPPort(t), TCPPort: freeTCPPort(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	r := e.NewRouter(1)
-	defer r.Close()
+	_, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true, UDPPort: freeUDPPort(t), TCPPort: freeTCPPort(t)}, 1)
+	defer closeRouter()
 
 	connected := func(ch chan struct{}) PeerHandlers {
 		return PeerHandlers{OnState: func(s webrtc.PeerConnectionState) {
