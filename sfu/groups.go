@@ -129,11 +129,7 @@ func (r *Router) leaveHearLocked(p *Peer) {
 	if g == nil {
 		return
 	}
-	last := len(g.listeners) - 1
-	moved := g.listeners[last]
-	g.listeners[p.hearAt], moved.hearAt = moved, p.hearAt
-	g.listeners[last] = nil
-	g.listeners = g.listeners[:last]
+	g.listeners = removeAt(g.listeners, p.hearAt, func(q *Peer) *int { return &q.hearAt })
 	p.hearG = nil
 	r.dropIfEmptyLocked(g)
 }
@@ -143,13 +139,20 @@ func (r *Router) leaveSpeakLocked(p *Peer) {
 	if g == nil {
 		return
 	}
-	last := len(g.speakers) - 1
-	moved := g.speakers[last]
-	g.speakers[p.speakAt], moved.speakAt = moved, p.speakAt
-	g.speakers[last] = nil
-	g.speakers = g.speakers[:last]
+	g.speakers = removeAt(g.speakers, p.speakAt, func(q *Peer) *int { return &q.speakAt })
 	p.speakG = nil
 	r.dropIfEmptyLocked(g)
+}
+
+// removeAt removes list[at] in O(1): the last peer takes its place, and
+// its index in the list (at, a field of the peer) follows.
+func removeAt(list []*Peer, at int, index func(*Peer) *int) []*Peer {
+	last := len(list) - 1
+	moved := list[last]
+	list[at] = moved
+	*index(moved) = at
+	list[last] = nil
+	return list[:last]
 }
 
 // speakerChange is a group that gained or lost src as a speaker.
