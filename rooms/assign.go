@@ -241,10 +241,7 @@ func (s *session) applyPlanLocked(plan map[string]string, actorID string) map[st
 		if !ok || room == m.p.Room {
 			continue
 		}
-		from := m.p.Room
-		m.p.Room = room
-		s.movedChatLocked(m, from)
-		s.stats.moves++
+		s.moveLocked(m, room)
 		moves[m.p.ID] = room
 		moved = append(moved, m.p)
 	}

@@ -205,10 +205,7 @@ func (h *Hub) Move(sessionID string, a Actor, target, room string) (uint64, erro
 		if !s.fitsLocked(r, 1) {
 			return fmt.Errorf("room %q holds %d: %w", room, r.Capacity, ErrRoomFull)
 		}
-		from := m.p.Room
-		m.p.Room = room
-		s.movedChatLocked(m, from)
-		s.stats.moves++
+		from := s.moveLocked(m, room)
 		s.emitLocked(Event{Kind: EventMoved, Participant: m.p, FromRoom: from, Actor: act.id})
 		return nil
 	})
@@ -269,10 +266,7 @@ func (s *session) closeRoomsLocked(rs []*Room, actorID string) {
 	var moved []Participant
 	for _, m := range s.membersLocked() {
 		if ids[m.p.Room] {
-			from := m.p.Room
-			m.p.Room = MainRoom
-			s.movedChatLocked(m, from)
-			s.stats.moves++
+			s.moveLocked(m, MainRoom)
 			moved = append(moved, m.p)
 		}
 	}

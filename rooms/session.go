@@ -233,6 +233,16 @@ func (s *session) leaveLocked(pid string, epoch uint64, now time.Time) error {
 	return nil
 }
 
+// moveLocked puts m in room, counts the move, and tells the chat
+// (movedChatLocked). It returns the room m was in.
+func (s *session) moveLocked(m *member, room string) (from string) {
+	from = m.p.Room
+	m.p.Room = room
+	s.movedChatLocked(m, from)
+	s.stats.moves++
+	return from
+}
+
 // dropLocked marks m not present (leave or removal) and starts the idle
 // clock when it was the last one.
 func (s *session) dropLocked(m *member, now time.Time) {
