@@ -150,6 +150,9 @@ type echoConn struct {
 	e       *checkEcho
 	pending atomic.Pointer[echoed]
 	batch   *writeBatch // nil: every write is its own sendto
+
+	net   *echoNet // the network that opened the socket and keeps it by local; nil for the mux socket
+	local netip.AddrPort
 }
 
 type echoed struct {
@@ -203,6 +206,9 @@ func (c *echoConn) ReadFrom(p []byte) (int, net.Addr, error) {
 type echoNet struct {
 	transport.Net
 	echoes *atomic.Uint64
+
+	mu    sync.Mutex
+	conns map[netip.AddrPort]*echoConn // the open sockets by local address, for direct writes (direct.go)
 }
 
 func newEchoNet(echoes *atomic.Uint64) (*echoNet, error) {
@@ -210,7 +216,7 @@ func newEchoNet(echoes *atomic.Uint64) (*echoNet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &echoNet{Net: n, echoes: echoes}, nil
+	return &echoNet{Net: n, echoes: echoes, conns: make(map[netip.AddrPort]*echoConn)}, nil
 }
 
 // Interfaces lists the network interfaces as they are now.
@@ -246,8 +252,35 @@ func (n *echoNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPCo
 	if err != nil {
 		return nil, err
 	}
-	if u, ok := c.(*net.UDPConn); ok {
-		return newEchoConn(u, n.echoes), nil
+	u, ok := c.(*net.UDPConn)
+	if !ok {
+		return c, nil
 	}
-	return c, nil
+	ec := newEchoConn(u, n.echoes)
+	if a, err := netip.ParseAddrPort(u.LocalAddr().String()); err == nil {
+		ec.local, ec.net = netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), n
+		n.mu.Lock()
+		n.conns[ec.local] = ec
+		n.mu.Unlock()
+	}
+	return ec, nil
+}
+
+// conn returns the open socket bound to local, or nil.
+func (n *echoNet) conn(local netip.AddrPort) *echoConn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.conns[local]
+}
+
+// Close closes the socket and forgets it.
+func (c *echoConn) Close() error {
+	if c.net != nil {
+		c.net.mu.Lock()
+		if c.net.conns[c.local] == c {
+			delete(c.net.conns, c.local)
+		}
+		c.net.mu.Unlock()
+	}
+	return c.UDPConn.Close()
 }

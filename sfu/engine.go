@@ -135,6 +135,10 @@ type Config struct {
 	// port, instead of each fan-out in a few sendmmsg calls (batch.go):
 	// for comparison in benchmarks.
 	NoBatchWrites bool
+	// NoDirectWrites keeps every peer on pion's write path instead of
+	// sealing and sending its downstream packets directly (direct.go): for
+	// comparison in benchmarks.
+	NoDirectWrites bool
 	// FanoutCores is how many goroutines, at most, forward one packet to
 	// its subscribers when they are many (fanout.go); 0 means GOMAXPROCS,
 	// 1 keeps every fan-out on its reader.
@@ -162,8 +166,10 @@ type Engine struct {
 
 	cfg     Config
 	log     *slog.Logger
-	udpConn net.PacketConn // the mux socket, when UDPPort is set
-	batch   *writeBatch    // sendmmsg on the mux socket; nil without one
+	udpConn *net.UDPConn // the mux socket, when UDPPort is set
+	mux     *echoConn    // udpConn as pion writes to it (with the batch)
+	net     *echoNet     // the network every peer's ICE gathers on
+	batch   *writeBatch  // sendmmsg on the mux socket; nil without one
 
 	// Fan-out workers (fanout.go), started with the engine when there is
 	// more than one core.
@@ -171,9 +177,17 @@ type Engine struct {
 	jobs     chan fanoutJob
 	workers  sync.WaitGroup
 	tcpLn    net.Listener // the ICE-TCP mux listener, when TCPPort is set
+	tcpConns *tcpConns    // tcpLn's connections, for direct writes (direct.go)
 	tcpMux   ice.TCPMux   // the ICE-TCP mux on tcpLn; nil without one
 	stats    counters
 	echoes   atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
+
+	// Peers on the direct write path (direct.go), for their sender
+	// reports, sent by reportLoop until stopReports closes.
+	directMu    sync.Mutex
+	directPeers map[*Peer]struct{}
+	stopReports chan struct{}
+	reports     sync.WaitGroup
 
 	certMu sync.Mutex
 	cert   *webrtc.Certificate // the DTLS certificate of new PeerConnections (certificate); nil until the first
@@ -249,6 +263,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("sfu: network: %w", err)
 	}
 	se.SetNet(n)
+	e.net = n
 	if cfg.LoopbackOnly {
 		ApplyLoopbackOnly(&se)
 	}
@@ -270,6 +285,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 			e.batch = newWriteBatch(conn)
 			ec.batch = e.batch
 		}
+		e.mux = ec
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), ec))
 	}
 	if cfg.TCPPort != 0 {
@@ -279,24 +295,36 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("sfu: listen tcp %s:%d: %w", addr, cfg.TCPPort, err)
 		}
 		e.tcpLn = ln
-		e.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), ln, tcpReadBuffer)
+		e.tcpConns = newTCPConns(ln)
+		e.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), e.tcpConns, tcpReadBuffer)
 		se.SetICETCPMux(e.tcpMux)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	}
 
 	e.media, e.registry, e.settings = me, reg, se
 	e.startWorkers()
+	e.stopReports = make(chan struct{})
+	e.reports.Add(1)
+	go func() {
+		defer e.reports.Done()
+		e.reportLoop(e.stopReports)
+	}()
 	return e, nil
 }
 
 // newAPI returns the pion API of one peer: the engine's codecs,
 // interceptors and settings, with the peer's buffers for its read streams
-// (Peer.newStreamBuffer). An API is a few hundred bytes; the media engine
-// and the registry are shared, as pion copies or builds what each
-// PeerConnection needs from them.
-func (e *Engine) newAPI(buffers func(packetio.BufferPacketType, uint32) io.ReadWriteCloser) *webrtc.API {
+// (Peer.newStreamBuffer) and, for the direct write path, the DTLS hooks
+// that show its SRTP secrets (srtpkeys.go). An API is a few hundred bytes;
+// the media engine and the registry are shared, as pion copies or builds
+// what each PeerConnection needs from them.
+func (e *Engine) newAPI(p *Peer) *webrtc.API {
 	se := e.settings
-	se.BufferFactory = buffers
+	se.BufferFactory = p.newStreamBuffer
+	if p.secrets != nil {
+		se.SetDTLSKeyLogWriter(p.secrets)
+		se.SetDTLSServerHelloMessageHook(p.secrets.serverHello)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(e.media), webrtc.WithInterceptorRegistry(e.registry),
 		webrtc.WithSettingEngine(se))
 }
@@ -419,6 +447,11 @@ func ApplyLoopbackOnly(se *webrtc.SettingEngine) {
 // closed first.
 func (e *Engine) Close() error {
 	e.stopWorkers()
+	if e.stopReports != nil {
+		close(e.stopReports)
+		e.reports.Wait()
+		e.stopReports = nil
+	}
 	var errs []error
 	if e.udpConn != nil {
 		errs = append(errs, e.udpConn.Close())
@@ -454,6 +487,8 @@ type Stats struct {
 	BatchPackets     uint64 // datagrams those calls sent
 	BatchFailures    uint64 // datagrams in them the kernel refused
 	FanoutSplits     uint64 // chunks of fan-outs forwarded by another core (fanout.go)
+	DirectPeers      int64  // PeerConnections whose downstream takes the direct write path now (direct.go)
+	ReportsSent      uint64 // sender reports sent for direct slots
 }
 
 // counters are the live form of Stats. Updated on the hot path with atomic
@@ -463,7 +498,8 @@ type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	switches, staleDrops, writeErrors        atomic.Uint64
 	notReadyDrops, iceRestarts, splits       atomic.Uint64
-	peers                                    atomic.Int64
+	peers, directPeers                       atomic.Int64
+	reportsSent                              atomic.Uint64
 	nackResponders                           atomic.Uint64 // PeerConnections that built a NACK responder (nack.go)
 }
 
@@ -473,6 +509,6 @@ func (c *counters) snapshot() Stats {
 		PacketsForwarded: c.packetsOut.Load(), BytesForwarded: c.bytesOut.Load(),
 		SlotSwitches: c.switches.Load(), StaleDrops: c.staleDrops.Load(), WriteErrors: c.writeErrors.Load(),
 		NotReadyDrops: c.notReadyDrops.Load(), ICERestarts: c.iceRestarts.Load(), FanoutSplits: c.splits.Load(),
-		Peers: c.peers.Load(),
+		Peers: c.peers.Load(), DirectPeers: c.directPeers.Load(), ReportsSent: c.reportsSent.Load(),
 	}
 }

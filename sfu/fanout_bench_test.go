@@ -25,7 +25,7 @@ func BenchmarkFanout100(b *testing.B) {
 	var w discardWriter
 	slots := make([]*slot, 100)
 	for i := range slots {
-		s := &slot{index: i, w: &w, hdr: rtp.Header{Version: 2, SSRC: uint32(1000 + i), PayloadType: 111}}
+		s := &slot{index: i, w: &w, ready: true, hdr: rtp.Header{Version: 2, SSRC: uint32(1000 + i), PayloadType: 111}}
 		s.setSource(src)
 		slots[i] = s
 	}

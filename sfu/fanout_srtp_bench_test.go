@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,20 +20,24 @@ import (
 // cpu-ns/packet (the process's user+sys CPU, the clients' decryption
 // included, ÷ packets) divide by N.
 //
-// Modes: "sendto" is one sendto per packet (NoBatchWrites, one core),
-// "sendmmsg" batches each fan-out (batch.go), "sendmmsg+cores" also splits
-// fan-outs of 128 or more over the cores (fanout.go).
+// Modes: "pion/…" writes through pion's write path (NoDirectWrites),
+// "direct/…" seals and sends in the slot (direct.go); "sendto" is one
+// sendto per packet (NoBatchWrites, one core), "sendmmsg" batches each
+// fan-out (batch.go), "sendmmsg+cores" also splits fan-outs of 128 or more
+// over the cores (fanout.go).
 //
 // The clients read what they can: at b.N in a tight loop the sender
 // outruns them and the kernel drops the excess at their sockets, as it
 // would for any receiver that falls behind.
 func BenchmarkFanoutSRTP(b *testing.B) {
 	for _, n := range []int{100, 300} {
-		for _, mode := range []string{"sendto", "sendmmsg", "sendmmsg+cores"} {
+		for _, mode := range []string{"pion/sendto", "pion/sendmmsg", "direct/sendto", "direct/sendmmsg", "direct/sendmmsg+cores"} {
 			b.Run(fmt.Sprintf("subscribers=%d/%s", n, mode), func(b *testing.B) {
 				cfg := Config{LoopbackOnly: true, UDPPort: freeUDPPort(b), FanoutCores: 1,
 					Logger: slog.New(slog.DiscardHandler)}
-				switch mode {
+				path, writes, _ := strings.Cut(mode, "/")
+				cfg.NoDirectWrites = path == "pion"
+				switch writes {
 				case "sendto":
 					cfg.NoBatchWrites = true
 				case "sendmmsg+cores":

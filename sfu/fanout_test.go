@@ -39,7 +39,7 @@ func TestLargeFanoutIsSharedAcrossCores(t *testing.T) {
 		ws := make([]*countingWriter, n)
 		for i := range slots {
 			ws[i] = &countingWriter{}
-			slots[i] = &slot{index: i, w: ws[i]}
+			slots[i] = &slot{index: i, w: ws[i], ready: true}
 			slots[i].setSource(src)
 		}
 		src.slots.Store(&slots)

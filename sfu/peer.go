@@ -64,6 +64,12 @@ type Peer struct {
 
 	lastSlots []string // last ids given to OnSlots; router lock
 
+	// The write path of the peer's slots (direct.go), chosen once when
+	// the PeerConnection first connects.
+	secrets  *dtlsSecrets // what the DTLS handshake shows of the SRTP keys; nil with NoDirectWrites
+	pathOnce sync.Once
+	direct   atomic.Pointer[directPath] // nil: pion's path
+
 	// The router's index (groups.go), guarded by the router's mutex: the
 	// groups p hears and speaks in (nil: none, and always none once p is
 	// removed from the router), p's index in their lists, and the last
@@ -80,11 +86,14 @@ type Peer struct {
 // router. The id must be unique in the router.
 func (r *Router) AddPeer(id string, h PeerHandlers) (*Peer, error) {
 	p := &Peer{id: id, r: r, h: h}
+	if !r.e.cfg.NoDirectWrites {
+		p.secrets = &dtlsSecrets{}
+	}
 	cert, err := r.e.certificate(time.Now())
 	if err != nil {
 		return nil, err
 	}
-	pc, err := r.e.newAPI(p.newStreamBuffer).NewPeerConnection(webrtc.Configuration{Certificates: []webrtc.Certificate{cert}})
+	pc, err := r.e.newAPI(p).NewPeerConnection(webrtc.Configuration{Certificates: []webrtc.Certificate{cert}})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: new peer connection: %w", err)
 	}
@@ -129,7 +138,11 @@ func (p *Peer) setup() error {
 		init := c.ToJSON()
 		p.h.OnCandidate(&init)
 	})
+	p.iceTransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { p.onPairChange() })
 	p.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			p.choosePath() // before OnState: the slots wait for it
+		}
 		if p.h.OnState != nil {
 			p.h.OnState(s)
 		}
@@ -343,6 +356,7 @@ func (p *Peer) Close() error {
 		return nil
 	}
 	p.r.removePeer(p)
+	p.r.e.removeDirect(p)
 	return p.closePC()
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/test"
@@ -27,6 +28,8 @@ type testClient struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
+	closeOnce sync.Once
+
 	// sending is the sequence number of the newest packet this client
 	// began to send, stored before the write.
 	sending atomic.Uint32
@@ -39,6 +42,7 @@ type testClient struct {
 	jumps   int // sequence numbers that were not last+1 on a slot
 	older   int // packets older than the newest on their slot (retransmissions)
 	ssrcChg int
+	reports map[uint32]rtcp.SenderReport // the newest sender report of each slot, by SSRC
 }
 
 func newTestAPI(t testing.TB) *webrtc.API {
@@ -110,7 +114,7 @@ func connectWith(t testing.TB, api *webrtc.API, r *Router, id string, tag byte, 
 	<-webrtc.GatheringCompletePromise(p.pc)
 
 	c := &testClient{t: t, tag: tag, stop: make(chan struct{}), bySrc: map[byte]int{}, newest: map[byte]uint16{},
-		lastSeq: map[string]uint16{}, ssrc: map[string]uint32{}}
+		lastSeq: map[string]uint16{}, ssrc: map[string]uint32{}, reports: map[uint32]rtcp.SenderReport{}}
 	if c.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
 	}
@@ -136,9 +140,13 @@ func connectWith(t testing.TB, api *webrtc.API, r *Router, id string, tag byte, 
 	return c, p
 }
 
-func (c *testClient) read(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (c *testClient) read(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	c.wg.Add(1)
 	defer c.wg.Done()
+	if c.tag != 0 {
+		c.wg.Add(1)
+		go c.readReports(recv)
+	}
 	if c.tag == 0 {
 		// A benchmark's subscriber only drains, without allocating, so the
 		// benchmark's allocations are the server's.
@@ -181,6 +189,32 @@ func (c *testClient) read(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// readReports keeps the newest sender report of each slot.
+func (c *testClient) readReports(recv *webrtc.RTPReceiver) {
+	defer c.wg.Done()
+	for {
+		pkts, _, err := recv.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok {
+				c.mu.Lock()
+				c.reports[sr.SSRC] = *sr
+				c.mu.Unlock()
+			}
+		}
+	}
+}
+
+// report returns the newest sender report for ssrc.
+func (c *testClient) report(ssrc uint32) (rtcp.SenderReport, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sr, ok := c.reports[ssrc]
+	return sr, ok
 }
 
 // speak sends a 20 ms packet stream until stopped, at audio level dBov.
@@ -245,9 +279,11 @@ func (c *testClient) heardAfter(src byte, seq uint16) bool {
 }
 
 func (c *testClient) close() {
-	close(c.stop)
-	_ = c.pc.Close()
-	c.wg.Wait()
+	c.closeOnce.Do(func() {
+		close(c.stop)
+		_ = c.pc.Close()
+		c.wg.Wait()
+	})
 }
 
 // waitFor polls cond until it holds or the context ends. Tests assert on

@@ -35,10 +35,13 @@ type slot struct {
 	bound    atomic.Uint64 // 1<<32 | the slot's SSRC, once Bind has run; 0 before
 
 	mu     sync.Mutex
-	src    *source    // current source; nil when the slot is silent
-	munger Munger     // continuity across sources
-	w      rtpWriter  // nil until bound
-	hdr    rtp.Header // reused for every packet; Version, SSRC and PayloadType set by Bind
+	src    *source     // current source; nil when the slot is silent
+	munger Munger      // continuity across sources
+	w      rtpWriter   // nil until bound
+	hdr    rtp.Header  // reused for every packet; Version, SSRC and PayloadType set by Bind
+	ready  bool        // the owner's write path is chosen (Peer.choosePath)
+	direct *directPath // non-nil: the slot seals and sends itself (direct.go), not through w
+	sr     srCounts    // for the sender reports of a direct slot
 
 	// The router's view, guarded by the router's mutex: the router is the
 	// only one to set src, through pointLocked, which keeps routed == src.
@@ -62,6 +65,13 @@ func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (
 	if s.w == nil {
 		return false
 	}
+	if !s.ready {
+		// The peer's write path is not chosen yet (Peer.choosePath, when
+		// its PeerConnection first connects): nothing is sent, and the
+		// munger has not seen the packet.
+		c.notReadyDrops.Add(1)
+		return false
+	}
 	before := s.munger // a copy: no allocation
 	seq, ts, marker, ok := s.munger.Rewrite(pkt.SequenceNumber, pkt.Timestamp, nowNs)
 	if !ok {
@@ -70,7 +80,13 @@ func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (
 	s.hdr.SequenceNumber = seq
 	s.hdr.Timestamp = ts
 	s.hdr.Marker = marker || pkt.Marker
-	n, err := s.w.WriteRTP(&s.hdr, pkt.Payload)
+	var n int
+	var err error
+	if s.direct != nil {
+		n, err = s.direct.writeRTP(&s.hdr, pkt.Payload)
+	} else {
+		n, err = s.w.WriteRTP(&s.hdr, pkt.Payload)
+	}
 	switch {
 	case err != nil:
 		c.writeErrors.Add(1)
@@ -85,6 +101,11 @@ func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (
 		s.munger = before
 		c.notReadyDrops.Add(1)
 		return false
+	}
+	if s.direct != nil {
+		s.sr.packets++
+		s.sr.octets += uint32(len(pkt.Payload))
+		s.sr.lastTS, s.sr.lastAt = ts, nowNs
 	}
 	return true
 }
@@ -102,6 +123,13 @@ func (s *slot) setSource(src *source) bool {
 		s.munger.Switch()
 	}
 	return true
+}
+
+// isDirect reports whether the slot takes the direct write path.
+func (s *slot) isDirect() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.direct != nil
 }
 
 // source returns the slot's current source.

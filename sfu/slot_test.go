@@ -80,7 +80,7 @@ func TestSlotForwardCountsOnlyWhatWasSent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srcs := []*source{{id: "a"}, {id: "b"}}
 			var w scriptedWriter
-			s := &slot{w: &w}
+			s := &slot{w: &w, ready: true}
 			var c counters
 			cur := -1
 			for i, st := range tc.steps {

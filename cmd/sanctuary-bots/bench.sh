@@ -29,6 +29,7 @@
 #   BENCH_FLOOR_DURATION  seconds of each shape's floor measurement (default 10)
 #   BENCH_OUT       output directory (default bench-results)
 #   BIN             directory of the binaries (default bin)
+#   BENCH_SERVER_FLAGS  more flags for the server, for comparisons (e.g. "-direct-writes=false")
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -94,7 +95,7 @@ start_server() {
 		port=$((20000 + RANDOM % 40000))
 		port_free "$port" || continue
 		"${PIN_SERVER[@]}" "$BIN/sanctuary" -slots "$k" -jwt-secret "$SECRET" -dev=false -ice-loopback-only \
-			-listen "127.0.0.1:$port" -log-level warn >"$log" 2>&1 &
+			-listen "127.0.0.1:$port" -log-level warn ${BENCH_SERVER_FLAGS:-} >"$log" 2>&1 &
 		server_pid=$!
 		for i in $(seq 100); do # 10 s
 			healthy "$port" && return 0

@@ -55,6 +55,7 @@ type config struct {
 	adminToken     string            // the operator's bearer token for /api/v1/admin/; "": no admin API
 	pprofListen    string            // address of Go's profiler; "": none
 	udpBatch       bool              // send each fan-out on the UDP port with sendmmsg
+	directWrites   bool              // seal and send forwarded packets in the SFU, not through pion's write path
 	fanoutCores    int               // goroutines one fan-out may use; 0: GOMAXPROCS
 }
 
@@ -106,6 +107,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.turn.flags(fs)
 	c.webhooks.flags(fs)
 	fs.BoolVar(&c.udpBatch, "udp-batch", true, "with -udp-port: send each packet's fan-out in a few sendmmsg calls instead of one sendto per listener")
+	fs.BoolVar(&c.directWrites, "direct-writes", true, "seal and send forwarded audio in the SFU itself; false: through pion's write path (for comparison)")
 	fs.IntVar(&c.fanoutCores, "fanout-cores", 0, "goroutines that share the fan-out of one packet to 128 listeners or more; 0: one per core (GOMAXPROCS)")
 	fs.StringVar(&c.pprofListen, "pprof-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (keep it private); none: off")
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token of the operator's view /admin and its API /api/v1/admin/ (prefer SANCTUARY_ADMIN_TOKEN); none: no admin API")

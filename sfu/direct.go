@@ -1,0 +1,401 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// The direct write path: a subscriber's slots seal their packets with the
+// subscriber's SRTP keys and put them on the engine's socket themselves,
+// instead of passing each one through pion's write path.
+//
+// pion's path for one forwarded packet is the interceptor chain (the
+// sender-report interceptor takes a lock per packet), the SRTP session (a
+// lock, a map lookup, a new buffer), the DTLS mux endpoint, the ICE
+// connection (a clock read, a channel check) and the candidate's socket:
+// about half of the server's CPU per packet in the profile, beside the
+// sealing and the system call that forwarding cannot do without. The
+// direct path does just those two: marshal, seal (pion's srtp.Context,
+// AES-GCM as negotiated), and write to the socket of the peer's ICE pair:
+// the UDP mux's, into the fan-out's sendmmsg batch (batch.go); the peer's
+// own UDP socket where there is no mux (dev mode, tests); or, for a client
+// on ICE-TCP, one RFC 4571 frame on its connection.
+//
+// What pion still does: ICE (checks, consent, restarts), DTLS, everything
+// the peer receives, and RTCP. The sender reports of direct slots are ours
+// (sendReports), from the slot's own counts, on one ticker for the engine.
+//
+// A peer takes the direct path when its PeerConnection first connects, if
+// the server is its DTLS server (dtlsSecrets), its pair is on one of those
+// sockets (routeOf), and the slot did not negotiate NACK (pion's responder
+// needs the packets it sent). It keeps it for life: once a slot's packets
+// were sealed here, pion's SRTP state for its SSRC would start again at
+// rollover counter 0, which a receiver past a sequence-number wrap cannot
+// decrypt. A pair that changes (an ICE restart) is followed.
+// Until a peer's path is chosen its slots write nothing (slot.ready), so
+// no packet of a slot is ever sealed by both.
+
+// directPath seals and sends one subscriber's downstream.
+type directPath struct {
+	e *Engine
+
+	mu     sync.Mutex // one writer at a time: slots of one peer forward on several goroutines
+	ctx    *srtp.Context
+	hdr    rtp.Header // EncryptRTP's parse of the header; reused
+	plain  []byte     // the marshalled packet; reused
+	sealed []byte     // the sealed packet; reused (the batch copies it)
+	sock   *echoConn  // the UDP socket of the pair (the mux or the peer's own); nil on TCP
+	udp    netip.AddrPort
+	tcp    net.Conn // non-nil: the client's ICE-TCP connection
+	routed bool     // udp or tcp is where the selected pair goes
+}
+
+var errUnroutable = errors.New("sfu: the selected candidate pair is on no socket of the engine")
+
+// writeRTP seals h and payload and sends them. It returns the bytes put on
+// the wire.
+func (d *directPath) writeRTP(h *rtp.Header, payload []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.routed {
+		return 0, errUnroutable
+	}
+	n := h.MarshalSize() + len(payload)
+	if cap(d.plain) < n {
+		d.plain = make([]byte, n, n+64)
+	}
+	plain := d.plain[:n]
+	hn, err := h.MarshalTo(plain)
+	if err != nil {
+		return 0, err
+	}
+	copy(plain[hn:], payload)
+	sealed, err := d.ctx.EncryptRTP(d.sealed[:0], plain, &d.hdr)
+	if err != nil {
+		return 0, err
+	}
+	d.sealed = sealed
+	if d.tcp != nil {
+		return d.writeTCP(sealed)
+	}
+	return d.sock.WriteToAddrPort(sealed, d.udp) // into the fan-out's batch on the mux
+}
+
+// writeTCP sends one RFC 4571 frame, in one Write: the connection's writes
+// (pion's STUN and RTCP on the same connection, also one Write per frame)
+// never interleave. d.mu held.
+func (d *directPath) writeTCP(p []byte) (int, error) {
+	if len(p) > 0xffff {
+		return 0, errors.New("sfu: packet too large for an ICE-TCP frame")
+	}
+	frame := make([]byte, 2+len(p)) // TCP clients are few; the copy keeps d.sealed reusable
+	binary.BigEndian.PutUint16(frame, uint16(len(p)))
+	copy(frame[2:], p)
+	if _, err := d.tcp.Write(frame); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// route points the path at pair: a UDP pair on the engine's mux socket, or
+// a TCP pair whose connection came through the engine's ICE-TCP listener.
+// It reports whether pair is one of those.
+func (d *directPath) route(pair *webrtc.ICECandidatePair) bool {
+	r, ok := d.e.routeOf(pair)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sock, d.udp, d.tcp, d.routed = r.sock, r.udp, r.tcp, ok
+	return ok
+}
+
+// route is where a direct path sends: a UDP socket and the client's
+// address, or the client's ICE-TCP connection.
+type route struct {
+	sock *echoConn
+	udp  netip.AddrPort
+	tcp  net.Conn
+}
+
+// routeOf finds where the engine sends to pair's remote end: its UDP mux
+// socket, a peer's own UDP socket (no mux: dev mode, tests), or an ICE-TCP
+// connection from the engine's listener.
+func (e *Engine) routeOf(pair *webrtc.ICECandidatePair) (route, bool) {
+	if pair == nil || pair.Local == nil || pair.Remote == nil {
+		return route{}, false
+	}
+	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		return route{}, false
+	}
+	remote := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
+	switch pair.Local.Protocol {
+	case webrtc.ICEProtocolUDP:
+		if e.udpConn != nil && int(pair.Local.Port) == e.udpConn.LocalAddr().(*net.UDPAddr).Port {
+			return route{sock: e.mux, udp: remote}, true
+		}
+		local, err := netip.ParseAddr(pair.Local.Address)
+		if err != nil || e.net == nil {
+			return route{}, false
+		}
+		if c := e.net.conn(netip.AddrPortFrom(local.Unmap(), pair.Local.Port)); c != nil {
+			return route{sock: c, udp: remote}, true
+		}
+	case webrtc.ICEProtocolTCP:
+		if e.tcpConns != nil {
+			if c := e.tcpConns.conn(remote); c != nil {
+				return route{tcp: c}, true
+			}
+		}
+	}
+	return route{}, false
+}
+
+// choosePath picks the peer's write path when its PeerConnection first
+// connects (see the comment at the top of this file), then lets its slots
+// write. It runs once per peer.
+func (p *Peer) choosePath() {
+	p.pathOnce.Do(func() {
+		d, why := p.newDirect()
+		if p.secrets != nil {
+			p.secrets.wipe()
+		}
+		if d != nil {
+			p.direct.Store(d)
+			p.r.e.addDirect(p)
+			// A pair that changed while the path was chosen is caught
+			// here or by onPairChange, whichever reads it last.
+			p.onPairChange()
+		} else if why != nil {
+			p.r.e.log.Debug("sfu: pion's write path", "peer", p.id, "why", why)
+		}
+		for _, s := range p.slots {
+			s.mu.Lock()
+			if d != nil && !s.draining.Load() {
+				s.direct = d
+			}
+			s.ready = true
+			s.mu.Unlock()
+		}
+	})
+}
+
+// newDirect returns the peer's direct path, or nil and why not.
+func (p *Peer) newDirect() (*directPath, error) {
+	e := p.r.e
+	if e.cfg.NoDirectWrites || p.secrets == nil {
+		return nil, nil
+	}
+	pair, err := p.iceTransport().GetSelectedCandidatePair()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := e.routeOf(pair); !ok {
+		return nil, errUnroutable
+	}
+	ctx, err := p.secrets.localKeys()
+	if err != nil {
+		return nil, err
+	}
+	d := &directPath{e: e, ctx: ctx}
+	d.route(pair)
+	return d, nil
+}
+
+// onPairChange follows the selected candidate pair (an ICE restart may
+// change it) on a direct path. A pair on no socket of the engine cannot
+// happen with the engine's own candidates; if it did, the peer's slots
+// would fail their writes (counted in Stats.WriteErrors) until the next
+// change.
+func (p *Peer) onPairChange() {
+	d := p.direct.Load()
+	if d == nil {
+		return
+	}
+	pair, err := p.iceTransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return // between pairs (a restart): keep the old route until the new one is chosen
+	}
+	if !d.route(pair) {
+		p.r.e.log.Warn("sfu: selected pair off the engine's sockets; direct writes fail", "peer", p.id,
+			"local", pair.Local.String(), "remote", pair.Remote.String())
+	}
+}
+
+func (p *Peer) iceTransport() *webrtc.ICETransport {
+	return p.pc.SCTP().Transport().ICETransport()
+}
+
+// Sender reports for direct slots: pion's sender-report interceptor sees
+// none of their packets (and sends no report for a stream it saw nothing
+// on), so the engine sends them, once a second as pion does, for every
+// direct slot that sent since it was bound.
+const reportInterval = time.Second
+
+// srCounts are what a slot's sender report says, kept by slot.forward.
+// The slot's mutex guards them.
+type srCounts struct {
+	packets, octets uint32
+	lastTS          uint32 // RTP timestamp of the newest packet
+	lastAt          int64  // router clock when it was sent
+}
+
+// report returns the slot's sender report at router clock now and wall
+// clock wall, or nil when the slot sent nothing yet.
+func (s *slot) report(now int64, wall time.Time) *rtcp.SenderReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sr.packets == 0 {
+		return nil
+	}
+	elapsed := time.Duration(now - s.sr.lastAt)
+	return &rtcp.SenderReport{
+		SSRC:        s.hdr.SSRC,
+		NTPTime:     ntpTime(wall),
+		RTPTime:     s.sr.lastTS + uint32(elapsed.Seconds()*opusClockRate),
+		PacketCount: s.sr.packets,
+		OctetCount:  s.sr.octets,
+	}
+}
+
+const opusClockRate = 48000
+
+// ntpTime is t as a 64-bit NTP timestamp (RFC 3550 4).
+func ntpTime(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800 // 1900 to 1970, in seconds
+	ns := t.UnixNano()
+	secs := uint64(ns/1e9) + ntpEpochOffset
+	frac := uint64(ns%1e9) << 32 / 1e9
+	return secs<<32 | frac
+}
+
+// addDirect and removeDirect keep the set of peers on the direct path,
+// for sendReports.
+func (e *Engine) addDirect(p *Peer) {
+	e.directMu.Lock()
+	defer e.directMu.Unlock()
+	if e.directPeers == nil {
+		e.directPeers = make(map[*Peer]struct{})
+	}
+	if _, ok := e.directPeers[p]; !ok {
+		e.directPeers[p] = struct{}{}
+		e.stats.directPeers.Add(1)
+	}
+}
+
+func (e *Engine) removeDirect(p *Peer) {
+	e.directMu.Lock()
+	defer e.directMu.Unlock()
+	if _, ok := e.directPeers[p]; ok {
+		delete(e.directPeers, p)
+		e.stats.directPeers.Add(-1)
+	}
+}
+
+// reportLoop sends the direct slots' sender reports until stop closes.
+func (e *Engine) reportLoop(stop <-chan struct{}) {
+	t := time.NewTicker(reportInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			e.sendReports()
+		}
+	}
+}
+
+// sendReports sends each direct peer one compound RTCP packet with the
+// sender reports of its direct slots.
+func (e *Engine) sendReports() {
+	e.directMu.Lock()
+	peers := make([]*Peer, 0, len(e.directPeers))
+	for p := range e.directPeers {
+		peers = append(peers, p)
+	}
+	e.directMu.Unlock()
+	wall := time.Now()
+	var pkts []rtcp.Packet
+	for _, p := range peers {
+		now := p.r.clock.now()
+		pkts = pkts[:0]
+		for _, s := range p.slots {
+			if s.isDirect() {
+				if sr := s.report(now, wall); sr != nil {
+					pkts = append(pkts, sr)
+				}
+			}
+		}
+		if len(pkts) > 0 && !p.closed.Load() {
+			if err := p.pc.WriteRTCP(pkts); err == nil {
+				e.stats.reportsSent.Add(uint64(len(pkts)))
+			}
+		}
+	}
+}
+
+// tcpConns is the engine's ICE-TCP listener, which keeps every connection
+// it accepted by the client's address, so that a direct path can write to
+// the connection pion's ICE-TCP mux reads.
+type tcpConns struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[netip.AddrPort]*trackedConn
+}
+
+func newTCPConns(ln net.Listener) *tcpConns {
+	return &tcpConns{Listener: ln, conns: make(map[netip.AddrPort]*trackedConn)}
+}
+
+func (l *tcpConns) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	if a, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		tc.remote = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		l.mu.Lock()
+		l.conns[tc.remote] = tc
+		l.mu.Unlock()
+	}
+	return tc, nil
+}
+
+// conn returns the open connection from remote, or nil.
+func (l *tcpConns) conn(remote netip.AddrPort) net.Conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c, ok := l.conns[remote]; ok {
+		return c
+	}
+	return nil
+}
+
+// trackedConn leaves the listener's map when closed.
+type trackedConn struct {
+	net.Conn
+	l      *tcpConns
+	remote netip.AddrPort
+	once   sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.l.conns[c.remote] == c {
+			delete(c.l.conns, c.remote)
+		}
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
