@@ -31,8 +31,11 @@ import (
 // on ICE-TCP, one RFC 4571 frame on its connection.
 //
 // What pion still does: ICE (checks, consent, restarts), DTLS, everything
-// the peer receives, and RTCP. The sender reports of direct slots are ours
-// (sendReports), from the slot's own counts, on one ticker for the engine.
+// the peer receives, and RTCP. The sender reports of every slot, on either
+// path, are ours (sendReports), from the slot's own counts, on one ticker
+// for the engine: pion's sender-report interceptor would take a lock per
+// packet and keep a goroutine per PeerConnection, and it sees no packet of
+// a direct slot.
 //
 // A peer takes the direct path when its PeerConnection first connects, if
 // the server is its DTLS server (dtlsSecrets), its pair is on one of those
@@ -168,9 +171,9 @@ func (p *Peer) choosePath() {
 		if p.secrets != nil {
 			p.secrets.wipe()
 		}
+		p.r.e.addReporting(p, d != nil)
 		if d != nil {
 			p.direct.Store(d)
-			p.r.e.addDirect(p)
 			// A pair that changed while the path was chosen is caught
 			// here or by onPairChange, whichever reads it last.
 			p.onPairChange()
@@ -234,10 +237,8 @@ func (p *Peer) iceTransport() *webrtc.ICETransport {
 	return p.pc.SCTP().Transport().ICETransport()
 }
 
-// Sender reports for direct slots: pion's sender-report interceptor sees
-// none of their packets (and sends no report for a stream it saw nothing
-// on), so the engine sends them, once a second as pion does, for every
-// direct slot that sent since it was bound.
+// Sender reports: once a second, as pion's interceptor sends them, for
+// every slot that sent since it was bound.
 const reportInterval = time.Second
 
 // srCounts are what a slot's sender report says, kept by slot.forward.
@@ -277,26 +278,31 @@ func ntpTime(t time.Time) uint64 {
 	return secs<<32 | frac
 }
 
-// addDirect and removeDirect keep the set of peers on the direct path,
-// for sendReports.
-func (e *Engine) addDirect(p *Peer) {
-	e.directMu.Lock()
-	defer e.directMu.Unlock()
-	if e.directPeers == nil {
-		e.directPeers = make(map[*Peer]struct{})
+// addReporting and removeReporting keep the set of connected peers, for
+// sendReports, and the count of those on the direct path.
+func (e *Engine) addReporting(p *Peer, direct bool) {
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
+	if p.closed.Load() {
+		return
 	}
-	if _, ok := e.directPeers[p]; !ok {
-		e.directPeers[p] = struct{}{}
+	if e.reporting == nil {
+		e.reporting = make(map[*Peer]struct{})
+	}
+	e.reporting[p] = struct{}{}
+	if direct {
 		e.stats.directPeers.Add(1)
 	}
 }
 
-func (e *Engine) removeDirect(p *Peer) {
-	e.directMu.Lock()
-	defer e.directMu.Unlock()
-	if _, ok := e.directPeers[p]; ok {
-		delete(e.directPeers, p)
-		e.stats.directPeers.Add(-1)
+func (e *Engine) removeReporting(p *Peer) {
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
+	if _, ok := e.reporting[p]; ok {
+		delete(e.reporting, p)
+		if p.direct.Load() != nil {
+			e.stats.directPeers.Add(-1)
+		}
 	}
 }
 
@@ -314,25 +320,23 @@ func (e *Engine) reportLoop(stop <-chan struct{}) {
 	}
 }
 
-// sendReports sends each direct peer one compound RTCP packet with the
-// sender reports of its direct slots.
+// sendReports sends each connected peer one compound RTCP packet with the
+// sender reports of its slots.
 func (e *Engine) sendReports() {
-	e.directMu.Lock()
-	peers := make([]*Peer, 0, len(e.directPeers))
-	for p := range e.directPeers {
+	e.reportMu.Lock()
+	peers := make([]*Peer, 0, len(e.reporting))
+	for p := range e.reporting {
 		peers = append(peers, p)
 	}
-	e.directMu.Unlock()
+	e.reportMu.Unlock()
 	wall := time.Now()
 	var pkts []rtcp.Packet
 	for _, p := range peers {
 		now := p.r.clock.now()
 		pkts = pkts[:0]
 		for _, s := range p.slots {
-			if s.isDirect() {
-				if sr := s.report(now, wall); sr != nil {
-					pkts = append(pkts, sr)
-				}
+			if sr := s.report(now, wall); sr != nil {
+				pkts = append(pkts, sr)
 			}
 		}
 		if len(pkts) > 0 && !p.closed.Load() {

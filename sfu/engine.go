@@ -182,10 +182,10 @@ type Engine struct {
 	stats    counters
 	echoes   atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
 
-	// Peers on the direct write path (direct.go), for their sender
-	// reports, sent by reportLoop until stopReports closes.
-	directMu    sync.Mutex
-	directPeers map[*Peer]struct{}
+	// Connected peers, for their slots' sender reports (direct.go), sent
+	// by reportLoop until stopReports closes.
+	reportMu    sync.Mutex
+	reporting   map[*Peer]struct{}
 	stopReports chan struct{}
 	reports     sync.WaitGroup
 
@@ -234,16 +234,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sfu: receiver reports: %w", err)
 	}
-	send, err := report.NewSenderInterceptor(report.SenderLog(logs.NewLogger("sender_interceptor")))
-	if err != nil {
-		return nil, fmt.Errorf("sfu: sender reports: %w", err)
-	}
 	responder, err := nack.NewResponderInterceptor(nack.ResponderLog(logs.NewLogger("nack_responder")))
 	if err != nil {
 		return nil, fmt.Errorf("sfu: nack responder: %w", err)
 	}
 	reg.Add(recv)
-	reg.Add(send)
 	reg.Add(lazyResponderFactory{f: responder, built: &e.stats.nackResponders})
 
 	se := webrtc.SettingEngine{}

@@ -356,7 +356,7 @@ func (p *Peer) Close() error {
 		return nil
 	}
 	p.r.removePeer(p)
-	p.r.e.removeDirect(p)
+	p.r.e.removeReporting(p)
 	return p.closePC()
 }
 

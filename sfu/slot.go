@@ -41,7 +41,7 @@ type slot struct {
 	hdr    rtp.Header  // reused for every packet; Version, SSRC and PayloadType set by Bind
 	ready  bool        // the owner's write path is chosen (Peer.choosePath)
 	direct *directPath // non-nil: the slot seals and sends itself (direct.go), not through w
-	sr     srCounts    // for the sender reports of a direct slot
+	sr     srCounts    // for the slot's sender reports (Engine.sendReports)
 
 	// The router's view, guarded by the router's mutex: the router is the
 	// only one to set src, through pointLocked, which keeps routed == src.
@@ -102,11 +102,9 @@ func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (
 		c.notReadyDrops.Add(1)
 		return false
 	}
-	if s.direct != nil {
-		s.sr.packets++
-		s.sr.octets += uint32(len(pkt.Payload))
-		s.sr.lastTS, s.sr.lastAt = ts, nowNs
-	}
+	s.sr.packets++
+	s.sr.octets += uint32(len(pkt.Payload))
+	s.sr.lastTS, s.sr.lastAt = ts, nowNs
 	return true
 }
 
