@@ -57,6 +57,10 @@ func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
 		func() float64 { return float64(hub.Participants()) })
 	gauge("sanctuary_peer_connections", "PeerConnections open now.",
 		func() float64 { return float64(e.Stats().Peers) })
+	gauge("sanctuary_direct_peer_connections", "Connected PeerConnections whose audio the SFU seals and sends itself (the direct write path), not through pion's.",
+		func() float64 { return float64(e.Stats().DirectPeers) })
+	counter("sanctuary_rtcp_sender_reports_total", "RTCP sender reports sent for participants' slots.",
+		func(s sfu.Stats) uint64 { return s.ReportsSent })
 	counter("sanctuary_rtp_packets_received_total", "RTP packets received from participants.",
 		func(s sfu.Stats) uint64 { return s.PacketsReceived })
 	counter("sanctuary_rtp_bytes_received_total", "RTP payload bytes received from participants.",
