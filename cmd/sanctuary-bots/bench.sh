@@ -156,7 +156,7 @@ for shape in $SHAPES; do
 	if ! jq -e . "$OUT/$name.json" >/dev/null 2>&1; then
 		why="bots exit $code"
 		if ((code == 124)); then why="$why: timed out after ${BOTS_LIMIT}s"; fi
-		ROWS+=("| $name | $nbots ($speakers speak) | $k | $rooms | no report ($why) | | | | | | | | | | | | | | | | |")
+		ROWS+=("| $name | $nbots ($speakers speak) | $k | $rooms | no report ($why) | | | | | | | | | | | | | | | | | |")
 		NOTES+=("- $name: no report ($why); see $name.log; server $stopped")
 		continue
 	fi
@@ -182,7 +182,7 @@ for shape in $SHAPES; do
 		+ "| \(.server_cpu_pct | r(0)) | \(.bots_cpu_pct | r(0)) "
 		+ "| \(.server_rss_mb | r(1)) | \(.server_rss_kb_per_participant | r(0)) "
 		+ "| \(pair(.first_audio_ms_p50; .first_audio_ms_p99; 0)) | \(pair(.join_ms_p50; .join_ms_p99; 1)) "
-		+ "| \(pair(.latency_ms_p50; .latency_ms_p99; 1)) | \(.loss_pct | r(2)) "
+		+ "| \(pair(.connect_ms_p50; .connect_ms_p99; 1)) | \(pair(.latency_ms_p50; .latency_ms_p99; 1)) | \(.loss_pct | r(2)) "
 		+ "| \(if .breakouts then (.moves // 0) else null end | r(0)) | \(pair(.move_ms_p50; .move_ms_p99; 1)) "
 		+ "| \(.foreign_packets) | \(.renegotiations) | \(.joined)/\(.bots) |"' "$OUT/$name.json")")
 	verdict="passed"
@@ -208,8 +208,8 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo "(balanced) before the warm-up, and moves a random bot to another room every move-every through the"
 	echo "window (shapes: \`$SHAPES\`)."
 	echo
-	echo "| shape | bots | K | rooms | forwarded pkt/s | server CPU µs/pkt | floor µs/pkt | ratio to floor | server CPU % | bots CPU % | server RSS MB | RSS KB/participant | first audio p50/p99 ms | join p50/p99 ms | latency p50/p99 ms | loss % | moves | move p50/p99 ms | foreign | renegotiations | joined |"
-	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	echo "| shape | bots | K | rooms | forwarded pkt/s | server CPU µs/pkt | floor µs/pkt | ratio to floor | server CPU % | bots CPU % | server RSS MB | RSS KB/participant | first audio p50/p99 ms | join p50/p99 ms | connected p50/p99 ms | latency p50/p99 ms | loss % | moves | move p50/p99 ms | foreign | renegotiations | joined |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 	printf '%s\n' "${ROWS[@]}"
 	echo
 	echo "Outcome per shape:"
@@ -236,7 +236,8 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo "- **Server RSS**: VmRSS at the window's end; **KB per participant**: its growth since before the"
 	echo "  joins ÷ bots joined."
 	echo "- **First audio**: websocket dial → first packet heard by the bot; **join**: websocket dial →"
-	echo "  welcome; **latency**: send → receive of the signed packets sent in the window."
+	echo "  welcome; **connected**: websocket dial → the bot's PeerConnection connected; **latency**: send →"
+	echo "  receive of the signed packets sent in the window."
 	echo "- **Loss**: 1 − received ÷ expected, where expected is, for every listener, the packets each"
 	echo "  speaker it may hear sent in the window (in the shapes without rooms speakers ≤ K, so everyone"
 	echo "  is heard). In the"

@@ -19,6 +19,8 @@ type Report struct {
 
 	JoinMsP50       float64 `json:"join_ms_p50"`        // websocket dial → welcome
 	JoinMsP99       float64 `json:"join_ms_p99"`        //
+	ConnectMsP50    float64 `json:"connect_ms_p50"`     // websocket dial → PeerConnection connected
+	ConnectMsP99    float64 `json:"connect_ms_p99"`     //
 	FirstAudioMsP50 float64 `json:"first_audio_ms_p50"` // websocket dial → first packet heard
 	FirstAudioMsP99 float64 `json:"first_audio_ms_p99"` //
 
@@ -115,7 +117,7 @@ const maxFailures = 20
 func Summarize(stats []Stats, window time.Duration) Report {
 	r := Report{Bots: len(stats), DurationS: window.Seconds()}
 	pids := participantIndex(stats)
-	var joinMs, firstMs []float64
+	var joinMs, connectMs, firstMs []float64
 	var latency Histogram
 	for i := range stats {
 		s := &stats[i]
@@ -131,6 +133,9 @@ func Summarize(stats []Stats, window time.Duration) Report {
 		}
 		if s.Sent > 0 {
 			r.Speakers++
+		}
+		if s.ConnectMs > 0 {
+			connectMs = append(connectMs, s.ConnectMs)
 		}
 		if s.FirstAudioMs > 0 {
 			firstMs = append(firstMs, s.FirstAudioMs)
@@ -155,6 +160,7 @@ func Summarize(stats []Stats, window time.Duration) Report {
 	}
 	r.Failed = r.Bots - r.Connected
 	r.JoinMsP50, r.JoinMsP99 = percentile(joinMs, 0.5), percentile(joinMs, 0.99)
+	r.ConnectMsP50, r.ConnectMsP99 = percentile(connectMs, 0.5), percentile(connectMs, 0.99)
 	r.FirstAudioMsP50, r.FirstAudioMsP99 = percentile(firstMs, 0.5), percentile(firstMs, 0.99)
 	r.LatencyMsP50, r.LatencyMsP99 = ms(latency.Quantile(0.5)), ms(latency.Quantile(0.99))
 	if r.PacketsExpected > 0 {
