@@ -47,6 +47,16 @@ func TestICERestartKeepsMedia(t *testing.T) {
 	defer cancel()
 	waitFor(ctx, t, "a and b hear each other", func() bool { return a.count('b') > 10 && b.count('a') > 10 })
 
+	// a's slot takes the direct path (direct.go), on a socket of a's own
+	// (no mux here), which the restart replaces.
+	d := pa.direct.Load()
+	if d == nil || !pa.slots[0].isDirect() {
+		t.Fatal("a's slot is not on the direct write path")
+	}
+	d.mu.Lock()
+	sockBefore := d.sock
+	d.mu.Unlock()
+
 	before := pa.pc.LocalDescription().SDP
 	offer, err := pa.RestartICE()
 	if err != nil {
@@ -93,6 +103,19 @@ func TestICERestartKeepsMedia(t *testing.T) {
 	waitFor(ctx, t, "audio flows both ways after the restart", func() bool {
 		return a.heardAfter('b', bSent) && b.heardAfter('a', aSent)
 	})
+	// The direct path followed the new pair: its socket is the new one.
+	pair, err := pa.iceTransport().GetSelectedCandidatePair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ok := e.routeOf(pair)
+	d.mu.Lock()
+	sockAfter, udpAfter := d.sock, d.udp
+	d.mu.Unlock()
+	if !ok || sockAfter != want.sock || udpAfter != want.udp || sockAfter == sockBefore {
+		t.Errorf("after the restart the direct path sends on %p to %v, the pair is on %p to %v (before: %p)",
+			sockAfter, udpAfter, want.sock, want.udp, sockBefore)
+	}
 	if got := e.Stats().ICERestarts; got != 1 {
 		t.Errorf("ICERestarts = %d, want 1", got)
 	}
