@@ -6,9 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
@@ -31,11 +29,9 @@ import (
 // on ICE-TCP, one RFC 4571 frame on its connection.
 //
 // What pion still does: ICE (checks, consent, restarts), DTLS, everything
-// the peer receives, and RTCP. The sender reports of every slot, on either
-// path, are ours (sendReports), from the slot's own counts, on one ticker
-// for the engine: pion's sender-report interceptor would take a lock per
-// packet and keep a goroutine per PeerConnection, and it sees no packet of
-// a direct slot.
+// the peer receives, and sealing RTCP. The reports themselves are ours
+// (reports.go): pion's sender-report interceptor would see no packet of a
+// direct slot.
 //
 // A peer takes the direct path when its PeerConnection first connects, if
 // the server is its DTLS server (dtlsSecrets), its pair is on one of those
@@ -235,116 +231,6 @@ func (p *Peer) onPairChange() {
 
 func (p *Peer) iceTransport() *webrtc.ICETransport {
 	return p.pc.SCTP().Transport().ICETransport()
-}
-
-// Sender reports: once a second, as pion's interceptor sends them, for
-// every slot that sent since it was bound.
-const reportInterval = time.Second
-
-// srCounts are what a slot's sender report says, kept by slot.forward.
-// The slot's mutex guards them.
-type srCounts struct {
-	packets, octets uint32
-	lastTS          uint32 // RTP timestamp of the newest packet
-	lastAt          int64  // router clock when it was sent
-}
-
-// report returns the slot's sender report at router clock now and wall
-// clock wall, or nil when the slot sent nothing yet.
-func (s *slot) report(now int64, wall time.Time) *rtcp.SenderReport {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sr.packets == 0 {
-		return nil
-	}
-	elapsed := time.Duration(now - s.sr.lastAt)
-	return &rtcp.SenderReport{
-		SSRC:        s.hdr.SSRC,
-		NTPTime:     ntpTime(wall),
-		RTPTime:     s.sr.lastTS + uint32(elapsed.Seconds()*opusClockRate),
-		PacketCount: s.sr.packets,
-		OctetCount:  s.sr.octets,
-	}
-}
-
-const opusClockRate = 48000
-
-// ntpTime is t as a 64-bit NTP timestamp (RFC 3550 4).
-func ntpTime(t time.Time) uint64 {
-	const ntpEpochOffset = 2208988800 // 1900 to 1970, in seconds
-	ns := t.UnixNano()
-	secs := uint64(ns/1e9) + ntpEpochOffset
-	frac := uint64(ns%1e9) << 32 / 1e9
-	return secs<<32 | frac
-}
-
-// addReporting and removeReporting keep the set of connected peers, for
-// sendReports, and the count of those on the direct path.
-func (e *Engine) addReporting(p *Peer, direct bool) {
-	e.reportMu.Lock()
-	defer e.reportMu.Unlock()
-	if p.closed.Load() {
-		return
-	}
-	if e.reporting == nil {
-		e.reporting = make(map[*Peer]struct{})
-	}
-	e.reporting[p] = struct{}{}
-	if direct {
-		e.stats.directPeers.Add(1)
-	}
-}
-
-func (e *Engine) removeReporting(p *Peer) {
-	e.reportMu.Lock()
-	defer e.reportMu.Unlock()
-	if _, ok := e.reporting[p]; ok {
-		delete(e.reporting, p)
-		if p.direct.Load() != nil {
-			e.stats.directPeers.Add(-1)
-		}
-	}
-}
-
-// reportLoop sends the direct slots' sender reports until stop closes.
-func (e *Engine) reportLoop(stop <-chan struct{}) {
-	t := time.NewTicker(reportInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			e.sendReports()
-		}
-	}
-}
-
-// sendReports sends each connected peer one compound RTCP packet with the
-// sender reports of its slots.
-func (e *Engine) sendReports() {
-	e.reportMu.Lock()
-	peers := make([]*Peer, 0, len(e.reporting))
-	for p := range e.reporting {
-		peers = append(peers, p)
-	}
-	e.reportMu.Unlock()
-	wall := time.Now()
-	var pkts []rtcp.Packet
-	for _, p := range peers {
-		now := p.r.clock.now()
-		pkts = pkts[:0]
-		for _, s := range p.slots {
-			if sr := s.report(now, wall); sr != nil {
-				pkts = append(pkts, sr)
-			}
-		}
-		if len(pkts) > 0 && !p.closed.Load() {
-			if err := p.pc.WriteRTCP(pkts); err == nil {
-				e.stats.reportsSent.Add(uint64(len(pkts)))
-			}
-		}
-	}
 }
 
 // tcpConns is the engine's ICE-TCP listener, which keeps every connection

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/transport/v5/test"
 	"github.com/pion/webrtc/v4"
@@ -92,6 +93,19 @@ func TestDirectWritePath(t *testing.T) {
 			if e.Stats().ReportsSent == 0 {
 				t.Error("no sender report counted")
 			}
+			// And a reception report on each upstream: the speaker's says
+			// what it sent, with nothing lost.
+			waitFor(ctx, t, "a reception report on the speaker's upstream", func() bool {
+				rr, ok := speaker.receptionReport()
+				return ok && rr.LastSequenceNumber >= 50
+			})
+			if rr, _ := speaker.receptionReport(); rr.TotalLost != 0 || rr.FractionLost != 0 ||
+				rr.LastSequenceNumber > uint32(speaker.sending.Load()) {
+				t.Errorf("reception report %+v; the speaker sent up to %d, none lost", rr, speaker.sending.Load())
+			}
+			if e.Stats().ReceptionReports == 0 {
+				t.Error("no reception report counted")
+			}
 
 			speaker.close()
 			listener.close()
@@ -100,6 +114,62 @@ func TestDirectWritePath(t *testing.T) {
 				t.Errorf("DirectPeers = %d after every peer closed", got)
 			}
 		})
+	}
+}
+
+// TestReception: the reception report's counts over a wrap, a loss, a
+// late packet, a duplicate, a jump that restarts the counts, and a sender
+// report's LSR and DLSR (RFC 3550 6.4.1, A.1, A.3, A.8).
+func TestReception(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	var r reception
+	if _, ok := r.block(0); ok {
+		t.Fatal("a report before any packet")
+	}
+	// 65530 … 10 over the wrap, 20 ms apart, 3 missing; then 5 twice.
+	now := int64(time.Second)
+	seq, ts := uint16(65530), uint32(1000)
+	for range 17 {
+		if seq != 3 {
+			r.onRTP(42, seq, ts, now)
+		}
+		if seq == 5 {
+			r.onRTP(42, seq, ts, now)
+		}
+		seq++
+		ts += 960
+		now += 20 * ms
+	}
+	b, _ := r.block(now)
+	if b.SSRC != 42 || b.LastSequenceNumber != 1<<16+10 || b.TotalLost != 1 || b.FractionLost != 1*256/17 || b.Jitter != 0 {
+		t.Fatalf("after a wrap and one loss: %+v, want newest 65546, 1 lost, fraction 15, jitter 0", b)
+	}
+	// 3 arrives late, 160 ms after its time: lost 0, no new loss, jitter.
+	r.onRTP(42, 3, 1000+9*960, now)
+	b, _ = r.block(now)
+	if b.TotalLost != 0 || b.FractionLost != 0 || b.LastSequenceNumber != 1<<16+10 || b.Jitter == 0 {
+		t.Fatalf("after the late packet: %+v, want 0 lost, fraction 0, newest unchanged, some jitter", b)
+	}
+	// A sender report, then a report half a second later.
+	r.onSenderReport(&rtcp.SenderReport{SSRC: 42, NTPTime: 0x1122334455667788}, now)
+	b, _ = r.block(now + 500*ms)
+	if b.LastSenderReport != 0x33445566 || b.Delay != 32768 {
+		t.Fatalf("LSR %#x DLSR %d, want 0x33445566 and 32768 (0.5 s)", b.LastSenderReport, b.Delay)
+	}
+	// A sender report of another source is not this one's.
+	r.onSenderReport(&rtcp.SenderReport{SSRC: 7, NTPTime: 1 << 40}, now)
+	if b, _ = r.block(now); b.LastSenderReport != 0x33445566 {
+		t.Fatalf("another source's sender report was taken: LSR %#x", b.LastSenderReport)
+	}
+	// A jump of 10,000 is the source starting over: the counts restart.
+	r.onRTP(42, 10+10000, 5000, now)
+	if b, _ = r.block(now); b.LastSequenceNumber != 10010 || b.TotalLost != 0 {
+		t.Fatalf("after a restart: %+v, want newest 10010, 0 lost", b)
+	}
+	// A new SSRC restarts them too.
+	r.onRTP(43, 100, 0, now)
+	if b, _ = r.block(now); b.SSRC != 43 || b.LastSequenceNumber != 100 {
+		t.Fatalf("after a new SSRC: %+v", b)
 	}
 }
 

@@ -34,7 +34,6 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
@@ -194,9 +193,10 @@ type Engine struct {
 }
 
 // NewEngine builds what the pion API of every peer is made of (newAPI):
-// Opus only with the RFC 6464 audio level header extension, RTCP sender and
-// receiver reports, a NACK responder where a subscriber negotiated NACK
-// (nack.go), and the ICE settings of cfg.
+// Opus only with the RFC 6464 audio level header extension, a NACK
+// responder where a subscriber negotiated NACK (nack.go) as the one
+// interceptor, and the ICE settings of cfg. The RTCP reports are the
+// engine's own (reports.go).
 func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.SelectInterval <= 0 {
 		cfg.SelectInterval = DefaultSelectInterval
@@ -230,15 +230,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// own: some 1.5 kB a participant.
 	logs := pionLogs{log: e.log, scopes: &sync.Map{}}
 	reg := &interceptor.Registry{}
-	recv, err := report.NewReceiverInterceptor(report.ReceiverLog(logs.NewLogger("receiver_interceptor")))
-	if err != nil {
-		return nil, fmt.Errorf("sfu: receiver reports: %w", err)
-	}
 	responder, err := nack.NewResponderInterceptor(nack.ResponderLog(logs.NewLogger("nack_responder")))
 	if err != nil {
 		return nil, fmt.Errorf("sfu: nack responder: %w", err)
 	}
-	reg.Add(recv)
 	reg.Add(lazyResponderFactory{f: responder, built: &e.stats.nackResponders})
 
 	se := webrtc.SettingEngine{}
@@ -483,7 +478,8 @@ type Stats struct {
 	BatchFailures    uint64 // datagrams in them the kernel refused
 	FanoutSplits     uint64 // chunks of fan-outs forwarded by another core (fanout.go)
 	DirectPeers      int64  // PeerConnections whose downstream takes the direct write path now (direct.go)
-	ReportsSent      uint64 // sender reports sent for direct slots
+	ReportsSent      uint64 // sender reports sent for slots (reports.go)
+	ReceptionReports uint64 // reception reports sent on upstreams
 }
 
 // counters are the live form of Stats. Updated on the hot path with atomic
@@ -494,7 +490,7 @@ type counters struct {
 	switches, staleDrops, writeErrors        atomic.Uint64
 	notReadyDrops, iceRestarts, splits       atomic.Uint64
 	peers, directPeers                       atomic.Int64
-	reportsSent                              atomic.Uint64
+	reportsSent, receptionReports            atomic.Uint64
 	nackResponders                           atomic.Uint64 // PeerConnections that built a NACK responder (nack.go)
 }
 
@@ -504,6 +500,6 @@ func (c *counters) snapshot() Stats {
 		PacketsForwarded: c.packetsOut.Load(), BytesForwarded: c.bytesOut.Load(),
 		SlotSwitches: c.switches.Load(), StaleDrops: c.staleDrops.Load(), WriteErrors: c.writeErrors.Load(),
 		NotReadyDrops: c.notReadyDrops.Load(), ICERestarts: c.iceRestarts.Load(), FanoutSplits: c.splits.Load(),
-		Peers: c.peers.Load(), DirectPeers: c.directPeers.Load(), ReportsSent: c.reportsSent.Load(),
+		Peers: c.peers.Load(), DirectPeers: c.directPeers.Load(), ReportsSent: c.reportsSent.Load(), ReceptionReports: c.receptionReports.Load(),
 	}
 }

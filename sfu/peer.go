@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/packetio"
@@ -383,7 +384,7 @@ func (p *Peer) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}
 	p.wg.Add(2)
 	go p.readUpstream(track, levelID)
-	go p.drainRTCP(recv.Read) // the client's sender reports, for our receiver reports
+	go p.readUpstreamRTCP(recv) // the client's sender reports, for our reception reports
 }
 
 // readUpstream is the hot path: one goroutine per upstream track, one
@@ -407,6 +408,7 @@ func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 			continue
 		}
 		now := clk.now()
+		src.rx.onRTP(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, now)
 		if levelID != 0 {
 			if ext := pkt.GetExtension(levelID); len(ext) > 0 {
 				src.observeLevel(ext[0])
@@ -425,10 +427,33 @@ func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 	}
 }
 
+// readUpstreamRTCP reads the client's RTCP on its upstream until it
+// fails, and keeps its sender reports for the reception reports
+// (reports.go).
+func (p *Peer) readUpstreamRTCP(recv *webrtc.RTPReceiver) {
+	defer p.wg.Done()
+	buf := make([]byte, 1500)
+	clk := p.r.clock
+	for {
+		n, _, err := recv.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pkt := range pkts {
+			if sr, ok := pkt.(*rtcp.SenderReport); ok {
+				p.src.rx.onSenderReport(sr, clk.now())
+			}
+		}
+	}
+}
+
 // drainRTCP reads RTCP from read until it fails, so that the interceptors
-// see it: a client's sender reports reach the receiver-report interceptor
-// (RTCPReceiver.Read), a subscriber's NACKs the NACK responder
-// (RTPSender.Read of a slot). The SFU itself needs nothing from them.
+// see it: a subscriber's NACKs reach the NACK responder (RTPSender.Read of
+// a slot). The SFU itself needs nothing from them.
 func (p *Peer) drainRTCP(read func([]byte) (int, interceptor.Attributes, error)) {
 	defer p.wg.Done()
 	buf := make([]byte, 1500)

@@ -43,6 +43,7 @@ type testClient struct {
 	older   int // packets older than the newest on their slot (retransmissions)
 	ssrcChg int
 	reports map[uint32]rtcp.SenderReport // the newest sender report of each slot, by SSRC
+	rr      []rtcp.ReceptionReport       // the server's reception reports on what this client sends
 }
 
 func newTestAPI(t testing.TB) *webrtc.API {
@@ -122,8 +123,13 @@ func connectWith(t testing.TB, api *webrtc.API, r *Router, id string, tag byte, 
 		t.Fatal(err)
 	}
 	c.out, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", id)
-	if _, err := c.pc.AddTrack(c.out); err != nil {
+	sender, err := c.pc.AddTrack(c.out)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if tag != 0 {
+		c.wg.Add(1)
+		go c.readReceptionReports(sender)
 	}
 	c.pc.OnTrack(c.read)
 	answer, err := c.pc.CreateAnswer(nil)
@@ -207,6 +213,41 @@ func (c *testClient) readReports(recv *webrtc.RTPReceiver) {
 			}
 		}
 	}
+}
+
+// readReceptionReports keeps the reception reports the server sends about
+// this client's upstream.
+func (c *testClient) readReceptionReports(sender *webrtc.RTPSender) {
+	defer c.wg.Done()
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			var blocks []rtcp.ReceptionReport
+			switch r := p.(type) {
+			case *rtcp.SenderReport:
+				blocks = r.Reports
+			case *rtcp.ReceiverReport:
+				blocks = r.Reports
+			}
+			c.mu.Lock()
+			c.rr = append(c.rr, blocks...)
+			c.mu.Unlock()
+		}
+	}
+}
+
+// receptionReport returns the newest reception report on this client's
+// upstream.
+func (c *testClient) receptionReport() (rtcp.ReceptionReport, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.rr) == 0 {
+		return rtcp.ReceptionReport{}, false
+	}
+	return c.rr[len(c.rr)-1], true
 }
 
 // report returns the newest sender report for ssrc.

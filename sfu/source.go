@@ -30,6 +30,8 @@ type source struct {
 
 	smoothed uint32 // reader goroutine only
 
+	rx reception // for the reception report on this upstream (reports.go)
+
 	// Selection state, guarded by the router's mutex.
 	fresh     bool    // score in selection scoredGen
 	loud      uint32  // score in selection scoredGen

@@ -61,6 +61,8 @@ func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
 		func() float64 { return float64(e.Stats().DirectPeers) })
 	counter("sanctuary_rtcp_sender_reports_total", "RTCP sender reports sent for participants' slots.",
 		func(s sfu.Stats) uint64 { return s.ReportsSent })
+	counter("sanctuary_rtcp_reception_reports_total", "RTCP reception reports sent on participants' upstreams.",
+		func(s sfu.Stats) uint64 { return s.ReceptionReports })
 	counter("sanctuary_rtp_packets_received_total", "RTP packets received from participants.",
 		func(s sfu.Stats) uint64 { return s.PacketsReceived })
 	counter("sanctuary_rtp_bytes_received_total", "RTP payload bytes received from participants.",

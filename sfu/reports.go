@@ -1,0 +1,276 @@
+package sfu
+
+import (
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// RTCP reports, sent by the engine for every connected peer on one ticker
+// (reportLoop), once a second as pion's report interceptors do:
+//
+//   - a sender report for each slot that sent, from the slot's own counts
+//     (srCounts, kept by slot.forward on either write path);
+//   - a reception report on the peer's upstream (reception, kept by its
+//     reader), inside the first slot's sender report, or in a receiver
+//     report before any slot sent (RFC 3550 6.4).
+//
+// pion's interceptors would take a lock per packet, allocate per upstream
+// packet, and keep a goroutine and a ticker per PeerConnection each; its
+// sender-report interceptor also sees nothing of a direct slot (direct.go).
+const reportInterval = time.Second
+
+// srCounts are what a slot's sender report says, kept by slot.forward.
+// The slot's mutex guards them.
+type srCounts struct {
+	packets, octets uint32
+	lastTS          uint32 // RTP timestamp of the newest packet
+	lastAt          int64  // router clock when it was sent
+}
+
+// report returns the slot's sender report at router clock now and wall
+// clock wall, or nil when the slot sent nothing yet.
+func (s *slot) report(now int64, wall time.Time) *rtcp.SenderReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sr.packets == 0 {
+		return nil
+	}
+	elapsed := time.Duration(now - s.sr.lastAt)
+	return &rtcp.SenderReport{
+		SSRC:        s.hdr.SSRC,
+		NTPTime:     ntpTime(wall),
+		RTPTime:     s.sr.lastTS + uint32(elapsed.Seconds()*opusClockRate),
+		PacketCount: s.sr.packets,
+		OctetCount:  s.sr.octets,
+	}
+}
+
+// ssrc is the slot's SSRC, 0 before Bind.
+func (s *slot) ssrc() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hdr.SSRC
+}
+
+const opusClockRate = 48000
+
+// ntpTime is t as a 64-bit NTP timestamp (RFC 3550 4).
+func ntpTime(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800 // 1900 to 1970, in seconds
+	ns := t.UnixNano()
+	secs := uint64(ns/1e9) + ntpEpochOffset
+	frac := uint64(ns%1e9) << 32 / 1e9
+	return secs<<32 | frac
+}
+
+// Sequence-number jumps, as RFC 3550 A.1 counts them: a packet up to
+// maxDropout ahead of the newest is new (what lies between is lost), one up
+// to maxMisorder behind is late; anything further is the source starting
+// over, and the counts restart from it.
+const (
+	maxDropout  = 3000
+	maxMisorder = 100
+)
+
+// reception is what a reception report on a peer's upstream says
+// (RFC 3550 6.4.1, A.1, A.3, A.8): the reader goroutine adds each packet,
+// the RTCP reader each sender report, and the report loop reads them.
+type reception struct {
+	mu sync.Mutex
+	rx rxCounts
+}
+
+type rxCounts struct {
+	started  bool
+	ssrc     uint32
+	base     uint32 // extended sequence number of the first packet
+	maxSeq   uint16 // newest sequence number
+	cycles   uint32 // sequence-number wraps, << 16
+	received uint32
+
+	expectedPrior, receivedPrior uint32 // at the last report
+
+	transit int64   // arrival − RTP timestamp of the previous packet, in clock-rate units
+	jitter  float64 // RFC 3550 A.8, in clock-rate units
+
+	lsr   uint32 // the middle 32 bits of the newest sender report's NTP time
+	lsrAt int64  // router clock when it came; 0: none yet
+}
+
+// onRTP counts one upstream packet that arrived at router clock now.
+func (r *reception) onRTP(ssrc uint32, seq uint16, ts uint32, now int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := &r.rx
+	transit := now*opusClockRate/int64(time.Second) - int64(ts)
+	restart := !c.started || ssrc != c.ssrc
+	delta := seq - c.maxSeq
+	switch {
+	case restart:
+	case delta == 0:
+		return // a duplicate
+	case delta < maxDropout:
+		if seq < c.maxSeq {
+			c.cycles += 1 << 16
+		}
+		c.maxSeq = seq
+	case delta <= 1<<16-maxMisorder:
+		restart = true // a jump too far to be loss: the source started over
+	}
+	// Otherwise a late packet: counted; it does not move the newest.
+	if restart {
+		*c = rxCounts{started: true, ssrc: ssrc, base: uint32(seq), maxSeq: seq, received: 1, transit: transit,
+			lsr: c.lsr, lsrAt: c.lsrAt}
+		return
+	}
+	c.received++
+	d := transit - c.transit
+	if d < 0 {
+		d = -d
+	}
+	c.transit = transit
+	c.jitter += (float64(d) - c.jitter) / 16
+}
+
+// onSenderReport notes the upstream's sender report, for LSR and DLSR.
+func (r *reception) onSenderReport(sr *rtcp.SenderReport, now int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rx.started && sr.SSRC != r.rx.ssrc {
+		return
+	}
+	r.rx.lsr, r.rx.lsrAt = uint32(sr.NTPTime>>16), now
+}
+
+// block returns the reception report at router clock now, and false
+// before the first packet.
+func (r *reception) block(now int64) (rtcp.ReceptionReport, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := &r.rx
+	if !c.started {
+		return rtcp.ReceptionReport{}, false
+	}
+	extMax := c.cycles + uint32(c.maxSeq)
+	expected := extMax - c.base + 1
+	lost := max(min(int64(expected)-int64(c.received), 0x7fffff), -0x800000) // 24 bits, signed
+	expectedInterval := expected - c.expectedPrior
+	receivedInterval := c.received - c.receivedPrior
+	c.expectedPrior, c.receivedPrior = expected, c.received
+	var fraction uint8
+	if lostInterval := int64(expectedInterval) - int64(receivedInterval); expectedInterval > 0 && lostInterval > 0 {
+		fraction = uint8(lostInterval << 8 / int64(expectedInterval))
+	}
+	var dlsr uint32
+	if c.lsrAt != 0 {
+		dlsr = uint32(time.Duration(now-c.lsrAt) * 65536 / time.Second)
+	}
+	return rtcp.ReceptionReport{
+		SSRC:               c.ssrc,
+		FractionLost:       fraction,
+		TotalLost:          uint32(lost) & 0xffffff,
+		LastSequenceNumber: extMax,
+		Jitter:             uint32(c.jitter),
+		LastSenderReport:   c.lsr,
+		Delay:              dlsr,
+	}, true
+}
+
+// addReporting and removeReporting keep the set of connected peers, for
+// sendReports, and the count of those on the direct path.
+func (e *Engine) addReporting(p *Peer, direct bool) {
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
+	if p.closed.Load() {
+		return
+	}
+	if e.reporting == nil {
+		e.reporting = make(map[*Peer]struct{})
+	}
+	e.reporting[p] = struct{}{}
+	if direct {
+		e.stats.directPeers.Add(1)
+	}
+}
+
+func (e *Engine) removeReporting(p *Peer) {
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
+	if _, ok := e.reporting[p]; ok {
+		delete(e.reporting, p)
+		if p.direct.Load() != nil {
+			e.stats.directPeers.Add(-1)
+		}
+	}
+}
+
+// reportLoop sends the reports until stop closes.
+func (e *Engine) reportLoop(stop <-chan struct{}) {
+	t := time.NewTicker(reportInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			e.sendReports()
+		}
+	}
+}
+
+// sendReports sends each connected peer one compound RTCP packet: the
+// sender reports of its slots, the first carrying the reception report of
+// its upstream.
+func (e *Engine) sendReports() {
+	e.reportMu.Lock()
+	peers := make([]*Peer, 0, len(e.reporting))
+	for p := range e.reporting {
+		peers = append(peers, p)
+	}
+	e.reportMu.Unlock()
+	wall := time.Now()
+	var pkts []rtcp.Packet
+	for _, p := range peers {
+		if p.closed.Load() {
+			continue
+		}
+		now := p.r.clock.now()
+		pkts, srs, rrs := p.reports(pkts[:0], now, wall)
+		if len(pkts) == 0 {
+			continue
+		}
+		if err := p.pc.WriteRTCP(pkts); err == nil {
+			e.stats.reportsSent.Add(srs)
+			e.stats.receptionReports.Add(rrs)
+		}
+	}
+}
+
+// reports appends the peer's reports to pkts, and counts its sender and
+// reception reports.
+func (p *Peer) reports(pkts []rtcp.Packet, now int64, wall time.Time) (_ []rtcp.Packet, srs, rrs uint64) {
+	var first *rtcp.SenderReport
+	for _, s := range p.slots {
+		if sr := s.report(now, wall); sr != nil {
+			if first == nil {
+				first = sr
+			}
+			pkts = append(pkts, sr)
+			srs++
+		}
+	}
+	block, ok := p.src.rx.block(now)
+	switch {
+	case !ok:
+	case first != nil:
+		first.Reports = []rtcp.ReceptionReport{block}
+		rrs++
+	case len(p.slots) > 0:
+		// No slot sent yet: a receiver report, from the first slot's SSRC.
+		pkts = append(pkts, &rtcp.ReceiverReport{SSRC: p.slots[0].ssrc(), Reports: []rtcp.ReceptionReport{block}})
+		rrs++
+	}
+	return pkts, srs, rrs
+}
