@@ -46,6 +46,12 @@ const RELAY = process.env.RELAY === '1';
  * UDP. Chromium only.
  */
 const TCP = process.env.TCP === '1';
+/**
+ * LOOPBACK=1: Chromium with its default IP policy and loopback allowed in
+ * PeerConnections (as for RELAY and TCP) instead of
+ * default_public_interface_only: it then gathers a host candidate on lo.
+ */
+const LOOPBACK = process.env.LOOPBACK === '1';
 /** How long a page may take to load and show the form (ms). */
 const WAIT_MS = 20000;
 /** A join with no audio packet after this is counted as failed (ms). */
@@ -283,7 +289,7 @@ async function main() {
   if (RELAY) args.push('-turn-port', String(await freePort()));
   if (TCP) args.push('-tcp-port', String(await freePort()));
   const server = await startServer('jointime', args);
-  const browser = await (BROWSER === 'firefox' ? firefox : chromium).launch({ loopbackSockets: RELAY || TCP });
+  const browser = await (BROWSER === 'firefox' ? firefox : chromium).launch({ loopbackSockets: RELAY || TCP || LOOPBACK });
   const session = `jointime-${Date.now()}`;
   const rows = [];
   const failed = [];
