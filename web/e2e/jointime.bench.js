@@ -52,6 +52,13 @@ const TCP = process.env.TCP === '1';
  * default_public_interface_only: it then gathers a host candidate on lo.
  */
 const LOOPBACK = process.env.LOOPBACK === '1';
+/**
+ * LINK=1: the measured pages join as people do, from a link with their
+ * token in the fragment (#token=…&session=…), so the click sends no dev
+ * token request first. The bench gets each token from the server's
+ * /dev/token before opening the page.
+ */
+const LINK = process.env.LINK === '1';
 /** How long a page may take to load and show the form (ms). */
 const WAIT_MS = 20000;
 /** A join with no audio packet after this is counted as failed (ms). */
@@ -208,18 +215,32 @@ function firstPacket([pollMs, waitMs]) {
   });
 }
 
+/** A join link's fragment for a new participant of session (LINK=1), from the server's /dev/token. */
+async function linkFragment(url, session, alias) {
+  const q = new URLSearchParams({ session, role: 'participant', user: `jointime-${alias.replace(/\W/g, '')}` });
+  const res = await fetch(`${url}/dev/token?${q}`);
+  if (!res.ok) throw new Error(`dev token: HTTP ${res.status}`);
+  const { token } = await res.json();
+  return `#${new URLSearchParams({ token, session })}`;
+}
+
 /** Joins through the form in a new context; returns the page and its timeline. */
 async function joinOnce(browser, url, session, alias, role) {
+  const link = LINK && role !== 'host' ? await linkFragment(url, session, alias) : '';
   if (BROWSER === 'firefox') {
     const context = await browser.createBrowserContext();
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT_MS);
     await page.evaluateOnNewDocument(instrument);
-    await page.goto(`${url}/`);
-    await page.waitForSelector('#dev-fields', { visible: true });
-    await page.locator('#session-input').fill(session);
+    await page.goto(`${url}/${link}`);
+    if (link) {
+      await page.waitForSelector('#token-details', { hidden: true });
+    } else {
+      await page.waitForSelector('#dev-fields', { visible: true });
+      await page.locator('#session-input').fill(session);
+      await page.select('#dev-role', role);
+    }
     await page.locator('#alias-input').fill(alias);
-    await page.select('#dev-role', role);
     await page.locator('#join-button').click();
     return { context, page };
   }
@@ -227,7 +248,13 @@ async function joinOnce(browser, url, session, alias, role) {
   const mode = role === 'host' ? '' : (RELAY && 'relay') || (TCP && 'tcp') || '';
   await context.addInitScript(instrument, mode);
   const page = await context.newPage();
-  await page.goto(`${url}/`);
+  await page.goto(`${url}/${link}`);
+  if (link) {
+    await page.locator('#token-details').waitFor({ state: 'hidden', timeout: WAIT_MS });
+    await page.getByLabel('Name others see').fill(alias);
+    await page.getByRole('button', { name: 'Join', exact: true }).click();
+    return { context, page };
+  }
   await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
   await page.getByLabel('Session', { exact: true }).fill(session);
   await page.getByLabel('Name others see').fill(alias);
@@ -321,7 +348,8 @@ async function main() {
   const paths = [...new Set(rows.map((r) => r.path))].join(', ');
   const setups = [...new Set(rows.map((r) => `offer ${r.offerSetup}, answer ${r.answerSetup}, browser is DTLS ${r.dtlsRole}`))];
   const over = (RELAY && ' through TURN (relay only)') || (TCP && ' over ICE-TCP (UDP candidates dropped both ways)') || '';
-  console.log(`Join timeline in ${BROWSER}${over}: ${rows.length} joins with audio of ${rows.length + failed.length} (${setups.join('; ')}; media over ${paths})`);
+  const from = LINK ? ', joining from a link with the token' : ', joining through the dev form (a token request first)';
+  console.log(`Join timeline in ${BROWSER}${over}${from}: ${rows.length} joins with audio of ${rows.length + failed.length} (${setups.join('; ')}; media over ${paths})`);
   console.log(`${new Date().toISOString()}, ${cpus().length} cores, load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`);
   console.log('ms since the Join click           p50    p99    min    max  | step  p50    p99');
   for (const [label, key, after] of STEPS) {
