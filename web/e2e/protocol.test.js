@@ -123,6 +123,27 @@ describe('protocol layer', () => {
     assert.equal(counters.answers - before.answers, 1);
   });
 
+  it('sends a track given by replaceMicTrack while the microphone was opening, not the one asked for', async () => {
+    let open;
+    const raw = { kind: 'audio', enabled: true, stop() {} };
+    const disguised = { kind: 'audio', enabled: true, stop() {} };
+    const { c, ws, pc } = await joined({ getMicrophone: () => new Promise((r) => { open = r; }) });
+    assert.equal(ws.last('answer'), undefined, 'the answer waits for the microphone');
+    await c.replaceMicTrack(disguised);
+    open({ getAudioTracks: () => [raw] });
+    await tick(5);
+    assert.equal(pc.transceivers[0].sender.track, disguised);
+    assert.equal(ws.sent.filter((m) => m.type === 'answer').length, 1);
+  });
+
+  it('answers with nothing to send when the microphone is refused, and says so', async () => {
+    const { seen, ws, pc } = await joined({ getMicrophone: async () => { throw new Error('NotAllowedError'); } });
+    assert.equal(ws.sent.filter((m) => m.type === 'answer').length, 1);
+    assert.equal(pc.transceivers[0].direction, 'sendonly');
+    assert.equal(pc.transceivers[0].sender.track, null);
+    assert.deepEqual(seen.filter(([t]) => t === 'problem').map(([, d]) => d.code), ['microphone']);
+  });
+
   it('holds local candidates until the answer is sent', async () => {
     const { c } = newClient();
     c.start();
