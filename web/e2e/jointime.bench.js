@@ -24,7 +24,9 @@
 //
 // A join with no packet within 10 s is counted apart, with the states of
 // its PeerConnection (Chromium in a loopback-only namespace now and then
-// never finishes gathering and never starts ICE, whatever the server).
+// never finishes gathering and never starts ICE, whatever the server: seen
+// when its getUserMedia resolves after the answer, and not with LOOPBACK=1;
+// cmd/sanctuary-bots/BENCHMARKS.md).
 
 import { loadavg, cpus } from 'node:os';
 import * as chromium from './chromium.js';
