@@ -200,6 +200,8 @@ func printTable(w io.Writer, r bots.Report) {
 		{"bots (speakers, slots)", fmt.Sprintf("%d (%d, %d)", r.Bots, r.Speakers, r.Slots)},
 		{"joined / connected / failed", fmt.Sprintf("%d / %d / %d", r.Joined, r.Connected, r.Failed)},
 		{"join ms p50 / p99", f(r.JoinMsP50) + " / " + f(r.JoinMsP99)},
+		{"answer sent ms p50 / p99", f(r.AnswerMsP50) + " / " + f(r.AnswerMsP99)},
+		{"ICE connected ms p50 / p99", f(r.ICEMsP50) + " / " + f(r.ICEMsP99)},
 		{"connected ms p50 / p99", f(r.ConnectMsP50) + " / " + f(r.ConnectMsP99)},
 		{"first audio ms p50 / p99", f(r.FirstAudioMsP50) + " / " + f(r.FirstAudioMsP99)},
 		{"window s", f(r.DurationS)},

@@ -282,6 +282,7 @@ func newBot(c Config, api *webrtc.API) (*Bot, error) {
 		return nil, fmt.Errorf("bots: peer connection: %w", err)
 	}
 	b.pc.OnICECandidate(b.onICECandidate)
+	b.pc.OnICEConnectionStateChange(b.onICEState)
 	b.pc.OnConnectionStateChange(b.onConnectionState)
 	b.pc.OnTrack(b.onTrack)
 	return b, nil

@@ -19,7 +19,11 @@ type Report struct {
 
 	JoinMsP50       float64 `json:"join_ms_p50"`        // websocket dial → welcome
 	JoinMsP99       float64 `json:"join_ms_p99"`        //
-	ConnectMsP50    float64 `json:"connect_ms_p50"`     // websocket dial → PeerConnection connected
+	AnswerMsP50     float64 `json:"answer_ms_p50"`      // websocket dial → answer sent
+	AnswerMsP99     float64 `json:"answer_ms_p99"`      //
+	ICEMsP50        float64 `json:"ice_ms_p50"`         // websocket dial → ICE connected
+	ICEMsP99        float64 `json:"ice_ms_p99"`         //
+	ConnectMsP50    float64 `json:"connect_ms_p50"`     // websocket dial → PeerConnection connected (DTLS up)
 	ConnectMsP99    float64 `json:"connect_ms_p99"`     //
 	FirstAudioMsP50 float64 `json:"first_audio_ms_p50"` // websocket dial → first packet heard
 	FirstAudioMsP99 float64 `json:"first_audio_ms_p99"` //
@@ -117,7 +121,7 @@ const maxFailures = 20
 func Summarize(stats []Stats, window time.Duration) Report {
 	r := Report{Bots: len(stats), DurationS: window.Seconds()}
 	pids := participantIndex(stats)
-	var joinMs, connectMs, firstMs []float64
+	var joinMs, answerMs, iceMs, connectMs, firstMs []float64
 	var latency Histogram
 	for i := range stats {
 		s := &stats[i]
@@ -133,6 +137,12 @@ func Summarize(stats []Stats, window time.Duration) Report {
 		}
 		if s.Sent > 0 {
 			r.Speakers++
+		}
+		if s.AnswerMs > 0 {
+			answerMs = append(answerMs, s.AnswerMs)
+		}
+		if s.ICEMs > 0 {
+			iceMs = append(iceMs, s.ICEMs)
 		}
 		if s.ConnectMs > 0 {
 			connectMs = append(connectMs, s.ConnectMs)
@@ -160,6 +170,8 @@ func Summarize(stats []Stats, window time.Duration) Report {
 	}
 	r.Failed = r.Bots - r.Connected
 	r.JoinMsP50, r.JoinMsP99 = percentile(joinMs, 0.5), percentile(joinMs, 0.99)
+	r.AnswerMsP50, r.AnswerMsP99 = percentile(answerMs, 0.5), percentile(answerMs, 0.99)
+	r.ICEMsP50, r.ICEMsP99 = percentile(iceMs, 0.5), percentile(iceMs, 0.99)
 	r.ConnectMsP50, r.ConnectMsP99 = percentile(connectMs, 0.5), percentile(connectMs, 0.99)
 	r.FirstAudioMsP50, r.FirstAudioMsP99 = percentile(firstMs, 0.5), percentile(firstMs, 0.99)
 	r.LatencyMsP50, r.LatencyMsP99 = ms(latency.Quantile(0.5)), ms(latency.Quantile(0.99))

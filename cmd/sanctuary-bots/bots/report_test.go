@@ -19,11 +19,11 @@ func TestSummarize(t *testing.T) {
 	// Bots 0 and 1 speak; 2 listens with an audience of {0} only; 3 never
 	// joined; 4 joined without media.
 	stats := []Stats{
-		{Index: 0, Joined: true, Connected: true, Slots: 3, JoinMs: 10, ConnectMs: 30, FirstAudioMs: 50, Sent: 120, SentInWindow: 100,
+		{Index: 0, Joined: true, Connected: true, Slots: 3, JoinMs: 10, AnswerMs: 15, ICEMs: 25, ConnectMs: 30, FirstAudioMs: 50, Sent: 120, SentInWindow: 100,
 			ReceivedInWindowBySource: map[int]uint64{1: 50}, Latency: histOf(time.Millisecond)},
-		{Index: 1, Joined: true, Connected: true, Slots: 2, JoinMs: 20, ConnectMs: 40, FirstAudioMs: 60, Sent: 60, SentInWindow: 50,
+		{Index: 1, Joined: true, Connected: true, Slots: 2, JoinMs: 20, AnswerMs: 22, ICEMs: 35, ConnectMs: 40, FirstAudioMs: 60, Sent: 60, SentInWindow: 50,
 			ReceivedInWindowBySource: map[int]uint64{0: 99}, Renegotiations: 1, Latency: histOf(2 * time.Millisecond)},
-		{Index: 2, Joined: true, Connected: true, JoinMs: 30, ConnectMs: 45, FirstAudioMs: 70, Audience: []int{0},
+		{Index: 2, Joined: true, Connected: true, JoinMs: 30, AnswerMs: 33, ICEMs: 44, ConnectMs: 45, FirstAudioMs: 70, Audience: []int{0},
 			// 5 from bot 1 are outside the audience: they were foreign, never counted here,
 			// but the sum must ignore them even if a caller puts them in.
 			ReceivedInWindowBySource: map[int]uint64{0: 98, 1: 5}, Foreign: 3, SeqGaps: 2,
@@ -34,7 +34,7 @@ func TestSummarize(t *testing.T) {
 	r := Summarize(stats, 2*time.Second)
 	want := Report{
 		Bots: 5, Speakers: 2, Slots: 2, Joined: 4, Connected: 3, Failed: 2,
-		JoinMsP50: 20, JoinMsP99: 40, ConnectMsP50: 40, ConnectMsP99: 45, FirstAudioMsP50: 60, FirstAudioMsP99: 70,
+		JoinMsP50: 20, JoinMsP99: 40, AnswerMsP50: 22, AnswerMsP99: 33, ICEMsP50: 35, ICEMsP99: 44, ConnectMsP50: 40, ConnectMsP99: 45, FirstAudioMsP50: 60, FirstAudioMsP99: 70,
 		PacketsSent:     150,
 		PacketsExpected: 50 + 100 + 100, // 0 hears 1; 1 hears 0; 2 hears 0 only; 4 has no media
 		PacketsReceived: 50 + 99 + 98,
@@ -49,6 +49,8 @@ func TestSummarize(t *testing.T) {
 	if got.Bots != want.Bots || got.Speakers != want.Speakers || got.Slots != want.Slots || got.Joined != want.Joined ||
 		got.Connected != want.Connected || got.Failed != want.Failed ||
 		got.JoinMsP50 != want.JoinMsP50 || got.JoinMsP99 != want.JoinMsP99 ||
+		got.AnswerMsP50 != want.AnswerMsP50 || got.AnswerMsP99 != want.AnswerMsP99 ||
+		got.ICEMsP50 != want.ICEMsP50 || got.ICEMsP99 != want.ICEMsP99 ||
 		got.ConnectMsP50 != want.ConnectMsP50 || got.ConnectMsP99 != want.ConnectMsP99 ||
 		got.FirstAudioMsP50 != want.FirstAudioMsP50 || got.FirstAudioMsP99 != want.FirstAudioMsP99 ||
 		got.PacketsSent != want.PacketsSent || got.PacketsExpected != want.PacketsExpected ||

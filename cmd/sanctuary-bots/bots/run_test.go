@@ -61,7 +61,8 @@ func TestRunAgainstRealServer(t *testing.T) {
 			rep.PacketsReceived, rep.LossPct)
 	}
 	if rep.ForeignPackets+rep.Renegotiations+rep.SeqBackwards+rep.SSRCChanges+rep.Unrecognised != 0 ||
-		rep.LatencyMsP50 <= 0 || rep.FirstAudioMsP50 <= 0 || rep.JoinMsP50 <= 0 || rep.ConnectMsP50 <= 0 {
+		rep.LatencyMsP50 <= 0 || rep.FirstAudioMsP50 <= 0 || rep.JoinMsP50 <= 0 || rep.ConnectMsP50 <= 0 ||
+		rep.AnswerMsP50 <= 0 || rep.ICEMsP50 <= 0 {
 		t.Fatalf("%+v", rep)
 	}
 	if rep.ServerForwardedPPS <= 0 || rep.ServerCPUUsPerPacket <= 0 || rep.ServerRSSMB <= 0 ||

@@ -238,6 +238,9 @@ func (b *Bot) handleOffer(m *signaling.SDP) error {
 		return err
 	}
 	if first {
+		b.mu.Lock()
+		b.st.answerMs = ms(time.Since(b.start))
+		b.mu.Unlock()
 		for _, h := range b.sig.sender.GetParameters().HeaderExtensions {
 			if h.URI == sdp.AudioLevelURI {
 				b.extID.Store(uint32(h.ID))
@@ -335,6 +338,18 @@ func (b *Bot) sendCandidate(m signaling.Candidate) {
 			b.localError(err.Error())
 		}
 	}
+}
+
+// onICEState records when ICE first connected.
+func (b *Bot) onICEState(s webrtc.ICEConnectionState) {
+	if s != webrtc.ICEConnectionStateConnected {
+		return
+	}
+	b.mu.Lock()
+	if b.st.iceMs == 0 {
+		b.st.iceMs = ms(time.Since(b.start))
+	}
+	b.mu.Unlock()
 }
 
 // onConnectionState records connected and failed.

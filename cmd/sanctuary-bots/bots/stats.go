@@ -15,10 +15,11 @@ type Stats struct {
 	Connected     bool   // its PeerConnection reached connected
 	Slots         int    // K, the downstream slots the welcome announced
 	// JoinMs is the time from the start of the websocket dial to the
-	// welcome; ConnectMs to the PeerConnection's connected state;
+	// welcome; AnswerMs to the first answer sent; ICEMs to ICE connected;
+	// ConnectMs to the PeerConnection's connected state (DTLS up);
 	// FirstAudioMs to the first packet counted in ReceivedBySource. Each is
 	// 0 until it happened.
-	JoinMs, ConnectMs, FirstAudioMs float64
+	JoinMs, AnswerMs, ICEMs, ConnectMs, FirstAudioMs float64
 	// Sent counts the packets the bot sent; SentInWindow those whose send
 	// time lies in the window set with SetWindow.
 	Sent, SentInWindow uint64
@@ -83,6 +84,7 @@ type counters struct {
 	joined, connected, replaced     bool
 	k                               int // slots announced in the welcome
 	joinMs, connectMs, firstAudioMs float64
+	answerMs, iceMs                 float64
 	sent, sentInWindow, sendErrors  uint64
 	firstInWindow, lastInWindow     uint32 // counters; valid when sentInWindow > 0
 	received                        uint64 // sum of receivedBySource
@@ -229,6 +231,8 @@ func (b *Bot) Stats() Stats {
 		Connected:                c.connected,
 		Slots:                    c.k,
 		JoinMs:                   c.joinMs,
+		AnswerMs:                 c.answerMs,
+		ICEMs:                    c.iceMs,
 		ConnectMs:                c.connectMs,
 		FirstAudioMs:             c.firstAudioMs,
 		Sent:                     c.sent,
