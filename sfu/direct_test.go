@@ -204,3 +204,10 @@ func TestSlotReport(t *testing.T) {
 		t.Fatalf("report %+v, want SSRC 77, 3 packets, 300 octets, RTP time 1920", sr)
 	}
 }
+
+// isDirect reports whether the slot takes the direct write path.
+func (s *slot) isDirect() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.direct != nil
+}

@@ -181,7 +181,7 @@ type Engine struct {
 	stats    counters
 	echoes   atomic.Uint64 // ICE checks handed back to pion (checkecho.go)
 
-	// Connected peers, for their slots' sender reports (direct.go), sent
+	// Connected peers, for their RTCP reports (reports.go), sent
 	// by reportLoop until stopReports closes.
 	reportMu    sync.Mutex
 	reporting   map[*Peer]struct{}

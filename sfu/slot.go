@@ -123,13 +123,6 @@ func (s *slot) setSource(src *source) bool {
 	return true
 }
 
-// isDirect reports whether the slot takes the direct write path.
-func (s *slot) isDirect() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.direct != nil
-}
-
 // source returns the slot's current source.
 func (s *slot) source() *source {
 	s.mu.Lock()
