@@ -46,6 +46,20 @@ export function chromiumArgs() {
 
 /**
  * Launches headless Chromium.
+ *
+ * By default its PeerConnections use Chromium's default IP policy with
+ * loopback allowed, not BROWSER-TESTS.md's default_public_interface_only.
+ * With that policy and no default route (a loopback-only namespace)
+ * Chromium opens no socket of its own: enough for host checks answered as
+ * peer-reflexive, but it never reaches a TURN server, and now and then it
+ * never starts ICE at all (state "new" after its answer; the client then
+ * starts afresh 10 s later). That stall made `.ci/run` red on 2026-11-28
+ * (the disguise test saw a second offer) and was seen in 6 of 16 joins of
+ * one variant of the join bench, against 0 of 16 with this policy
+ * (cmd/sanctuary-bots/BENCHMARKS.md, "Joins in browsers…"). The join-time
+ * bench passes loopbackSockets: false to measure with the recipe's policy,
+ * as its earlier figures were.
+ * @param {{loopbackSockets?: boolean}} [o]
  * @returns {Promise<import('playwright-core').Browser>}
  */
 export async function launch(o = {}) {
@@ -53,12 +67,7 @@ export async function launch(o = {}) {
     throw new Error(`${CHROMIUM} is missing: run web/e2e/run.sh (it installs chromium with apt-get)`);
   }
   let args = chromiumArgs();
-  if (o.loopbackSockets) {
-    // With default_public_interface_only and no default route (a
-    // loopback-only namespace) Chromium opens no socket of its own at all:
-    // enough for host checks answered as prflx, but it never reaches a TURN
-    // server. The default policy with loopback allowed lets it allocate
-    // from a TURN server on 127.0.0.1.
+  if (o.loopbackSockets ?? true) {
     args = [...args.filter((a) => !a.startsWith('--webrtc-ip-handling-policy')), '--allow-loopback-in-peer-connection'];
   }
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });

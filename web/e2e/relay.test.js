@@ -48,7 +48,7 @@ describe('media through the embedded TURN server', { timeout: 240000 }, () => {
 
   before(async () => {
     server = await startServer('relay', ['-turn-port', String(await freePort())]);
-    browser = await launch({ loopbackSockets: true });
+    browser = await launch(); // loopback sockets, which reach the TURN server on 127.0.0.1
     a = await join(browser, server.url, { session: 'e2e-relay', alias: 'Relay Fox', role: 'host', initScript: forceRelay });
     b = await join(browser, server.url, { session: 'e2e-relay', alias: 'Relay Otter', role: 'participant', initScript: forceRelay });
   });
