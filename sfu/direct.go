@@ -33,7 +33,7 @@ import (
 // (reports.go): pion's sender-report interceptor would see no packet of a
 // direct slot.
 //
-// A peer takes the direct path when its PeerConnection first connects, if
+// A peer takes the direct path when its DTLS handshake is done, if
 // the server is its DTLS server (dtlsSecrets), its pair is on one of those
 // sockets (routeOf), and the slot did not negotiate NACK (pion's responder
 // needs the packets it sent). It keeps it for life: once a slot's packets
@@ -158,9 +158,11 @@ func (e *Engine) routeOf(pair *webrtc.ICECandidatePair) (route, bool) {
 	return route{}, false
 }
 
-// choosePath picks the peer's write path when its PeerConnection first
-// connects (see the comment at the top of this file), then lets its slots
-// write. It runs once per peer.
+// choosePath picks the peer's write path when its DTLS handshake is done
+// (see the comment at the top of this file), then lets its slots write. It
+// runs once per peer, and may run with the DTLS transport's lock held: it
+// takes only the ICE transport's, the engine's and the slots' locks (a
+// slot not yet ready never calls into pion).
 func (p *Peer) choosePath() {
 	p.pathOnce.Do(func() {
 		d, why := p.newDirect()
@@ -229,9 +231,7 @@ func (p *Peer) onPairChange() {
 	}
 }
 
-func (p *Peer) iceTransport() *webrtc.ICETransport {
-	return p.pc.SCTP().Transport().ICETransport()
-}
+func (p *Peer) iceTransport() *webrtc.ICETransport { return p.ice }
 
 // tcpConns is the engine's ICE-TCP listener, which keeps every connection
 // it accepted by the client's address, so that a direct path can write to

@@ -66,8 +66,9 @@ type Peer struct {
 	lastSlots []string // last ids given to OnSlots; router lock
 
 	// The write path of the peer's slots (direct.go), chosen once when
-	// the PeerConnection first connects.
-	secrets  *dtlsSecrets // what the DTLS handshake shows of the SRTP keys; nil with NoDirectWrites
+	// the DTLS handshake is done.
+	secrets  *dtlsSecrets         // what the DTLS handshake shows of the SRTP keys; nil with NoDirectWrites
+	ice      *webrtc.ICETransport // the PeerConnection's, kept: reading it through the DTLS transport takes that transport's lock
 	pathOnce sync.Once
 	direct   atomic.Pointer[directPath] // nil: pion's path
 
@@ -139,10 +140,21 @@ func (p *Peer) setup() error {
 		init := c.ToJSON()
 		p.h.OnCandidate(&init)
 	})
-	p.iceTransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { p.onPairChange() })
+	dtls := p.pc.SCTP().Transport()
+	p.ice = dtls.ICETransport()
+	p.ice.OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { p.onPairChange() })
+	// The slots wait for their write path (choosePath), chosen as soon as
+	// the DTLS handshake is done: pion calls this with the DTLS
+	// transport's lock held, before its own SRTP starts, and reports the
+	// PeerConnection connected only after, from a new goroutine.
+	dtls.OnStateChange(func(s webrtc.DTLSTransportState) {
+		if s == webrtc.DTLSTransportStateConnected {
+			p.choosePath()
+		}
+	})
 	p.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {
-			p.choosePath() // before OnState: the slots wait for it
+			p.choosePath() // done already unless DTLS's report was missed; before OnState either way
 		}
 		if p.h.OnState != nil {
 			p.h.OnState(s)
@@ -170,7 +182,7 @@ func (p *Peer) closeUnusedTCP() {
 	if mux == nil || p.closed.Load() {
 		return
 	}
-	pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	pair, err := p.ice.GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolUDP {
 		return
 	}
