@@ -197,46 +197,43 @@ func (c *testClient) read(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}
 }
 
-// readReports keeps the newest sender report of each slot.
-func (c *testClient) readReports(recv *webrtc.RTPReceiver) {
+// readRTCP hands each RTCP packet read from read to keep, under c.mu,
+// until read fails.
+func (c *testClient) readRTCP(read func() ([]rtcp.Packet, interceptor.Attributes, error), keep func(rtcp.Packet)) {
 	defer c.wg.Done()
 	for {
-		pkts, _, err := recv.ReadRTCP()
+		pkts, _, err := read()
 		if err != nil {
 			return
 		}
+		c.mu.Lock()
 		for _, p := range pkts {
-			if sr, ok := p.(*rtcp.SenderReport); ok {
-				c.mu.Lock()
-				c.reports[sr.SSRC] = *sr
-				c.mu.Unlock()
-			}
+			keep(p)
 		}
+		c.mu.Unlock()
 	}
+}
+
+// readReports keeps the newest sender report of each slot.
+func (c *testClient) readReports(recv *webrtc.RTPReceiver) {
+	c.readRTCP(recv.ReadRTCP, func(p rtcp.Packet) {
+		if sr, ok := p.(*rtcp.SenderReport); ok {
+			c.reports[sr.SSRC] = *sr
+		}
+	})
 }
 
 // readReceptionReports keeps the reception reports the server sends about
 // this client's upstream.
 func (c *testClient) readReceptionReports(sender *webrtc.RTPSender) {
-	defer c.wg.Done()
-	for {
-		pkts, _, err := sender.ReadRTCP()
-		if err != nil {
-			return
+	c.readRTCP(sender.ReadRTCP, func(p rtcp.Packet) {
+		switch r := p.(type) {
+		case *rtcp.SenderReport:
+			c.rr = append(c.rr, r.Reports...)
+		case *rtcp.ReceiverReport:
+			c.rr = append(c.rr, r.Reports...)
 		}
-		for _, p := range pkts {
-			var blocks []rtcp.ReceptionReport
-			switch r := p.(type) {
-			case *rtcp.SenderReport:
-				blocks = r.Reports
-			case *rtcp.ReceiverReport:
-				blocks = r.Reports
-			}
-			c.mu.Lock()
-			c.rr = append(c.rr, blocks...)
-			c.mu.Unlock()
-		}
-	}
+	})
 }
 
 // receptionReport returns the newest reception report on this client's
