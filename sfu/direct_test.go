@@ -118,8 +118,8 @@ func TestDirectWritePath(t *testing.T) {
 }
 
 // TestReception: the reception report's counts over a wrap, a loss, a
-// late packet, a duplicate, a jump that restarts the counts, and a sender
-// report's LSR and DLSR (RFC 3550 6.4.1, A.1, A.3, A.8).
+// late packet, a duplicate, a jump that restarts the counts, a sender
+// report's LSR and DLSR, and a timestamp wrap (RFC 3550 6.4.1, A.1, A.3, A.8).
 func TestReception(t *testing.T) {
 	const ms = int64(time.Millisecond)
 	var r reception
@@ -170,6 +170,17 @@ func TestReception(t *testing.T) {
 	r.onRTP(43, 100, 0, now)
 	if b, _ = r.block(now); b.SSRC != 43 || b.LastSequenceNumber != 100 {
 		t.Fatalf("after a new SSRC: %+v", b)
+	}
+	// Timestamps start anywhere: one wrapping past 2^32 on time is no jitter.
+	var w reception
+	ts = 1<<32 - 5*960
+	for i := range 10 {
+		w.onRTP(44, uint16(i), ts, now)
+		ts += 960
+		now += 20 * ms
+	}
+	if b, _ = w.block(now); b.Jitter != 0 || b.TotalLost != 0 {
+		t.Fatalf("over a timestamp wrap: %+v, want jitter 0, nothing lost", b)
 	}
 }
 

@@ -37,11 +37,10 @@ func (s *slot) report(now int64, wall time.Time) *rtcp.SenderReport {
 	if s.sr.packets == 0 {
 		return nil
 	}
-	elapsed := time.Duration(now - s.sr.lastAt)
 	return &rtcp.SenderReport{
 		SSRC:        s.hdr.SSRC,
 		NTPTime:     ntpTime(wall),
-		RTPTime:     s.sr.lastTS + uint32(elapsed.Seconds()*opusClockRate),
+		RTPTime:     s.sr.lastTS + rtpTicks(now-s.sr.lastAt),
 		PacketCount: s.sr.packets,
 		OctetCount:  s.sr.octets,
 	}
@@ -54,7 +53,9 @@ func (s *slot) ssrc() uint32 {
 	return s.hdr.SSRC
 }
 
-const opusClockRate = 48000
+// rtpTicks is a router-clock duration in Opus RTP ticks (ticksPerMs, the
+// munger's clock), modulo 2^32 as RTP timestamps are.
+func rtpTicks(ns int64) uint32 { return uint32(ns * ticksPerMs / 1_000_000) }
 
 // ntpTime is t as a 64-bit NTP timestamp (RFC 3550 4).
 func ntpTime(t time.Time) uint64 {
@@ -92,8 +93,8 @@ type rxCounts struct {
 
 	expectedPrior, receivedPrior uint32 // at the last report
 
-	transit int64   // arrival − RTP timestamp of the previous packet, in clock-rate units
-	jitter  float64 // RFC 3550 A.8, in clock-rate units
+	transit uint32  // arrival − RTP timestamp of the previous packet, in RTP ticks, modulo 2^32
+	jitter  float64 // RFC 3550 A.8, in RTP ticks
 
 	lsr   uint32 // the middle 32 bits of the newest sender report's NTP time
 	lsrAt int64  // router clock when it came; 0: none yet
@@ -104,7 +105,9 @@ func (r *reception) onRTP(ssrc uint32, seq uint16, ts uint32, now int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := &r.rx
-	transit := now*opusClockRate/int64(time.Second) - int64(ts)
+	// In 32 bits, as RFC 3550 A.8 does: a timestamp wrapping (they start
+	// anywhere) changes no difference.
+	transit := rtpTicks(now) - ts
 	restart := !c.started || ssrc != c.ssrc
 	delta := seq - c.maxSeq
 	switch {
@@ -126,7 +129,7 @@ func (r *reception) onRTP(ssrc uint32, seq uint16, ts uint32, now int64) {
 		return
 	}
 	c.received++
-	d := transit - c.transit
+	d := int64(int32(transit - c.transit))
 	if d < 0 {
 		d = -d
 	}
