@@ -52,10 +52,8 @@ type directPath struct {
 	hdr    rtp.Header // EncryptRTP's parse of the header; reused
 	plain  []byte     // the marshalled packet; reused
 	sealed []byte     // the sealed packet; reused (the batch copies it)
-	sock   *echoConn  // the UDP socket of the pair (the mux or the peer's own); nil on TCP
-	udp    netip.AddrPort
-	tcp    net.Conn // non-nil: the client's ICE-TCP connection
-	routed bool     // udp or tcp is where the selected pair goes
+	frame  []byte     // an ICE-TCP frame; reused (Write keeps nothing)
+	to     route      // where the selected pair goes; zero: nowhere
 }
 
 var errUnroutable = errors.New("sfu: the selected candidate pair is on no socket of the engine")
@@ -65,7 +63,7 @@ var errUnroutable = errors.New("sfu: the selected candidate pair is on no socket
 func (d *directPath) writeRTP(h *rtp.Header, payload []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.routed {
+	if !d.to.ok() {
 		return 0, errUnroutable
 	}
 	n := h.MarshalSize() + len(payload)
@@ -83,10 +81,10 @@ func (d *directPath) writeRTP(h *rtp.Header, payload []byte) (int, error) {
 		return 0, err
 	}
 	d.sealed = sealed
-	if d.tcp != nil {
+	if d.to.tcp != nil {
 		return d.writeTCP(sealed)
 	}
-	return d.sock.WriteToAddrPort(sealed, d.udp) // into the fan-out's batch on the mux
+	return d.to.sock.WriteToAddrPort(sealed, d.to.udp) // into the fan-out's batch on the mux
 }
 
 // writeTCP sends one RFC 4571 frame, in one Write: the connection's writes
@@ -96,24 +94,22 @@ func (d *directPath) writeTCP(p []byte) (int, error) {
 	if len(p) > 0xffff {
 		return 0, errors.New("sfu: packet too large for an ICE-TCP frame")
 	}
-	frame := make([]byte, 2+len(p)) // TCP clients are few; the copy keeps d.sealed reusable
-	binary.BigEndian.PutUint16(frame, uint16(len(p)))
-	copy(frame[2:], p)
-	if _, err := d.tcp.Write(frame); err != nil {
+	d.frame = binary.BigEndian.AppendUint16(d.frame[:0], uint16(len(p)))
+	d.frame = append(d.frame, p...)
+	if _, err := d.to.tcp.Write(d.frame); err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
-// route points the path at pair: a UDP pair on the engine's mux socket, or
-// a TCP pair whose connection came through the engine's ICE-TCP listener.
-// It reports whether pair is one of those.
+// route points the path at pair (routeOf). It reports whether pair is on
+// a socket of the engine.
 func (d *directPath) route(pair *webrtc.ICECandidatePair) bool {
-	r, ok := d.e.routeOf(pair)
+	r := d.e.routeOf(pair)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.sock, d.udp, d.tcp, d.routed = r.sock, r.udp, r.tcp, ok
-	return ok
+	d.to = r
+	return r.ok()
 }
 
 // route is where a direct path sends: a UDP socket and the client's
@@ -124,38 +120,41 @@ type route struct {
 	tcp  net.Conn
 }
 
+// ok reports whether the route goes anywhere.
+func (r route) ok() bool { return r.sock != nil || r.tcp != nil }
+
 // routeOf finds where the engine sends to pair's remote end: its UDP mux
 // socket, a peer's own UDP socket (no mux: dev mode, tests), or an ICE-TCP
-// connection from the engine's listener.
-func (e *Engine) routeOf(pair *webrtc.ICECandidatePair) (route, bool) {
+// connection from the engine's listener. The zero route when it is on none.
+func (e *Engine) routeOf(pair *webrtc.ICECandidatePair) route {
 	if pair == nil || pair.Local == nil || pair.Remote == nil {
-		return route{}, false
+		return route{}
 	}
 	ip, err := netip.ParseAddr(pair.Remote.Address)
 	if err != nil {
-		return route{}, false
+		return route{}
 	}
 	remote := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
 	switch pair.Local.Protocol {
 	case webrtc.ICEProtocolUDP:
 		if e.udpConn != nil && int(pair.Local.Port) == e.udpConn.LocalAddr().(*net.UDPAddr).Port {
-			return route{sock: e.mux, udp: remote}, true
+			return route{sock: e.mux, udp: remote}
 		}
 		local, err := netip.ParseAddr(pair.Local.Address)
 		if err != nil || e.net == nil {
-			return route{}, false
+			return route{}
 		}
 		if c := e.net.conn(netip.AddrPortFrom(local.Unmap(), pair.Local.Port)); c != nil {
-			return route{sock: c, udp: remote}, true
+			return route{sock: c, udp: remote}
 		}
 	case webrtc.ICEProtocolTCP:
 		if e.tcpConns != nil {
 			if c := e.tcpConns.conn(remote); c != nil {
-				return route{tcp: c}, true
+				return route{tcp: c}
 			}
 		}
 	}
-	return route{}, false
+	return route{}
 }
 
 // choosePath picks the peer's write path when its DTLS handshake is done
@@ -199,16 +198,15 @@ func (p *Peer) newDirect() (*directPath, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := e.routeOf(pair); !ok {
+	to := e.routeOf(pair)
+	if !to.ok() {
 		return nil, errUnroutable
 	}
 	ctx, err := p.secrets.localKeys()
 	if err != nil {
 		return nil, err
 	}
-	d := &directPath{e: e, ctx: ctx}
-	d.route(pair)
-	return d, nil
+	return &directPath{e: e, ctx: ctx, to: to}, nil
 }
 
 // onPairChange follows the selected candidate pair (an ICE restart may

@@ -54,7 +54,7 @@ func TestICERestartKeepsMedia(t *testing.T) {
 		t.Fatal("a's slot is not on the direct write path")
 	}
 	d.mu.Lock()
-	sockBefore := d.sock
+	sockBefore := d.to.sock
 	d.mu.Unlock()
 
 	before := pa.pc.LocalDescription().SDP
@@ -108,11 +108,11 @@ func TestICERestartKeepsMedia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, ok := e.routeOf(pair)
+	want := e.routeOf(pair)
 	d.mu.Lock()
-	sockAfter, udpAfter := d.sock, d.udp
+	sockAfter, udpAfter := d.to.sock, d.to.udp
 	d.mu.Unlock()
-	if !ok || sockAfter != want.sock || udpAfter != want.udp || sockAfter == sockBefore {
+	if !want.ok() || sockAfter != want.sock || udpAfter != want.udp || sockAfter == sockBefore {
 		t.Errorf("after the restart the direct path sends on %p to %v, the pair is on %p to %v (before: %p)",
 			sockAfter, udpAfter, want.sock, want.udp, sockBefore)
 	}
