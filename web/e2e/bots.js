@@ -171,11 +171,19 @@ export function botSuite(browserName, b) {
       assert.ok(r.report.unrecognised_packets >= minMicPackets,
         `the bot got ${r.report.unrecognised_packets} packets from the page, want ≥ ${minMicPackets}`);
       assert.deepEqual(person.errors, []);
-      // The bot has left: the one PeerConnection left is the page's, and
-      // the server sealed and sent what the page heard itself (sfu/direct.go).
-      const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      const direct = Number(/^sanctuary_direct_peer_connections (\S+)$/m.exec(metrics)?.[1]);
-      assert.equal(direct, 1, "the page's PeerConnection is not on the direct write path");
+      // Once the server has closed the bot's PeerConnection, the one left is
+      // the page's, and the server sealed and sent what the page heard
+      // itself (sfu/direct.go). Its leave is handled after the bot exits:
+      // wait for it.
+      const gauge = async (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm')
+        .exec(await (await fetch(`${server.url}/metrics`)).text())?.[1]);
+      const deadline = Date.now() + WAIT_MS;
+      while (await gauge('sanctuary_peer_connections') !== 1 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(await gauge('sanctuary_peer_connections'), 1, "the bot's PeerConnection is still open");
+      assert.equal(await gauge('sanctuary_direct_peer_connections'), 1,
+        "the page's PeerConnection is not on the direct write path");
       t.diagnostic(`page: ${slot.packetsReceived} packets from the bot when checked; bot: ${r.report.unrecognised_packets} from the page`);
     });
   });
