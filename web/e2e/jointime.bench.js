@@ -23,10 +23,12 @@
 // packet arrives) and getStats inbound-rtp packetsReceived > 0.
 //
 // A join with no packet within 10 s is counted apart, with the states of
-// its PeerConnection (Chromium in a loopback-only namespace now and then
-// never finishes gathering and never starts ICE, whatever the server: seen
-// when its getUserMedia resolves after the answer, and not with LOOPBACK=1;
-// cmd/sanctuary-bots/BENCHMARKS.md).
+// its PeerConnection. Chromium runs with its default IP policy and loopback
+// allowed, as in the tests (chromium.js); RECIPE=1 measures with
+// BROWSER-TESTS.md's default_public_interface_only instead, under which
+// Chromium in a loopback-only namespace now and then never starts ICE when
+// the answer goes out before its getUserMedia resolves, as the client's
+// does (cmd/sanctuary-bots/BENCHMARKS.md).
 
 import { loadavg, cpus } from 'node:os';
 import * as chromium from './chromium.js';
@@ -49,11 +51,12 @@ const RELAY = process.env.RELAY === '1';
  */
 const TCP = process.env.TCP === '1';
 /**
- * LOOPBACK=1: Chromium with its default IP policy and loopback allowed in
- * PeerConnections (as for RELAY and TCP) instead of
- * default_public_interface_only: it then gathers a host candidate on lo.
+ * RECIPE=1: Chromium with BROWSER-TESTS.md's default_public_interface_only
+ * policy instead of its default IP policy with loopback allowed; with no
+ * default route it then gathers no candidate of its own (RELAY and TCP
+ * always allow loopback).
  */
-const LOOPBACK = process.env.LOOPBACK === '1';
+const RECIPE = process.env.RECIPE === '1';
 /**
  * LINK=1: the measured pages join as people do, from a link with their
  * token in the fragment (#token=…&session=…), so the click sends no dev
@@ -318,7 +321,7 @@ async function main() {
   if (RELAY) args.push('-turn-port', String(await freePort()));
   if (TCP) args.push('-tcp-port', String(await freePort()));
   const server = await startServer('jointime', args);
-  const browser = await (BROWSER === 'firefox' ? firefox : chromium).launch({ loopbackSockets: RELAY || TCP || LOOPBACK });
+  const browser = await (BROWSER === 'firefox' ? firefox : chromium).launch({ loopbackSockets: !RECIPE || RELAY || TCP });
   const session = `jointime-${Date.now()}`;
   const rows = [];
   const failed = [];

@@ -128,12 +128,38 @@ describe('protocol layer', () => {
     const raw = { kind: 'audio', enabled: true, stop() {} };
     const disguised = { kind: 'audio', enabled: true, stop() {} };
     const { c, ws, pc } = await joined({ getMicrophone: () => new Promise((r) => { open = r; }) });
-    assert.equal(ws.last('answer'), undefined, 'the answer waits for the microphone');
     await c.replaceMicTrack(disguised);
     open({ getAudioTracks: () => [raw] });
     await tick(5);
     assert.equal(pc.transceivers[0].sender.track, disguised);
     assert.equal(ws.sent.filter((m) => m.type === 'answer').length, 1);
+  });
+
+  it('answers before the microphone opens, and sends it once it does', async () => {
+    let open;
+    const raw = { kind: 'audio', enabled: true, stop() {} };
+    const { c, ws, pc } = await joined({ getMicrophone: () => new Promise((r) => { open = r; }) });
+    assert.equal(ws.sent.filter((m) => m.type === 'answer').length, 1, 'the room is heard while the microphone opens');
+    assert.equal(pc.transceivers[0].direction, 'sendonly');
+    assert.equal(pc.transceivers[0].sender.track, null);
+    const muted = c.setMicEnabled(false); // settles once the microphone is open
+    open({ getAudioTracks: () => [raw] });
+    await muted;
+    await tick(5);
+    assert.equal(pc.transceivers[0].sender.track, raw);
+    assert.equal(raw.enabled, false, 'muted before it opened, muted once sent');
+    assert.equal(ws.sent.filter((m) => m.type === 'answer').length, 1, 'no second answer');
+  });
+
+  it('sends a disguise given just after the microphone opened, not the raw microphone', async () => {
+    let open;
+    const raw = { kind: 'audio', enabled: true, stop() {} };
+    const disguised = { kind: 'audio', enabled: true, stop() {} };
+    const { c, pc } = await joined({ getMicrophone: () => new Promise((r) => { open = r; }) });
+    open({ getAudioTracks: () => [raw] });
+    c.mic.then(() => c.replaceMicTrack(disguised)); // runs between the microphone opening and attachMic
+    await tick(5);
+    assert.equal(pc.transceivers[0].sender.track, disguised);
   });
 
   it('answers with nothing to send when the microphone is refused, and says so', async () => {

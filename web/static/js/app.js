@@ -80,11 +80,13 @@ function start({ token, session, alias, microphone, disguise }) {
   controls.attach(client);
   byId('activity').replaceChildren();
   listen(client);
+  // The socket first, then the page: showing the room view costs a layout
+  // (focus forces it), which would otherwise come before the socket opens.
+  client.start();
   join.show(false);
   byId('end-view').hidden = true;
   byId('room-view').hidden = false;
   byId('room-name').focus();
-  client.start();
   meter?.close();
   meter = new MicLevel(); // now, in the click that joins: a context made later may stay suspended
   client.mic.then((track) => meter?.attach(rawTrack ?? track)); // my level is my microphone's

@@ -608,27 +608,12 @@ export class SanctuaryClient extends EventTarget {
       const t = byMid(mid);
       if (t) t.direction = 'recvonly';
     }
-    // The answer waits for the microphone. Answering first and adding the
-    // track with replaceTrack made no join faster on this 2-core machine,
-    // and in the test namespace Chromium then never started ICE in most
-    // joins whose getUserMedia resolved after the answer (2026-11-28,
-    // BENCHMARKS.md). A track given by replaceMicTrack meanwhile (voice
-    // disguise) replaces the one asked for.
-    let mic;
-    do {
-      mic = this.mic;
-      await mic;
-    } while (mic !== this.mic);
-    const track = await mic;
-    if (pc !== this.pc) return;
+    // The answer does not wait for the microphone: the room is heard while
+    // it opens, or while the browser asks the person for it, and the track
+    // joins the sender later by replaceTrack (no renegotiation).
     this.upstream = up ?? null;
-    if (up) {
-      up.direction = 'sendonly';
-      if (track) {
-        track.enabled = this.micEnabled;
-        await up.sender.replaceTrack(track);
-      }
-    }
+    if (up) up.direction = 'sendonly';
+    this.attachMic(pc);
     this.emit('tracks', { tracks: this.slotMids.map((mid) => byMid(mid)?.receiver.track ?? null) });
 
     const answer = await pc.createAnswer();
@@ -643,6 +628,24 @@ export class SanctuaryClient extends EventTarget {
     this.answered = true;
     for (const c of this.localQueue) this.send({ type: 'candidate', candidate: c });
     this.localQueue = [];
+  }
+
+  /**
+   * Gives the microphone to pc's upstream sender once it is open. A track
+   * given by replaceMicTrack meanwhile (voice disguise) replaces the one
+   * asked for, and so is the one sent.
+   * @param {RTCPeerConnection} pc
+   */
+  async attachMic(pc) {
+    let mic;
+    let track;
+    do {
+      mic = this.mic;
+      track = await mic;
+    } while (mic !== this.mic); // no await between this check and replaceTrack
+    if (pc !== this.pc || !this.upstream || !track) return;
+    track.enabled = this.micEnabled;
+    await this.upstream.sender.replaceTrack(track);
   }
 
   /**
