@@ -248,8 +248,7 @@ func NewServer(cfg Config) (*Server, error) {
 // Hub is the session state the server keeps.
 func (s *Server) Hub() *rooms.Hub { return s.hub }
 
-// ServeHTTP upgrades the request to a websocket and serves it until it
-// closes.
+// ServeHTTP upgrades the request to a websocket and starts serving it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.cfg.CheckOrigin(r) {
 		s.log.Info("websocket origin refused", "origin", r.Header.Get("Origin"))
@@ -265,15 +264,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"too many websockets from this address; try again later")
 		return
 	}
-	defer s.ips.release(ip)
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.ips.release(ip)
 		return // the upgrader has answered with an HTTP error
 	}
+	// The socket is served on a goroutine of its own, and this handler
+	// returns: net/http then lets go of what it kept for the request (a
+	// 4 kB write buffer among them) for the life of the socket.
 	c := newConn(s, ws)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		defer s.ips.release(ip)
 		c.fail("", CodeShuttingDown, "the server is shutting down")
 		c.run()
 		return
@@ -281,7 +284,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	go s.serve(c, ip)
+}
+
+// serve runs one upgraded socket, counted in s.conns and s.wg, until it
+// closes.
+func (s *Server) serve(c *conn, ip string) {
 	defer s.wg.Done()
+	defer s.ips.release(ip)
 	c.run()
 	s.mu.Lock()
 	delete(s.conns, c)
