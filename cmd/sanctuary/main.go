@@ -50,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	gc := newGCTarget(cfg.gcPercent)
+	defer gc.restore() // for tests that run the server in-process
 
 	verifier, devSecret, err := cfg.verifier()
 	if err != nil {
@@ -128,7 +130,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	m.register(engine, sig)
 	m.registerWebhooks(hooks)
-	a := &app{cfg: cfg, sig: sig, engine: engine, alerts: al, metrics: m, devSecret: devSecret}
+	a := &app{cfg: cfg, sig: sig, engine: engine, alerts: al, metrics: m, devSecret: devSecret, gc: gc}
 
 	tlsCfg, err := cfg.tlsConfig()
 	if err != nil {
@@ -149,6 +151,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if gc != nil {
+		gcStop, gcDone := make(chan struct{}), make(chan struct{})
+		go func() { defer close(gcDone); gc.run(gcStop) }()
+		defer func() { close(gcStop); <-gcDone }()
+	}
 	clusterDone := make(chan struct{})
 	clusterCtx, stopCluster := context.WithCancel(context.Background())
 	if cluster != nil {
@@ -200,13 +207,14 @@ type app struct {
 	alerts    *alerts // open emergency alerts, for the operator's view
 	metrics   *metrics
 	devSecret string      // the generated dev secret, or ""
+	gc        *gcTarget   // Go's GC target by what the server does; nil: GOGC decides
 	stopping  atomic.Bool // set when shutdown starts: /readyz answers 503
 }
 
 // routes registers every route of the server on rt.
 func (a *app) routes(rt *router) {
 	rt.origins = &a.cfg.origins // CORS for the APIs
-	rt.handleWebsocket("GET /ws", a.sig)
+	rt.handleWebsocket("GET /ws", a.gc.wrap(a.sig))
 	rt.handle("GET /metrics", a.metrics.handler())
 	rt.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hub := a.sig.Hub()
