@@ -215,10 +215,10 @@ const (
 // while (gc.go), where Go's own is 100. Forwarding allocates almost
 // nothing (about 0.6 MB/s at 54,000 forwarded packets/s), so with Go's
 // 100 % the heap sits at about twice its live data for as long as the
-// session lasts. At 25 % the server's RSS at 110 participants was 335 KB a
-// participant instead of 419, with no change in CPU per forwarded packet
-// that alternated runs could see (cmd/sanctuary-bots/BENCHMARKS.md, "GC
-// target").
+// session lasts. With 25 % once quiet, the server's RSS at 110 participants
+// was 339–340 KB a participant instead of 398–418, with no change in CPU
+// per forwarded packet that alternated runs could see
+// (cmd/sanctuary-bots/BENCHMARKS.md, "GC target that follows the joins").
 const defaultGCPercent = 25
 
 // autoPort is a port flag whose default depends on dev mode, decided after

@@ -9,8 +9,8 @@ import (
 
 // joinGCPercent is Go's GC target while people are joining: Go's own
 // default. A join's handshakes allocate about 0.9 MB, and at a low target
-// a join storm spends its CPU collecting (first audio got slower in every
-// round measured with 25 % throughout; BENCHMARKS.md, "GC target").
+// a join storm spends its CPU collecting (with 25 % throughout, first audio
+// was slower in most rounds measured; cmd/sanctuary-bots/BENCHMARKS.md).
 const joinGCPercent = 100
 
 // gcQuiet is how long after the last websocket opened the server goes back

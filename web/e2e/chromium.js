@@ -58,7 +58,7 @@ export function chromiumArgs() {
  * one variant of the join bench, against 0 of 16 with this policy
  * (cmd/sanctuary-bots/BENCHMARKS.md, "Joins in browsers…"). The join-time
  * bench passes loopbackSockets: false only with RECIPE=1, to measure with
- * the recipe's policy as its figures before 2026-11-28 12:30 UTC were.
+ * the recipe's policy as its figures before 2026-11-28 12:49 UTC were.
  * @param {{loopbackSockets?: boolean}} [o]
  * @returns {Promise<import('playwright-core').Browser>}
  */
