@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
@@ -28,10 +29,10 @@ import (
 // own UDP socket where there is no mux (dev mode, tests); or, for a client
 // on ICE-TCP, one RFC 4571 frame on its connection.
 //
-// What pion still does: ICE (checks, consent, restarts), DTLS, everything
-// the peer receives, and sealing RTCP. The reports themselves are ours
-// (reports.go): pion's sender-report interceptor would see no packet of a
-// direct slot.
+// What pion still does: ICE (checks, consent, restarts), DTLS, and
+// everything the peer receives. The reports are ours (reports.go), sealed
+// and sent here too: pion's sender-report interceptor would see no packet
+// of a direct slot.
 //
 // A peer takes the direct path when its DTLS handshake is done, if
 // the server is its DTLS server (dtlsSecrets), its pair is on one of those
@@ -47,13 +48,14 @@ import (
 type directPath struct {
 	e *Engine
 
-	mu     sync.Mutex // one writer at a time: slots of one peer forward on several goroutines
-	ctx    *srtp.Context
-	hdr    rtp.Header // EncryptRTP's parse of the header; reused
-	plain  []byte     // the marshalled packet; reused
-	sealed []byte     // the sealed packet; reused (the batch copies it)
-	frame  []byte     // an ICE-TCP frame; reused (Write keeps nothing)
-	to     route      // where the selected pair goes; zero: nowhere
+	mu      sync.Mutex // one writer at a time: slots of one peer forward on several goroutines
+	ctx     *srtp.Context
+	hdr     rtp.Header  // EncryptRTP's parse of the header; reused
+	rtcpHdr rtcp.Header // EncryptRTCP's, likewise
+	plain   []byte      // the marshalled packet; reused
+	sealed  []byte      // the sealed packet; reused (the batch copies it)
+	frame   []byte      // an ICE-TCP frame; reused (Write keeps nothing)
+	to      route       // where the selected pair goes; zero: nowhere
 }
 
 var errUnroutable = errors.New("sfu: the selected candidate pair is on no socket of the engine")
@@ -85,6 +87,27 @@ func (d *directPath) writeRTP(h *rtp.Header, payload []byte) (int, error) {
 		return d.writeTCP(sealed)
 	}
 	return d.to.sock.WriteToAddrPort(sealed, d.to.udp) // into the fan-out's batch on the mux
+}
+
+// writeRTCP seals a compound RTCP packet (the engine's reports) and sends
+// it on the same route as the peer's packets.
+func (d *directPath) writeRTCP(plain []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.to.ok() {
+		return errUnroutable
+	}
+	sealed, err := d.ctx.EncryptRTCP(d.sealed[:0], plain, &d.rtcpHdr)
+	if err != nil {
+		return err
+	}
+	d.sealed = sealed
+	if d.to.tcp != nil {
+		_, err = d.writeTCP(sealed)
+	} else {
+		_, err = d.to.sock.WriteToAddrPort(sealed, d.to.udp)
+	}
+	return err
 }
 
 // writeTCP sends one RFC 4571 frame, in one Write: the connection's writes

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"sync"
 	"time"
 
@@ -30,20 +31,20 @@ type srCounts struct {
 }
 
 // report returns the slot's sender report at router clock now and wall
-// clock wall, or nil when the slot sent nothing yet.
-func (s *slot) report(now int64, wall time.Time) *rtcp.SenderReport {
+// clock wall, and false when the slot sent nothing yet.
+func (s *slot) report(now int64, wall time.Time) (rtcp.SenderReport, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sr.packets == 0 {
-		return nil
+		return rtcp.SenderReport{}, false
 	}
-	return &rtcp.SenderReport{
+	return rtcp.SenderReport{
 		SSRC:        s.hdr.SSRC,
 		NTPTime:     ntpTime(wall),
 		RTPTime:     s.sr.lastTS + rtpTicks(now-s.sr.lastAt),
 		PacketCount: s.sr.packets,
 		OctetCount:  s.sr.octets,
-	}
+	}, true
 }
 
 // ssrc is the slot's SSRC, 0 before Bind.
@@ -213,67 +214,123 @@ func (e *Engine) removeReporting(p *Peer) {
 func (e *Engine) reportLoop(stop <-chan struct{}) {
 	t := time.NewTicker(reportInterval)
 	defer t.Stop()
+	var sc reportScratch
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
-			e.sendReports()
+			e.sendReports(&sc)
 		}
 	}
 }
 
+// reportScratch is what sendReports reuses from one second to the next,
+// so that the reports allocate nothing on the direct path.
+type reportScratch struct {
+	peers []*Peer
+	buf   []byte // one peer's compound packet
+}
+
 // sendReports sends each connected peer one compound RTCP packet: the
 // sender reports of its slots, the first carrying the reception report of
-// its upstream.
-func (e *Engine) sendReports() {
+// its upstream. A peer on the direct path gets it sealed and sent there;
+// any other through pion's WriteRTCP. Either way pion never seals RTCP
+// for the peer's SSRCs itself, so their SRTCP indexes have one keeper.
+func (e *Engine) sendReports(sc *reportScratch) {
 	e.reportMu.Lock()
-	peers := make([]*Peer, 0, len(e.reporting))
+	sc.peers = sc.peers[:0]
 	for p := range e.reporting {
-		peers = append(peers, p)
+		sc.peers = append(sc.peers, p)
 	}
 	e.reportMu.Unlock()
 	wall := time.Now()
-	var pkts []rtcp.Packet
-	for _, p := range peers {
+	for i, p := range sc.peers {
+		sc.peers[i] = nil // let a peer that leaves go
 		if p.closed.Load() {
 			continue
 		}
-		now := p.r.clock.now()
-		pkts, srs, rrs := p.reports(pkts[:0], now, wall)
-		if len(pkts) == 0 {
+		var srs, rrs uint64
+		sc.buf, srs, rrs = p.appendReports(sc.buf[:0], p.r.clock.now(), wall)
+		if len(sc.buf) == 0 {
 			continue
 		}
-		if err := p.pc.WriteRTCP(pkts); err == nil {
+		var err error
+		if d := p.direct.Load(); d != nil {
+			err = d.writeRTCP(sc.buf)
+		} else {
+			raw := rtcp.RawPacket(sc.buf)
+			err = p.pc.WriteRTCP([]rtcp.Packet{&raw})
+		}
+		if err == nil {
 			e.stats.reportsSent.Add(srs)
 			e.stats.receptionReports.Add(rrs)
 		}
 	}
 }
 
-// reports appends the peer's reports to pkts, and counts its sender and
-// reception reports.
-func (p *Peer) reports(pkts []rtcp.Packet, now int64, wall time.Time) (_ []rtcp.Packet, srs, rrs uint64) {
-	var first *rtcp.SenderReport
+// appendReports appends the peer's compound RTCP packet to b (nothing when
+// it has nothing to report), and counts its sender and reception reports.
+func (p *Peer) appendReports(b []byte, now int64, wall time.Time) (_ []byte, srs, rrs uint64) {
+	block, hasBlock := p.src.rx.block(now)
 	for _, s := range p.slots {
-		if sr := s.report(now, wall); sr != nil {
-			if first == nil {
-				first = sr
-			}
-			pkts = append(pkts, sr)
-			srs++
+		sr, ok := s.report(now, wall)
+		if !ok {
+			continue
 		}
+		if srs == 0 && hasBlock {
+			b = appendSenderReport(b, &sr, &block)
+			rrs++
+		} else {
+			b = appendSenderReport(b, &sr, nil)
+		}
+		srs++
 	}
-	block, ok := p.src.rx.block(now)
-	switch {
-	case !ok:
-	case first != nil:
-		first.Reports = []rtcp.ReceptionReport{block}
-		rrs++
-	case len(p.slots) > 0:
+	if srs == 0 && hasBlock && len(p.slots) > 0 {
 		// No slot sent yet: a receiver report, from the first slot's SSRC.
-		pkts = append(pkts, &rtcp.ReceiverReport{SSRC: p.slots[0].ssrc(), Reports: []rtcp.ReceptionReport{block}})
+		b = appendReceiverReport(b, p.slots[0].ssrc(), &block)
 		rrs++
 	}
-	return pkts, srs, rrs
+	return b, srs, rrs
+}
+
+// appendSenderReport appends sr with the reception report rr, if any, as
+// RFC 3550 6.4.1 lays them out (what rtcp.SenderReport.Marshal gives,
+// without its allocations).
+func appendSenderReport(b []byte, sr *rtcp.SenderReport, rr *rtcp.ReceptionReport) []byte {
+	n := 0
+	if rr != nil {
+		n = 1
+	}
+	b = append(b, 0x80|byte(n), byte(rtcp.TypeSenderReport)) // version 2, report count
+	b = binary.BigEndian.AppendUint16(b, uint16(6+6*n))      // length in 32-bit words, minus one
+	b = binary.BigEndian.AppendUint32(b, sr.SSRC)
+	b = binary.BigEndian.AppendUint64(b, sr.NTPTime)
+	b = binary.BigEndian.AppendUint32(b, sr.RTPTime)
+	b = binary.BigEndian.AppendUint32(b, sr.PacketCount)
+	b = binary.BigEndian.AppendUint32(b, sr.OctetCount)
+	if rr != nil {
+		b = appendReceptionReport(b, rr)
+	}
+	return b
+}
+
+// appendReceiverReport appends a receiver report from ssrc with rr
+// (RFC 3550 6.4.2).
+func appendReceiverReport(b []byte, ssrc uint32, rr *rtcp.ReceptionReport) []byte {
+	b = append(b, 0x80|1, byte(rtcp.TypeReceiverReport))
+	b = binary.BigEndian.AppendUint16(b, 1+6)
+	b = binary.BigEndian.AppendUint32(b, ssrc)
+	return appendReceptionReport(b, rr)
+}
+
+// appendReceptionReport appends one report block; TotalLost is already
+// its 24 bits (reception.block).
+func appendReceptionReport(b []byte, rr *rtcp.ReceptionReport) []byte {
+	b = binary.BigEndian.AppendUint32(b, rr.SSRC)
+	b = append(b, rr.FractionLost, byte(rr.TotalLost>>16), byte(rr.TotalLost>>8), byte(rr.TotalLost))
+	b = binary.BigEndian.AppendUint32(b, rr.LastSequenceNumber)
+	b = binary.BigEndian.AppendUint32(b, rr.Jitter)
+	b = binary.BigEndian.AppendUint32(b, rr.LastSenderReport)
+	return binary.BigEndian.AppendUint32(b, rr.Delay)
 }
