@@ -185,10 +185,6 @@ func (c *conn) join(m Join) {
 		}
 		return
 	}
-	if !c.welcome(w, 0) {
-		return
-	}
-	c.armMedia()
 	offer, err := c.peer.Offer()
 	if errors.Is(err, sfu.ErrClosed) {
 		return // replaced by a newer socket meanwhile; it was told
@@ -198,6 +194,10 @@ func (c *conn) join(m Join) {
 		c.s.log.Error("offer", "session", sessionID, "participant", c.pid, "err", err)
 		return
 	}
+	if !c.welcome(w, 0) {
+		return
+	}
+	c.armMedia()
 	c.sendMsg(SDP{Envelope: Envelope{Type: TypeOffer}, SDP: offer.SDP, UpstreamMid: offer.UpstreamMid, SlotMids: offer.SlotMids})
 	c.offerDone()
 	c.replayChat(m.ChatSince)

@@ -135,6 +135,22 @@ describe('protocol layer', () => {
     assert.equal(ws.sent.filter((m) => m.type === 'answer').length, 1);
   });
 
+  it('starts applying an offer that came with the welcome before the page hears of the welcome', async () => {
+    const { c } = newClient();
+    c.start();
+    const ws = FakeWS.all.at(-1);
+    ws.open();
+    const applying = [];
+    c.addEventListener('state', () => applying.push(FakePC.all.at(-1)?.remoteDescription?.type ?? 'none'));
+    ws.receive({ type: 'batch', messages: [
+      { type: 'welcome', id: ws.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP },
+      OFFER,
+    ] });
+    assert.deepEqual(applying, ['offer'], 'the page heard of the welcome once, after the offer was on its way');
+    await tick(5);
+    assert.equal(ws.sent.filter((m) => m.type === 'answer').length, 1);
+  });
+
   it('answers before the microphone opens, and sends it once it does', async () => {
     let open;
     const raw = { kind: 'audio', enabled: true, stop() {} };

@@ -274,10 +274,19 @@ export class SanctuaryClient extends EventTarget {
         return;
       }
       if (m.type === 'batch' && Array.isArray(m.messages)) {
-        // Several messages in one frame (we joined with batch: true).
-        for (const one of m.messages) {
-          if (ws !== this.ws) return; // a message in the batch closed this socket
-          this.onMessage(one);
+        // Several messages in one frame (we joined with batch: true). The
+        // page hears of them once all are applied: an offer that came with
+        // the welcome starts on its way before the page renders the room.
+        this.held = [];
+        try {
+          for (const one of m.messages) {
+            if (ws !== this.ws) return; // a message in the batch closed this socket
+            this.onMessage(one);
+          }
+        } finally {
+          const held = this.held;
+          this.held = null;
+          for (const [type, detail] of held) this.dispatchEvent(new CustomEvent(type, { detail }));
         }
         return;
       }
@@ -741,7 +750,8 @@ export class SanctuaryClient extends EventTarget {
   }
 
   emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    if (this.held) this.held.push([type, detail]);
+    else this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
 
