@@ -1,11 +1,9 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime/debug"
-	"strings"
 	"testing"
 	"time"
 )
@@ -97,15 +95,9 @@ func TestGCPercent(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := parseConfig(append([]string{"-jwt-secret", "s"}, tc.args...), env(tc.getenv), io.Discard)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error %v, want one saying %q", err, tc.err)
-				}
+			c, ok := parseCase(t, tc.args, tc.getenv, tc.err)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.gcPercent != tc.want {
 				t.Fatalf("gcPercent %d, want %d", c.gcPercent, tc.want)

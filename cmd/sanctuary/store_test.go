@@ -36,15 +36,9 @@ func TestConfigRedis(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := parseConfig(append([]string{"-jwt-secret", "s"}, tc.args...), env(tc.getenv), io.Discard)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error %v, want one saying %q", err, tc.err)
-				}
+			c, ok := parseCase(t, tc.args, tc.getenv, tc.err)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.redisURL != tc.wantURL || c.redisSentinel != tc.wantMaster {
 				t.Fatalf("redis %q sentinel %q, want %q %q", c.redisURL, c.redisSentinel, tc.wantURL, tc.wantMaster)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"maps"
 	"strings"
 	"testing"
@@ -29,6 +30,24 @@ var tokenNow = time.Unix(1_700_000_000, 0)
 // env is a getenv over a map.
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+// parseCase parses "-jwt-secret s" and args with the environment getenv.
+// With wantErr it checks that parsing fails saying so, and reports false;
+// otherwise it fails t on any error and returns the config.
+func parseCase(t *testing.T, args []string, getenv map[string]string, wantErr string) (config, bool) {
+	t.Helper()
+	c, err := parseConfig(append([]string{"-jwt-secret", "s"}, args...), env(getenv), io.Discard)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v, want one saying %q", err, wantErr)
+		}
+		return config{}, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, true
 }
 
 // runTokenTest runs the command with the fake clock and returns stdout,
