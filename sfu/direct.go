@@ -83,10 +83,7 @@ func (d *directPath) writeRTP(h *rtp.Header, payload []byte) (int, error) {
 		return 0, err
 	}
 	d.sealed = sealed
-	if d.to.tcp != nil {
-		return d.writeTCP(sealed)
-	}
-	return d.to.sock.WriteToAddrPort(sealed, d.to.udp) // into the fan-out's batch on the mux
+	return d.send(sealed)
 }
 
 // writeRTCP seals a compound RTCP packet (the engine's reports) and sends
@@ -102,12 +99,17 @@ func (d *directPath) writeRTCP(plain []byte) error {
 		return err
 	}
 	d.sealed = sealed
-	if d.to.tcp != nil {
-		_, err = d.writeTCP(sealed)
-	} else {
-		_, err = d.to.sock.WriteToAddrPort(sealed, d.to.udp)
-	}
+	_, err = d.send(sealed)
 	return err
+}
+
+// send puts a sealed packet on the route: into the fan-out's batch on the
+// UDP mux, on the peer's own UDP socket, or as an ICE-TCP frame. d.mu held.
+func (d *directPath) send(sealed []byte) (int, error) {
+	if d.to.tcp != nil {
+		return d.writeTCP(sealed)
+	}
+	return d.to.sock.WriteToAddrPort(sealed, d.to.udp)
 }
 
 // writeTCP sends one RFC 4571 frame, in one Write: the connection's writes
@@ -217,7 +219,7 @@ func (p *Peer) newDirect() (*directPath, error) {
 	if e.cfg.NoDirectWrites || p.secrets == nil {
 		return nil, nil
 	}
-	pair, err := p.iceTransport().GetSelectedCandidatePair()
+	pair, err := p.ice.GetSelectedCandidatePair()
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +244,7 @@ func (p *Peer) onPairChange() {
 	if d == nil {
 		return
 	}
-	pair, err := p.iceTransport().GetSelectedCandidatePair()
+	pair, err := p.ice.GetSelectedCandidatePair()
 	if err != nil || pair == nil {
 		return // between pairs (a restart): keep the old route until the new one is chosen
 	}
@@ -251,8 +253,6 @@ func (p *Peer) onPairChange() {
 			"local", pair.Local.String(), "remote", pair.Remote.String())
 	}
 }
-
-func (p *Peer) iceTransport() *webrtc.ICETransport { return p.ice }
 
 // tcpConns is the engine's ICE-TCP listener, which keeps every connection
 // it accepted by the client's address, so that a direct path can write to

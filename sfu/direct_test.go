@@ -62,7 +62,7 @@ func TestDirectWritePath(t *testing.T) {
 			if got := s.isDirect(); got != tc.direct {
 				t.Errorf("slot writes directly: %v, want %v", got, tc.direct)
 			}
-			pair, err := lp.iceTransport().GetSelectedCandidatePair()
+			pair, err := lp.ice.GetSelectedCandidatePair()
 			if err != nil || pair == nil || pair.Local.Protocol != tc.protocol {
 				t.Fatalf("listener's pair %v (%v), want %s", pair, err, tc.protocol)
 			}

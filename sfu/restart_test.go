@@ -104,7 +104,7 @@ func TestICERestartKeepsMedia(t *testing.T) {
 		return a.heardAfter('b', bSent) && b.heardAfter('a', aSent)
 	})
 	// The direct path followed the new pair: its socket is the new one.
-	pair, err := pa.iceTransport().GetSelectedCandidatePair()
+	pair, err := pa.ice.GetSelectedCandidatePair()
 	if err != nil {
 		t.Fatal(err)
 	}
