@@ -8,7 +8,7 @@ import (
 )
 
 // joinGCPercent is Go's GC target while people are joining: Go's own
-// default. A join's handshakes allocate about 0.9 MB, and at a low target
+// default. A join allocates 0.6–0.9 MB (its handshakes, SDP), and at a low target
 // a join storm spends its CPU collecting (with 25 % throughout, first audio
 // was slower in most rounds measured; cmd/sanctuary-bots/BENCHMARKS.md).
 const joinGCPercent = 100
