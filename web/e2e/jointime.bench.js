@@ -123,6 +123,7 @@ function instrument(mode) {
         const m = JSON.parse(d);
         // TCP: the server must not learn our UDP candidates either.
         if (mode === 'tcp' && m.type === 'candidate' && / udp /i.test(m.candidate?.candidate ?? '')) return undefined;
+        if (m.type === 'join') mark('joinSent');
         if (m.type === 'answer') mark('answerSent');
         if (m.type === 'candidate') (t.candidatesSent ??= []).push(m.candidate?.candidate ?? null);
       } catch { /* not JSON */ }
@@ -286,9 +287,10 @@ async function leave({ context, page }) {
  * the click, in parallel with the websocket.
  */
 const STEPS = [
-  ['websocket created', 'wsNew', 'click'], // after the dev token fetch
+  ['websocket created', 'wsNew', 'click'], // negative: opened on the form, before the click (preconnect)
   ['websocket open', 'wsOpen', 'wsNew'],
-  ['welcome', 'welcome', 'wsOpen'],
+  ['join sent', 'joinSent', 'click'], // from the dev form, after its token request
+  ['welcome', 'welcome', 'joinSent'],
   ['offer', 'offer', 'welcome'],
   ['microphone', 'microphone', 'click'],
   ['offer applied', 'srdDone', 'offer'],
@@ -362,6 +364,8 @@ async function main() {
     const d = summary(rows, key, after);
     console.log(`${label.padEnd(30)} ${fmt(s.p50)} ${fmt(s.p99)} ${fmt(s.min)} ${fmt(s.max)}  |     ${fmt(d.p50)} ${fmt(d.p99)}`);
   }
+  const warm = rows.filter((r) => r.wsOpen < r.click).length;
+  console.log(`websocket already open at the click (opened on the join form): ${warm} of ${rows.length} joins`);
   if (BROWSER === 'chromium') console.log('(getStats lags the first packet: Chromium serves getStats from a cache of up to 50 ms.)');
   for (const t of failed) {
     const f = t.final ?? {};

@@ -47,7 +47,8 @@ describe('choosing a microphone before joining', { timeout: 180000 }, () => {
     await page.waitForFunction(() => document.getElementById('mic-meter').value > 0.05, null, { timeout: WAIT_MS });
     await page.locator('#mic-status').filter({ hasText: 'Nobody hears you until you join.' }).waitFor({ timeout: WAIT_MS });
     await page.screenshot({ path: pathJoin(ARTIFACTS, 'join-microphone-phone.png'), fullPage: true });
-    // Nothing heard and nothing sent before the join: no audio element, no socket, no PeerConnection.
+    // Nothing heard and nothing sent before the join: no audio element, no join message (the
+    // socket the page opens early carries nothing before it), no PeerConnection.
     assert.equal(await page.locator('audio').count(), 0);
     assert.deepEqual(await page.evaluate(() => ({ joins: window.sanctuary.counters.joins, pcs: window.sanctuary.counters.peerConnections })), { joins: 0, pcs: 0 });
 

@@ -4,7 +4,7 @@
 
 import { describe, it, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { SanctuaryClient, counters } from '../static/js/protocol.js';
+import { SanctuaryClient, counters, preconnect } from '../static/js/protocol.js';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
@@ -121,6 +121,75 @@ describe('protocol layer', () => {
     assert.equal(counters.peerConnections - before.peerConnections, 1);
     assert.equal(counters.offers - before.offers, 1);
     assert.equal(counters.answers - before.answers, 1);
+  });
+
+  it('joins at once on a socket opened before the click', () => {
+    const before = counters.warmJoins;
+    preconnect('ws://x/ws', FakeWS);
+    preconnect('ws://x/ws', FakeWS); // a fresh one is open or opening: no second
+    assert.equal(FakeWS.all.length, 1);
+    const ws = FakeWS.all[0];
+    assert.deepEqual(ws.sent, [], 'nothing is sent before the join');
+    ws.open();
+    const { c } = newClient();
+    c.start();
+    assert.equal(FakeWS.all.length, 1, 'the join took the open socket');
+    assert.equal(c.ws, ws);
+    assert.deepEqual(ws.sent.map((m) => m.type), ['join'], 'sent in the click, not on a later open');
+    assert.equal(counters.warmJoins - before, 1);
+  });
+
+  it('joins on a preconnected socket still opening once it opens', () => {
+    preconnect('ws://x/ws', FakeWS);
+    const { c } = newClient();
+    c.start();
+    const ws = FakeWS.all[0];
+    assert.equal(FakeWS.all.length, 1);
+    assert.deepEqual(ws.sent, []);
+    ws.open();
+    assert.deepEqual(ws.sent.map((m) => m.type), ['join']);
+    assert.equal(c.ws, ws);
+  });
+
+  it('opens its own socket when the preconnected one closed or is for another URL', () => {
+    preconnect('ws://x/ws', FakeWS);
+    FakeWS.all[0].drop(); // the server went away
+    const { c } = newClient();
+    c.start();
+    assert.equal(FakeWS.all.length, 2);
+    assert.equal(c.ws, FakeWS.all[1]);
+    preconnect('ws://other/ws', FakeWS);
+    const other = FakeWS.all[2];
+    const { c: c2 } = newClient();
+    c2.start();
+    assert.equal(FakeWS.all.length, 4, 'a socket to another server is not taken');
+    assert.equal(c2.ws, FakeWS.all[3]);
+    preconnect('ws://x/ws', FakeWS); // a new URL closes the old socket
+    assert.equal(other.readyState, 3);
+    const { c: c3 } = newClient();
+    c3.start();
+    assert.equal(c3.ws, FakeWS.all[4]);
+  });
+
+  it('closes a preconnected socket no join took before the server would, and opens a fresh one on the next call', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    preconnect('ws://x/ws', FakeWS);
+    const first = FakeWS.all[0];
+    first.open();
+    t.mock.timers.tick(3999);
+    preconnect('ws://x/ws', FakeWS);
+    assert.equal(FakeWS.all.length, 1, 'still fresh');
+    t.mock.timers.tick(1);
+    assert.equal(first.readyState, 3, 'closed before the server\'s 5 s auth_timeout');
+    const { c } = newClient();
+    c.start();
+    assert.equal(FakeWS.all.length, 2, 'the join does not take an expired socket');
+    c.stop('left');
+    preconnect('ws://x/ws', FakeWS);
+    assert.equal(FakeWS.all.length, 3);
+    const { c: c2 } = newClient();
+    c2.start();
+    assert.equal(c2.ws, FakeWS.all[2]);
   });
 
   it('sends a track given by replaceMicTrack while the microphone was opening, not the one asked for', async () => {

@@ -6,7 +6,7 @@
  */
 
 import { byId, h } from './dom.js';
-import { SanctuaryClient, counters } from './protocol.js';
+import { SanctuaryClient, counters, preconnect } from './protocol.js';
 import { describeError } from './errors.js';
 import { describeEvent } from './notify.js';
 import { Announcer } from './announce.js';
@@ -52,8 +52,12 @@ let rawTrack = null;
 /** Whether I was the host when last seen: the end view then shows the session's statistics. */
 let wasHost = false;
 
+/** This server's websocket URL. */
+function wsUrl() {
+  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+}
+
 function start({ token, session, alias, microphone, disguise }) {
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   // Made now, in the click that joins: an AudioContext made later may stay suspended.
   voice = disguise ? new VoiceDisguise() : null;
   rawTrack = null;
@@ -71,7 +75,7 @@ function start({ token, session, alias, microphone, disguise }) {
       throw err;
     }
   };
-  client = new SanctuaryClient({ url: `${proto}//${location.host}/ws`, token, session, alias, getMicrophone });
+  client = new SanctuaryClient({ url: wsUrl(), token, session, alias, getMicrophone });
   showDisguise();
   exposed.client = client;
   view.reset();
@@ -80,8 +84,7 @@ function start({ token, session, alias, microphone, disguise }) {
   controls.attach(client);
   byId('activity').replaceChildren();
   listen(client);
-  // The socket first, then the page: showing the room view costs a layout
-  // (focus forces it), which would otherwise come before the socket opens.
+  // The join first, then the page.
   client.start();
   join.show(false);
   byId('end-view').hidden = true;
@@ -310,3 +313,14 @@ byId('rejoin-button').addEventListener('click', () => {
 });
 
 join.init();
+
+// The websocket opens while the person is on the join form, so the Join
+// click does not wait for it (protocol.js, preconnect): at once, and again
+// at each sign of a coming join once that socket has expired.
+const warmUp = () => {
+  if (!byId('join-view').hidden) preconnect(wsUrl());
+};
+for (const type of ['pointerover', 'pointerdown', 'focusin', 'keydown', 'input']) {
+  byId('join-form').addEventListener(type, warmUp, { passive: true });
+}
+warmUp();

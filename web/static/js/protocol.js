@@ -36,6 +36,7 @@ export const counters = {
   resumes: 0, // welcomes that kept the PeerConnection across a new websocket
   redirects: 0, // joins sent on to the node that owns the session (several nodes)
   iceRestarts: 0, // ICE restart offers answered
+  warmJoins: 0, // joins sent on a socket opened before the Join click (preconnect)
   /**
    * Why each websocket ended, oldest first (the last {@link MAX_DROPS}):
    * {at, cause: 'close'|'pong_timeout', code, reason, wasClean, lastError, opened, ...}.
@@ -76,6 +77,64 @@ const ICE_STUCK_MS = 10000;
 
 /** WebSocket.OPEN, spelled out so the module loads where WebSocket is not global. */
 const OPEN = 1;
+
+/**
+ * A socket opened before the person asks to join is at most this old when a
+ * join takes it (ms). The server closes a socket that has not joined within
+ * 5 s (PROTOCOL.md, auth_timeout); we close ours before that.
+ */
+const WARM_MAX_MS = 4000;
+
+/** The socket {@link preconnect} opened, until a join takes it or it expires. */
+let warm = null;
+
+/**
+ * Opens a websocket to url now, for the next join to that url to take.
+ * Opening one costs a browser about 30 ms even on loopback (Chromium's
+ * socket goes through its network process); done while the person is
+ * on the join form, that time is no longer part of the join. Nothing is
+ * sent on it until the join: the join message is still the socket's
+ * first. At most one such socket exists; it is closed after
+ * WARM_MAX_MS, and a later call opens a fresh one. A call while a fresh
+ * one is open or opening does nothing, so the page may call this on
+ * every sign that the person is about to join.
+ * @param {string} url the websocket URL the client will be given
+ * @param {typeof WebSocket} [WS] for tests; the browser's by default
+ */
+export function preconnect(url, WS = globalThis.WebSocket) {
+  if (warm && warm.url === url && warm.WS === WS && warm.ws.readyState <= OPEN) return;
+  dropWarm();
+  const ws = new WS(url);
+  const w = { url, WS, ws, timer: null };
+  ws.onclose = () => {
+    if (warm === w) dropWarm();
+  };
+  ws.onerror = () => {}; // a close event follows
+  w.timer = setTimeout(() => {
+    if (warm === w) dropWarm();
+  }, WARM_MAX_MS);
+  warm = w;
+}
+
+/** Closes the socket preconnect opened, if any. */
+function dropWarm() {
+  const w = warm;
+  warm = null;
+  if (!w) return;
+  clearTimeout(w.timer);
+  w.ws.onclose = w.ws.onerror = null;
+  if (w.ws.readyState <= OPEN) w.ws.close();
+}
+
+/** The socket preconnect opened to url with WS, if it is still opening or open; it is the caller's now. */
+function takeWarm(url, WS) {
+  const w = warm;
+  if (!w || w.url !== url || w.WS !== WS || w.ws.readyState > OPEN) return null;
+  warm = null;
+  clearTimeout(w.timer);
+  w.ws.onclose = w.ws.onerror = null;
+  return w.ws;
+}
 
 /** A failed request or a reason the client stopped. */
 export class ProtocolError extends Error {
@@ -240,7 +299,9 @@ export class SanctuaryClient extends EventTarget {
     const WS = this.opts.WebSocket ?? globalThis.WebSocket;
     // A redirect names the node that owns the session; until one of its
     // sockets fails to open, we join there.
-    const ws = new WS(this.redirectUrl || this.opts.url);
+    const url = this.redirectUrl || this.opts.url;
+    const pre = takeWarm(url, WS);
+    const ws = pre ?? new WS(url);
     this.ws = ws;
     this.lastError = ''; // the last error code received on this socket
     let opened = false;
@@ -262,6 +323,7 @@ export class SanctuaryClient extends EventTarget {
       if (this.pc && this.resumeKey && this.pc.connectionState !== 'failed') {
         join.resume = { key: this.resumeKey, version: this.state.version };
       }
+      if (pre) counters.warmJoins++;
       this.send(join);
       this.startPinger(ws);
     };
@@ -300,6 +362,7 @@ export class SanctuaryClient extends EventTarget {
       this.dropped(ws, opened);
     };
     ws.onerror = () => {}; // a close event follows
+    if (ws.readyState === OPEN) ws.onopen(); // a preconnected socket opened before the click
   }
 
   /** The socket ws is gone: tidy up and schedule a reconnect. */
