@@ -89,7 +89,12 @@ function start({ token, session, alias, microphone, disguise }) {
   join.show(false);
   byId('end-view').hidden = true;
   byId('room-view').hidden = false;
-  byId('room-name').focus();
+  // Focus moves to the room's name in the next frame: focusing now would
+  // lay the room view out in the click, before the welcome can be handled,
+  // and the frame would lay it out again.
+  requestAnimationFrame(() => {
+    if (!byId('room-view').hidden) byId('room-name').focus();
+  });
   meter?.close();
   meter = new MicLevel(); // now, in the click that joins: a context made later may stay suspended
   client.mic.then((track) => meter?.attach(rawTrack ?? track)); // my level is my microphone's

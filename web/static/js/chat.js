@@ -37,6 +37,13 @@ export class ChatPanel {
     this.to = byId('chat-to');
     this.toWrap = byId('chat-to-wrap');
     this.waiting = byId('chat-waiting');
+    // Whether the list is scrolled to its end, kept from its scroll events:
+    // a draw that measured it would force a layout on every state change,
+    // the join's first included.
+    this.atEnd = true;
+    this.list.addEventListener('scroll', () => {
+      this.atEnd = this.list.scrollTop + this.list.clientHeight >= this.list.scrollHeight - 4;
+    }, { passive: true });
     for (const [tab, el] of Object.entries(this.tabs)) {
       el.addEventListener('click', () => this.select(tab));
       el.addEventListener('keydown', (e) => {
@@ -136,9 +143,16 @@ export class ChatPanel {
         : this.staff ? 'No private messages yet.' : 'Write here to reach the hosts privately.';
       rows.push(h('li', { class: 'empty', text: empty }));
     }
-    const atEnd = this.list.scrollTop + this.list.clientHeight >= this.list.scrollHeight - 4;
     this.list.replaceChildren(...rows);
-    if (atEnd) this.list.scrollTop = this.list.scrollHeight;
+    if (this.atEnd && !this.scrollPending) {
+      // At the end it stays at the end, scrolled in the next frame, once
+      // laid out as the frame lays it out anyway.
+      this.scrollPending = true;
+      requestAnimationFrame(() => {
+        this.scrollPending = false;
+        if (this.atEnd) this.list.scrollTop = this.list.scrollHeight;
+      });
+    }
     this.waiting.hidden = this.outbox.length === 0;
     this.waiting.textContent = this.outbox.length === 1 ? '1 message waits for the connection.'
       : `${this.outbox.length} messages wait for the connection.`;

@@ -686,13 +686,15 @@ export class SanctuaryClient extends EventTarget {
     this.upstream = up ?? null;
     if (up) up.direction = 'sendonly';
     this.attachMic(pc);
-    this.emit('tracks', { tracks: this.slotMids.map((mid) => byMid(mid)?.receiver.track ?? null) });
 
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     if (pc !== this.pc) return;
     this.send({ type: 'answer', id: this.newId(), sdp: pc.localDescription.sdp });
     counters.answers++;
+    // The page plays the slot tracks from here: the answer did not wait for
+    // its audio elements, and no packet can come before ICE and DTLS.
+    this.emit('tracks', { tracks: this.slotMids.map((mid) => byMid(mid)?.receiver.track ?? null) });
     clearTimeout(this.stuckTimer);
     this.stuckTimer = setTimeout(() => {
       if (pc === this.pc && pc.iceConnectionState === 'new') this.renegotiateAfresh('ice_stuck');
