@@ -438,6 +438,42 @@ describe('protocol layer', () => {
     assert.equal(ws.sent.filter((m) => m.type === 'ice.restart').length, 2);
   });
 
+  it('restarts ICE that failed before it ever connected, and keeps the PeerConnection that then connects', async () => {
+    let open;
+    const { ws, pc, c } = await joined({ iceFailedGraceMs: 20, getMicrophone: () => new Promise((r) => { open = r; }) });
+    pc.ice('failed'); // Firefox, not capturing yet, on a host with no default route
+    await tick(40);
+    const req = ws.last('ice.restart');
+    assert.ok(req, 'asks ice.restart');
+    assert.equal(FakeWS.all.length, 1, 'no fresh start while the microphone is not open');
+    open({ getAudioTracks: () => [mic] });
+    ws.receive({ ...OFFER, id: req.id, iceRestart: true, sdp: 'v=0\r\na=mid:0\r\na=ice-ufrag:new\r\n' });
+    await tick(5);
+    pc.ice('connected');
+    pc.connect();
+    await tick(40);
+    assert.equal(FakeWS.all.length, 1, 'no fresh start');
+    assert.equal(pc.closed, false);
+    assert.equal(c.status, 'connected');
+  });
+
+  it('starts afresh when ICE failed before it ever connected and is still failed after the microphone opened', async () => {
+    let open;
+    const { ws, pc } = await joined({ iceFailedGraceMs: 20, getMicrophone: () => new Promise((r) => { open = r; }) });
+    pc.ice('failed');
+    await tick();
+    assert.ok(ws.last('ice.restart'), 'asks ice.restart first');
+    open({ getAudioTracks: () => [mic] });
+    await tick(5);
+    assert.equal(pc.closed, false, 'the grace time first');
+    await tick(40);
+    assert.equal(pc.closed, true, 'the failed PeerConnection is closed');
+    const ws2 = FakeWS.all.at(-1);
+    assert.notEqual(ws2, ws);
+    ws2.open();
+    assert.equal(ws2.last('join').resume, undefined, 'a fresh join, not a resume');
+  });
+
   it('starts afresh, without resume, when a PeerConnection that never connected fails', async () => {
     const { ws, pc } = await joined();
     ws.receive({ type: 'error', code: 'ice_failed', message: 'x' });

@@ -75,6 +75,13 @@ const DISCONNECTED_RESTART_MS = 3000;
  */
 const ICE_STUCK_MS = 10000;
 
+/**
+ * A PeerConnection whose ICE failed before it ever connected is given this
+ * long (ms) after the microphone opened, its ICE restart asked for, before
+ * the client starts afresh (see oniceconnectionstatechange).
+ */
+const ICE_FAILED_GRACE_MS = 1000;
+
 /** WebSocket.OPEN, spelled out so the module loads where WebSocket is not global. */
 const OPEN = 1;
 
@@ -158,6 +165,7 @@ export class SanctuaryClient extends EventTarget {
    * @param {typeof WebSocket} [o.WebSocket] for tests; the browser's by default
    * @param {typeof RTCPeerConnection} [o.RTCPeerConnection] for tests; the browser's by default
    * @param {number[]} [o.backoffMs] reconnect delays; BACKOFF_MS by default
+   * @param {number} [o.iceFailedGraceMs] for tests; ICE_FAILED_GRACE_MS by default
    */
   constructor(o) {
     super();
@@ -663,7 +671,27 @@ export class SanctuaryClient extends EventTarget {
       if (pc !== this.pc) return;
       clearTimeout(this.iceTimer);
       const st = pc.iceConnectionState;
-      if (st === 'failed') this.restartIce();
+      // ICE failed: ask for a restart. One that never connected also gets
+      // ICE_FAILED_GRACE_MS after the microphone opens, and then starts
+      // afresh. Firefox gathers on the default route's interface only
+      // until the page captures, and the answer may go out before the
+      // microphone opens: on a host with no default route (a laptop
+      // offline, a test namespace) its first ICE fails. The restart mostly
+      // mends it, its offer arriving once the page captures; when it came
+      // too soon and failed too, only a new PeerConnection does
+      // (BENCHMARKS.md, "Firefox before its microphone").
+      if (st === 'failed') {
+        this.restartIce();
+        if (!this.pcConnected) {
+          this.mic?.then(() => {
+            if (pc !== this.pc || pc.iceConnectionState !== 'failed') return;
+            clearTimeout(this.iceTimer);
+            this.iceTimer = setTimeout(() => {
+              if (pc === this.pc && pc.iceConnectionState === 'failed') this.renegotiateAfresh('ice_failed');
+            }, this.opts.iceFailedGraceMs ?? ICE_FAILED_GRACE_MS);
+          });
+        }
+      }
       if (st === 'disconnected') this.iceTimer = setTimeout(() => this.restartIce(), DISCONNECTED_RESTART_MS);
     };
 
