@@ -43,6 +43,7 @@ import (
 // nominated already. One per socket.
 type checkEcho struct {
 	mu      sync.Mutex
+	msg     stun.Message // guarded by mu; decodes each datagram, reused
 	remotes map[netip.AddrPort]*echoEntry
 	echoes  *atomic.Uint64 // requests handed back to pion, shared by an engine's sockets
 }
@@ -77,12 +78,18 @@ func isSTUN(p []byte) bool {
 }
 
 // inbound looks at a datagram read from from, and returns a copy of the
-// request to hand to pion right after it, or nil.
+// request to hand to pion right after it, or nil. It decodes p in place,
+// into a message it reuses, and copies only a request it keeps: the
+// consent checks of a session's life cost no garbage.
 func (e *checkEcho) inbound(p []byte, from netip.AddrPort, now time.Time) []byte {
 	if !isSTUN(p) {
 		return nil
 	}
-	m := &stun.Message{Raw: append([]byte(nil), p...)}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := &e.msg
+	m.Raw = p
+	defer func() { m.Raw = nil }() // the caller's buffer is not ours to keep
 	if m.Decode() != nil {
 		return nil
 	}
@@ -93,23 +100,24 @@ func (e *checkEcho) inbound(p []byte, from netip.AddrPort, now time.Time) []byte
 		if !m.Contains(stun.AttrICEControlled) || m.Contains(stun.AttrUseCandidate) {
 			return nil
 		}
-		user, err := m.Get(stun.AttrUsername)
-		if err != nil {
+		user, ok := m.Attributes.Get(stun.AttrUsername)
+		if !ok {
 			return nil
 		}
-		e.keep(from, string(user), m.Raw, now)
+		e.keepLocked(from, user.Value, p, now)
 	case stun.BindingSuccess:
-		return e.echo(from, now)
+		return e.echoLocked(from, now)
 	}
 	return nil
 }
 
-func (e *checkEcho) keep(from netip.AddrPort, user string, req []byte, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if r, ok := e.remotes[from]; ok && r.user == user && now.Sub(r.first) < echoEpisode {
+// keepLocked remembers req, a check from from in the ICE session user,
+// unless this session's check from there was echoed already. It copies
+// what it keeps: req and user are the caller's read buffer.
+func (e *checkEcho) keepLocked(from netip.AddrPort, user, req []byte, now time.Time) {
+	if r, ok := e.remotes[from]; ok && r.user == string(user) && now.Sub(r.first) < echoEpisode {
 		if !r.echoed {
-			r.req = req
+			r.req = append(r.req[:0], req...)
 		}
 		return
 	}
@@ -123,12 +131,11 @@ func (e *checkEcho) keep(from netip.AddrPort, user string, req []byte, now time.
 			return
 		}
 	}
-	e.remotes[from] = &echoEntry{user: user, req: req, first: now}
+	e.remotes[from] = &echoEntry{user: string(user), req: append([]byte(nil), req...), first: now}
 }
 
-func (e *checkEcho) echo(from netip.AddrPort, now time.Time) []byte {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// echoLocked hands back, once per episode, the request kept from from.
+func (e *checkEcho) echoLocked(from netip.AddrPort, now time.Time) []byte {
 	r, ok := e.remotes[from]
 	if !ok || r.echoed || now.Sub(r.first) >= echoEpisode {
 		return nil

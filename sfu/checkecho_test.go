@@ -105,6 +105,30 @@ func TestCheckEchoInbound(t *testing.T) {
 	}
 }
 
+// TestCheckEchoKeepsACopy: the request comes back as it was read, though
+// the reader's buffer was reused for the datagrams after it; and the
+// checks of a session's life (consent, after the echo) allocate nothing.
+func TestCheckEchoKeepsACopy(t *testing.T) {
+	from := netip.MustParseAddrPort("192.0.2.1:5000")
+	t0 := time.Unix(1000, 0)
+	var n atomic.Uint64
+	e := newCheckEcho(&n)
+	check := stunMsg(t, stun.BindingRequest, stun.NewUsername("srv:cli"), ice.AttrControlled(7))
+	want := bytes.Clone(check)
+	buf := make([]byte, 1500)
+	read := func(p []byte, at time.Duration) []byte { // as echoConn reads: into one buffer
+		return e.inbound(buf[:copy(buf, p)], from, t0.Add(at))
+	}
+	read(check, 0)
+	if got := read(stunMsg(t, stun.BindingSuccess), time.Millisecond); !bytes.Equal(got, want) {
+		t.Fatalf("echoed %x, want the check as read, %x", got, want)
+	}
+	later := func() { read(check, time.Second) } // the echo is spent: nothing kept
+	if a := testing.AllocsPerRun(100, later); a != 0 {
+		t.Errorf("a check after the echo allocates %v times, want 0", a)
+	}
+}
+
 func TestCheckEchoBoundsRemotes(t *testing.T) {
 	var n atomic.Uint64
 	e := newCheckEcho(&n)
