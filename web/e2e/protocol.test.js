@@ -474,6 +474,20 @@ describe('protocol layer', () => {
     assert.equal(ws2.last('join').resume, undefined, 'a fresh join, not a resume');
   });
 
+  it('in Firefox, gathers for its answer once the microphone opened, or after micBeforeGatheringMs', async () => {
+    let open;
+    const { ws, pc } = await joined({ micBeforeGatheringMs: 60, getMicrophone: () => new Promise((r) => { open = r; }) });
+    assert.equal(pc.localDescription, undefined, 'no setLocalDescription (Firefox gathers then) before the microphone');
+    assert.equal(ws.last('answer'), undefined);
+    open({ getAudioTracks: () => [mic] });
+    await tick(5);
+    assert.equal(ws.last('answer').sdp, 'answer-sdp', 'answered once the microphone opened');
+    const slow = await joined({ micBeforeGatheringMs: 20, getMicrophone: () => new Promise(() => {}) }); // a permission prompt
+    assert.equal(slow.ws.last('answer'), undefined);
+    await tick(40);
+    assert.equal(slow.ws.last('answer').sdp, 'answer-sdp', 'answered without the microphone after the wait');
+  });
+
   it('starts afresh, without resume, when a PeerConnection that never connected fails', async () => {
     const { ws, pc } = await joined();
     ws.receive({ type: 'error', code: 'ice_failed', message: 'x' });

@@ -82,6 +82,14 @@ const ICE_STUCK_MS = 10000;
  */
 const ICE_FAILED_GRACE_MS = 1000;
 
+/**
+ * Firefox gathers ICE candidates on the default route's interface only (and
+ * hides host addresses) until the page captures. Its answer's gathering
+ * waits this long (ms) at most for the microphone.
+ */
+const MIC_BEFORE_GATHERING_MS = 1000;
+const GATHERS_ON_DEFAULT_ROUTE_UNTIL_CAPTURE = /\bFirefox\//.test(globalThis.navigator?.userAgent ?? '');
+
 /** WebSocket.OPEN, spelled out so the module loads where WebSocket is not global. */
 const OPEN = 1;
 
@@ -166,6 +174,7 @@ export class SanctuaryClient extends EventTarget {
    * @param {typeof RTCPeerConnection} [o.RTCPeerConnection] for tests; the browser's by default
    * @param {number[]} [o.backoffMs] reconnect delays; BACKOFF_MS by default
    * @param {number} [o.iceFailedGraceMs] for tests; ICE_FAILED_GRACE_MS by default
+   * @param {number} [o.micBeforeGatheringMs] for tests; MIC_BEFORE_GATHERING_MS in Firefox, 0 elsewhere
    */
   constructor(o) {
     super();
@@ -710,12 +719,24 @@ export class SanctuaryClient extends EventTarget {
     }
     // The answer does not wait for the microphone: the room is heard while
     // it opens, or while the browser asks the person for it, and the track
-    // joins the sender later by replaceTrack (no renegotiation).
+    // joins the sender later by replaceTrack (no renegotiation). Except, a
+    // little, in Firefox: it gathers candidates on the default route's
+    // interface only until the page captures (BENCHMARKS.md, "Firefox
+    // before its microphone"), which on a host with no default route fails
+    // ICE. Its gathering, which setLocalDescription starts, waits for the
+    // microphone, at most MIC_BEFORE_GATHERING_MS.
     this.upstream = up ?? null;
     if (up) up.direction = 'sendonly';
     this.attachMic(pc);
 
     const answer = await pc.createAnswer();
+    const waitMs = this.opts.micBeforeGatheringMs ?? (GATHERS_ON_DEFAULT_ROUTE_UNTIL_CAPTURE ? MIC_BEFORE_GATHERING_MS : 0);
+    if (waitMs > 0) {
+      let timer;
+      await Promise.race([this.mic, new Promise((r) => { timer = setTimeout(r, waitMs); })]);
+      clearTimeout(timer);
+    }
+    if (pc !== this.pc) return;
     await pc.setLocalDescription(answer);
     if (pc !== this.pc) return;
     this.send({ type: 'answer', id: this.newId(), sdp: pc.localDescription.sdp });
