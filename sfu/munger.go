@@ -20,8 +20,9 @@ const replayWindow = 64
 // are older than its first forwarded packet are dropped: they belong to a
 // stretch the subscriber never heard, and forwarding them would make the
 // sequence go backwards across the switch. So are repeats of a packet
-// already sent, and packets more than replayWindow behind the newest one:
-// receivers' SRTP replay protection would drop them anyway.
+// already sent, packets more than replayWindow behind the newest one
+// (receivers' SRTP replay protection would drop them anyway), and packets
+// ahead of the newest in sequence number but behind it in timestamp.
 //
 // Munger is pure arithmetic: no clock, no locks, no allocation. The zero
 // value is ready to use; the first packet passes through unchanged. It is
@@ -35,6 +36,7 @@ type Munger struct {
 
 	firstIn   uint16 // input sequence of the current source's first packet
 	highestIn uint16 // highest input sequence seen from the current source
+	highestTS uint32 // input timestamp of that packet
 	sent      uint64 // bit i: input highestIn - i was sent (i < replayWindow)
 
 	lastSeq uint16 // output sequence of the newest packet sent
@@ -63,14 +65,21 @@ func (m *Munger) Rewrite(seq uint16, ts uint32, nowNs int64) (outSeq uint16, out
 			m.tsOffset = ts - (m.lastTS + ticks)
 		}
 		m.started, m.pending = true, false
-		m.firstIn, m.highestIn, m.sent = seq, seq, 1
+		m.firstIn, m.highestIn, m.highestTS, m.sent = seq, seq, ts, 1
 		m.commit(seq, ts, nowNs)
 		return m.lastSeq, m.lastTS, true, true
 	}
 
 	switch d := int16(seq - m.highestIn); {
+	case d > 0 && int32(ts-m.highestTS) < 0:
+		// Ahead in numbering but behind in time: an old packet come round
+		// the 16-bit wrap of sequence numbers (held back for more than
+		// 32,768 packets), or a forged one. Taken for the newest it would
+		// move the stream's timestamp backwards and make every packet after
+		// it look too late.
+		return 0, 0, false, false
 	case d > 0:
-		m.highestIn = seq
+		m.highestIn, m.highestTS = seq, ts
 		if d < replayWindow {
 			m.sent = m.sent<<d | 1
 		} else {

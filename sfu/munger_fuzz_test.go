@@ -16,8 +16,11 @@ import "testing"
 //     advanced by the elapsed time at 48 kHz (at least 1 tick);
 //   - within a source every sent packet is in - offset, one constant offset
 //     (gaps stay gaps);
-//   - a packet newer than the newest of its source is sent and advances the
-//     stream; its timestamp too moves forward (sources here are monotone);
+//   - a packet newer than the newest of its source (ahead in sequence
+//     number, not behind in timestamp) is sent and advances the stream; its
+//     timestamp too moves forward (sources here are monotone); one ahead in
+//     sequence number but behind in timestamp (held back past the 16-bit
+//     wrap) is dropped;
 //   - an older one is sent if and only if it is inside the current source's
 //     stretch (never before the switch packet), less than replayWindow
 //     behind the newest, and not sent already: no sequence number twice.
@@ -60,6 +63,7 @@ type mungerModel struct {
 	tsOff    uint32
 	firstIn  uint16 // current source's first input sequence
 	highIn   uint16 // current source's newest input sequence
+	highTS   uint32 // and its input timestamp
 	firstOut uint16
 	sent     map[uint16]bool // output sequence numbers sent since the current source started
 }
@@ -205,7 +209,7 @@ func (md *mungerModel) check(t *testing.T, step int, p fuzzPacket, now int64, se
 		}
 		md.started, md.pending = true, false
 		md.seqOff, md.tsOff = p.seq-seq, p.ts-ts
-		md.firstIn, md.highIn, md.firstOut = p.seq, p.seq, seq
+		md.firstIn, md.highIn, md.highTS, md.firstOut = p.seq, p.seq, p.ts, seq
 		md.lastSeq, md.lastTS, md.lastAt = seq, ts, now
 		clear(md.sent)
 		md.sent[seq] = true
@@ -214,7 +218,10 @@ func (md *mungerModel) check(t *testing.T, step int, p fuzzPacket, now int64, se
 	if marker {
 		fail("marker within a source")
 	}
-	newer := int16(p.seq-md.highIn) > 0
+	// Newer: ahead of the newest in sequence number and not behind it in
+	// time. A packet held back for more than 32,768 others comes round the
+	// 16-bit wrap looking ahead; its timestamp tells it is old.
+	newer := int16(p.seq-md.highIn) > 0 && int32(p.ts-md.highTS) >= 0
 	back := -int(int16(p.seq - md.highIn))
 	late := back > 0 && back < replayWindow && int16(p.seq-md.firstIn) >= 0 && !md.sent[p.seq-md.seqOff]
 	if ok != (newer || late) {
@@ -234,7 +241,7 @@ func (md *mungerModel) check(t *testing.T, step int, p fuzzPacket, now int64, se
 		if int16(seq-md.lastSeq) <= 0 || int32(ts-md.lastTS) <= 0 {
 			fail("a newer packet goes out as seq %d ts %d after seq %d ts %d", seq, ts, md.lastSeq, md.lastTS)
 		}
-		md.highIn, md.lastSeq, md.lastTS, md.lastAt = p.seq, seq, ts, now
+		md.highIn, md.highTS, md.lastSeq, md.lastTS, md.lastAt = p.seq, p.ts, seq, ts, now
 		return
 	}
 	if int16(seq-md.lastSeq) >= 0 || int16(seq-md.firstOut) < 0 {

@@ -51,6 +51,14 @@ func TestMunger(t *testing.T) {
 			{switched: true, seq: 7, ts: 10, atMs: 20, ok: true, outSeq: 30001, outTS: 500960, marker: true},
 			{seq: 8, ts: 970, atMs: 40, ok: true, outSeq: 30002, outTS: 501920},
 		}},
+		{"a packet held back past the 16-bit wrap is dropped, not taken for the newest", []mungeStep{
+			{seq: 1000, ts: 48000, atMs: 0, ok: true, outSeq: 1000, outTS: 48000, marker: true},
+			{seq: 20000, ts: 48000 + 19000*960, atMs: 20, ok: true, outSeq: 20000, outTS: 48000 + 19000*960}, // after a loss
+			{seq: 34000, ts: 48000 + 33000*960, atMs: 25, ok: true, outSeq: 34000, outTS: 48000 + 33000*960},
+			// seq 999 is 33,001 behind, which 16 bits read as 32,535 ahead; its timestamp is behind
+			{seq: 999, ts: 48000 - 960, atMs: 30, ok: false},
+			{seq: 34001, ts: 48000 + 33001*960, atMs: 40, ok: true, outSeq: 34001, outTS: 48000 + 33001*960},
+		}},
 		{"switch at the same instant still moves time forward", []mungeStep{
 			{seq: 1, ts: 0, atMs: 0, ok: true, outSeq: 1, outTS: 0, marker: true},
 			{switched: true, seq: 900, ts: 123, atMs: 0, ok: true, outSeq: 2, outTS: 1, marker: true},
