@@ -52,8 +52,9 @@ func (m *Munger) Switch() { m.pending = true }
 // and timestamp. marker is true on the first packet after a switch (the
 // caller ORs it with the packet's own marker). ok is false when the packet
 // must not be sent: a duplicate of a packet sent, a late packet from before
-// the current source's first packet, or one more than replayWindow packets
-// behind the newest.
+// the current source's first packet, one more than replayWindow packets
+// behind the newest, or one ahead of the newest in sequence number but
+// behind it in timestamp.
 func (m *Munger) Rewrite(seq uint16, ts uint32, nowNs int64) (outSeq uint16, outTS uint32, marker, ok bool) {
 	if !m.started || m.pending {
 		if m.started {
