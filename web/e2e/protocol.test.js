@@ -86,6 +86,23 @@ async function joined(extra) {
   return { c, seen, ws, pc: FakePC.all.at(-1) };
 }
 
+/** Runs the microtasks queued so far, and those they queue (the fakes resolve in microtasks). */
+async function flush() {
+  for (let i = 0; i < 50; i++) await Promise.resolve();
+}
+
+/** joined() for tests on mocked timers: waits for microtasks, not for the clock. */
+async function joinedOnMockedTimers(extra) {
+  const { c, seen } = newClient(extra);
+  c.start();
+  const ws = FakeWS.all.at(-1);
+  ws.open();
+  ws.receive({ type: 'welcome', id: ws.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP, resumeKey: 'k1' });
+  ws.receive(OFFER);
+  await flush();
+  return { c, seen, ws, pc: FakePC.all.at(-1) };
+}
+
 describe('protocol layer', () => {
   beforeEach(() => {
     FakeWS.all = [];
@@ -438,53 +455,68 @@ describe('protocol layer', () => {
     assert.equal(ws.sent.filter((m) => m.type === 'ice.restart').length, 2);
   });
 
-  it('restarts ICE that failed before it ever connected, and keeps the PeerConnection that then connects', async () => {
+  // The next three run on mocked timers: what must not happen before a
+  // wait ends is checked before the clock moves, not raced against it.
+  it('restarts ICE that failed before it ever connected, and keeps the PeerConnection that then connects', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
     let open;
-    const { ws, pc, c } = await joined({ iceFailedGraceMs: 20, getMicrophone: () => new Promise((r) => { open = r; }) });
+    const { ws, pc, c } = await joinedOnMockedTimers({ iceFailedGraceMs: 20, getMicrophone: () => new Promise((r) => { open = r; }) });
     pc.ice('failed'); // Firefox, not capturing yet, on a host with no default route
-    await tick(40);
+    await flush();
     const req = ws.last('ice.restart');
     assert.ok(req, 'asks ice.restart');
+    t.mock.timers.tick(1000);
+    await flush();
     assert.equal(FakeWS.all.length, 1, 'no fresh start while the microphone is not open');
     open({ getAudioTracks: () => [mic] });
     ws.receive({ ...OFFER, id: req.id, iceRestart: true, sdp: 'v=0\r\na=mid:0\r\na=ice-ufrag:new\r\n' });
-    await tick(5);
+    await flush();
     pc.ice('connected');
     pc.connect();
-    await tick(40);
+    t.mock.timers.tick(1000);
+    await flush();
     assert.equal(FakeWS.all.length, 1, 'no fresh start');
     assert.equal(pc.closed, false);
     assert.equal(c.status, 'connected');
   });
 
-  it('starts afresh when ICE failed before it ever connected and is still failed after the microphone opened', async () => {
+  it('starts afresh when ICE failed before it ever connected and is still failed after the microphone opened', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
     let open;
-    const { ws, pc } = await joined({ iceFailedGraceMs: 20, getMicrophone: () => new Promise((r) => { open = r; }) });
+    const { ws, pc } = await joinedOnMockedTimers({ iceFailedGraceMs: 20, getMicrophone: () => new Promise((r) => { open = r; }) });
     pc.ice('failed');
-    await tick();
+    await flush();
     assert.ok(ws.last('ice.restart'), 'asks ice.restart first');
     open({ getAudioTracks: () => [mic] });
-    await tick(5);
+    await flush();
+    t.mock.timers.tick(19);
+    await flush();
     assert.equal(pc.closed, false, 'the grace time first');
-    await tick(40);
+    t.mock.timers.tick(1);
+    await flush();
     assert.equal(pc.closed, true, 'the failed PeerConnection is closed');
+    t.mock.timers.tick(1000); // the reconnect's backoff
     const ws2 = FakeWS.all.at(-1);
     assert.notEqual(ws2, ws);
     ws2.open();
     assert.equal(ws2.last('join').resume, undefined, 'a fresh join, not a resume');
   });
 
-  it('in Firefox, gathers for its answer once the microphone opened, or after micBeforeGatheringMs', async () => {
+  it('in Firefox, gathers for its answer once the microphone opened, or after micBeforeGatheringMs', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
     let open;
-    const { ws, pc } = await joined({ micBeforeGatheringMs: 60, getMicrophone: () => new Promise((r) => { open = r; }) });
+    const { ws, pc } = await joinedOnMockedTimers({ micBeforeGatheringMs: 60, getMicrophone: () => new Promise((r) => { open = r; }) });
     assert.equal(pc.localDescription, undefined, 'no setLocalDescription (Firefox gathers then) before the microphone');
     assert.equal(ws.last('answer'), undefined);
     open({ getAudioTracks: () => [mic] });
-    await tick(5);
+    await flush();
     assert.equal(ws.last('answer').sdp, 'answer-sdp', 'answered once the microphone opened');
-    const slow = await joined({ micBeforeGatheringMs: 20, getMicrophone: () => new Promise(() => {}) }); // a permission prompt
+    const slow = await joinedOnMockedTimers({ micBeforeGatheringMs: 20, getMicrophone: () => new Promise(() => {}) }); // a permission prompt
+    t.mock.timers.tick(19);
+    await flush();
     assert.equal(slow.ws.last('answer'), undefined);
-    await tick(40);
+    t.mock.timers.tick(1);
+    await flush();
     assert.equal(slow.ws.last('answer').sdp, 'answer-sdp', 'answered without the microphone after the wait');
   });
 
