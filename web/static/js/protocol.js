@@ -691,15 +691,7 @@ export class SanctuaryClient extends EventTarget {
       // (BENCHMARKS.md, "Firefox before its microphone").
       if (st === 'failed') {
         this.restartIce();
-        if (!this.pcConnected) {
-          this.mic?.then(() => {
-            if (pc !== this.pc || pc.iceConnectionState !== 'failed') return;
-            clearTimeout(this.iceTimer);
-            this.iceTimer = setTimeout(() => {
-              if (pc === this.pc && pc.iceConnectionState === 'failed') this.renegotiateAfresh('ice_failed');
-            }, this.opts.iceFailedGraceMs ?? ICE_FAILED_GRACE_MS);
-          });
-        }
+        if (!this.pcConnected) this.mic?.then(() => this.afreshIfStillFailed(pc));
       }
       if (st === 'disconnected') this.iceTimer = setTimeout(() => this.restartIce(), DISCONNECTED_RESTART_MS);
     };
@@ -769,6 +761,19 @@ export class SanctuaryClient extends EventTarget {
     if (pc !== this.pc || !this.upstream || !track) return;
     track.enabled = this.micEnabled;
     await this.upstream.sender.replaceTrack(track);
+  }
+
+  /**
+   * Starts afresh after ICE_FAILED_GRACE_MS if pc's ICE is failed now and
+   * still then (see oniceconnectionstatechange; any ICE state change
+   * clears the timer).
+   */
+  afreshIfStillFailed(pc) {
+    if (pc !== this.pc || pc.iceConnectionState !== 'failed') return;
+    clearTimeout(this.iceTimer);
+    this.iceTimer = setTimeout(() => {
+      if (pc === this.pc && pc.iceConnectionState === 'failed') this.renegotiateAfresh('ice_failed');
+    }, this.opts.iceFailedGraceMs ?? ICE_FAILED_GRACE_MS);
   }
 
   /**
