@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -23,8 +24,9 @@ import (
 // connection (a clock read, a channel check) and the candidate's socket:
 // about half of the server's CPU per packet in the profile, beside the
 // sealing and the system call that forwarding cannot do without. The
-// direct path does just those two: marshal, seal (pion's srtp.Context,
-// AES-GCM as negotiated), and write to the socket of the peer's ICE pair:
+// direct path does just those two: marshal and seal (AES-GCM in
+// srtpseal.go, or pion's srtp.Context under AES-CM), and write to the
+// socket of the peer's ICE pair:
 // the UDP mux's, into the fan-out's sendmmsg batch (batch.go); the peer's
 // own UDP socket where there is no mux (dev mode, tests); or, for a client
 // on ICE-TCP, one RFC 4571 frame on its connection.
@@ -46,28 +48,53 @@ import (
 
 // directPath seals and sends one subscriber's downstream.
 type directPath struct {
-	e *Engine
+	e   *Engine
+	gcm *gcmKeys              // non-nil: RTP is sealed by srtpseal.go, without mu
+	to  atomic.Pointer[route] // where the selected pair goes; nil: nowhere
 
-	mu      sync.Mutex // one writer at a time: slots of one peer forward on several goroutines
-	ctx     *srtp.Context
-	hdr     rtp.Header  // EncryptRTP's parse of the header; reused
-	rtcpHdr rtcp.Header // EncryptRTCP's, likewise
-	plain   []byte      // the marshalled packet; reused
-	sealed  []byte      // the sealed packet; reused (the batch copies it)
-	frame   []byte      // an ICE-TCP frame; reused (Write keeps nothing)
-	to      route       // where the selected pair goes; zero: nowhere
+	mu      sync.Mutex    // pion's context and the buffers below
+	ctx     *srtp.Context // RTCP, and RTP under AES-CM
+	hdr     rtp.Header    // EncryptRTP's parse of the header; reused
+	rtcpHdr rtcp.Header   // EncryptRTCP's, likewise
+	plain   []byte        // the marshalled packet; reused
+	sealed  []byte        // framePrefix bytes, then the sealed packet; reused (the batch copies it)
 }
+
+// framePrefix is the room a sealed packet leaves before itself for the
+// length of an RFC 4571 frame, so that a packet to an ICE-TCP client goes
+// out in one Write without a copy or a lock.
+const framePrefix = 2
 
 var errUnroutable = errors.New("sfu: the selected candidate pair is on no socket of the engine")
 
-// writeRTP seals h and payload and sends them. It returns the bytes put on
-// the wire.
-func (d *directPath) writeRTP(h *rtp.Header, payload []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.to.ok() {
+// writeRTP seals h and payload and sends them. st is the slot's stream
+// and buf its fan-out's scratch buffer, both the caller's for the call
+// (the slot's lock is held). It returns the bytes put on the wire.
+func (d *directPath) writeRTP(st *rtpStream, h *rtp.Header, payload []byte, buf *[]byte) (int, error) {
+	to := d.to.Load()
+	if to == nil {
 		return 0, errUnroutable
 	}
+	if d.gcm == nil {
+		return d.writeRTPPion(to, h, payload)
+	}
+	b := *buf
+	if cap(b) < framePrefix {
+		b = make([]byte, framePrefix, 256)
+	}
+	b, err := d.gcm.sealRTP(b[:framePrefix], h, payload, st)
+	if err != nil {
+		return 0, err
+	}
+	*buf = b
+	return to.send(b)
+}
+
+// writeRTPPion seals with pion's context, which one goroutine at a time
+// may use: RTP under the AES-CM profile.
+func (d *directPath) writeRTPPion(to *route, h *rtp.Header, payload []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	n := h.MarshalSize() + len(payload)
 	if cap(d.plain) < n {
 		d.plain = make([]byte, n, n+64)
@@ -78,50 +105,69 @@ func (d *directPath) writeRTP(h *rtp.Header, payload []byte) (int, error) {
 		return 0, err
 	}
 	copy(plain[hn:], payload)
-	sealed, err := d.ctx.EncryptRTP(d.sealed[:0], plain, &d.hdr)
+	sealed, err := d.ctx.EncryptRTP(d.sealedBuf(n), plain, &d.hdr)
 	if err != nil {
 		return 0, err
 	}
-	d.sealed = sealed
-	return d.send(sealed)
+	return to.send(d.framed(sealed))
 }
 
 // writeRTCP seals a compound RTCP packet (the engine's reports) and sends
 // it on the same route as the peer's packets.
 func (d *directPath) writeRTCP(plain []byte) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.to.ok() {
+	to := d.to.Load()
+	if to == nil {
 		return errUnroutable
 	}
-	sealed, err := d.ctx.EncryptRTCP(d.sealed[:0], plain, &d.rtcpHdr)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sealed, err := d.ctx.EncryptRTCP(d.sealedBuf(len(plain)), plain, &d.rtcpHdr)
 	if err != nil {
 		return err
 	}
-	d.sealed = sealed
-	_, err = d.send(sealed)
+	_, err = to.send(d.framed(sealed))
 	return err
 }
 
-// send puts a sealed packet on the route: into the fan-out's batch on the
-// UDP mux, on the peer's own UDP socket, or as an ICE-TCP frame. d.mu held.
-func (d *directPath) send(sealed []byte) (int, error) {
-	if d.to.tcp != nil {
-		return d.writeTCP(sealed)
+// srtpOverhead is the most SRTP or SRTCP adds to a packet without an MKI:
+// a 16-byte tag and SRTCP's 4-byte index.
+const srtpOverhead = 20
+
+// sealedBuf is the part of d.sealed after framePrefix, with room for n
+// bytes sealed, for pion's EncryptRTP or EncryptRTCP, which write from the
+// start of the buffer they are given. d.mu held.
+func (d *directPath) sealedBuf(n int) []byte {
+	if need := framePrefix + n + srtpOverhead; cap(d.sealed) < need {
+		d.sealed = make([]byte, framePrefix, need+64)
 	}
-	return d.to.sock.WriteToAddrPort(sealed, d.to.udp)
+	return d.sealed[framePrefix:framePrefix]
 }
 
-// writeTCP sends one RFC 4571 frame, in one Write: the connection's writes
-// (pion's STUN and RTCP on the same connection, also one Write per frame)
-// never interleave. d.mu held.
-func (d *directPath) writeTCP(p []byte) (int, error) {
+// framed returns what pion sealed into sealedBuf with the framePrefix bytes
+// before it, copying it only if pion needed a larger buffer. d.mu held.
+func (d *directPath) framed(sealed []byte) []byte {
+	if at := d.sealed[framePrefix : framePrefix+1]; len(sealed) > 0 && &sealed[0] == &at[0] {
+		return d.sealed[:framePrefix+len(sealed)]
+	}
+	d.sealed = append(make([]byte, framePrefix, framePrefix+len(sealed)+64), sealed...)
+	return d.sealed
+}
+
+// send puts a sealed packet, after its framePrefix bytes, on the route:
+// into the fan-out's batch on the UDP mux, on the peer's own UDP socket,
+// or as one RFC 4571 frame in one Write on an ICE-TCP connection (pion's
+// STUN and RTCP on that connection are one Write per frame too, so frames
+// never interleave). It returns the packet's bytes sent.
+func (r *route) send(framed []byte) (int, error) {
+	p := framed[framePrefix:]
+	if r.tcp == nil {
+		return r.sock.WriteToAddrPort(p, r.udp)
+	}
 	if len(p) > 0xffff {
 		return 0, errors.New("sfu: packet too large for an ICE-TCP frame")
 	}
-	d.frame = binary.BigEndian.AppendUint16(d.frame[:0], uint16(len(p)))
-	d.frame = append(d.frame, p...)
-	if _, err := d.to.tcp.Write(d.frame); err != nil {
+	binary.BigEndian.PutUint16(framed, uint16(len(p)))
+	if _, err := r.tcp.Write(framed); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -131,10 +177,12 @@ func (d *directPath) writeTCP(p []byte) (int, error) {
 // a socket of the engine.
 func (d *directPath) route(pair *webrtc.ICECandidatePair) bool {
 	r := d.e.routeOf(pair)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.to = r
-	return r.ok()
+	if !r.ok() {
+		d.to.Store(nil)
+		return false
+	}
+	d.to.Store(&r)
+	return true
 }
 
 // route is where a direct path sends: a UDP socket and the client's
@@ -227,11 +275,13 @@ func (p *Peer) newDirect() (*directPath, error) {
 	if !to.ok() {
 		return nil, errUnroutable
 	}
-	ctx, err := p.secrets.localKeys()
+	ctx, gcm, err := p.secrets.localKeys()
 	if err != nil {
 		return nil, err
 	}
-	return &directPath{e: e, ctx: ctx, to: to}, nil
+	d := &directPath{e: e, ctx: ctx, gcm: gcm}
+	d.to.Store(&to)
+	return d, nil
 }
 
 // onPairChange follows the selected candidate pair (an ICE restart may

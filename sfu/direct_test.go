@@ -3,9 +3,11 @@ package sfu
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/dtls/v3"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/transport/v5/test"
@@ -15,14 +17,22 @@ import (
 // TestDirectWritePath: a listener hears a speaker through each write path
 // a slot can take, and gets the engine's sender reports, which agree with
 // what it was sent. Direct writes go through the peers' own sockets (no mux), the UDP
-// mux with its sendmmsg batch, and an ICE-TCP connection; a listener that
-// negotiated NACK, and an engine with NoDirectWrites, stay on pion's path.
+// mux with its sendmmsg batch, and an ICE-TCP connection, sealed by the
+// slots themselves under both AES-GCM profiles and by pion's SRTP context
+// under AES-CM; a listener that negotiated NACK, and an engine with
+// NoDirectWrites, stay on pion's path.
 func TestDirectWritePath(t *testing.T) {
 	lim := test.TimeOut(120 * time.Second)
 	defer lim.Stop()
 
 	tcpOnly := func(se *webrtc.SettingEngine) {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	}
+	aesCM := func(se *webrtc.SettingEngine) {
+		se.SetSRTPProtectionProfiles(dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	}
+	aes128 := func(se *webrtc.SettingEngine) {
+		se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM)
 	}
 	nack := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBNACK}}
 	for _, tc := range []struct {
@@ -38,6 +48,13 @@ func TestDirectWritePath(t *testing.T) {
 		{"ice-tcp", func() Config {
 			return Config{LoopbackOnly: true, UDPPort: freeUDPPort(t), TCPPort: freeTCPPort(t)}
 		}, tcpOnly, nil, webrtc.ICEProtocolTCP, true},
+		// The slots seal RTP themselves under AES-GCM (srtpseal.go), and
+		// with pion's SRTP context under AES-CM.
+		{"aes-128-gcm", func() Config { return Config{LoopbackOnly: true, UDPPort: freeUDPPort(t)} }, aes128, nil, webrtc.ICEProtocolUDP, true},
+		{"aes-cm", func() Config { return Config{LoopbackOnly: true, UDPPort: freeUDPPort(t)} }, aesCM, nil, webrtc.ICEProtocolUDP, true},
+		{"aes-cm over ice-tcp", func() Config {
+			return Config{LoopbackOnly: true, UDPPort: freeUDPPort(t), TCPPort: freeTCPPort(t)}
+		}, func(se *webrtc.SettingEngine) { tcpOnly(se); aesCM(se) }, nil, webrtc.ICEProtocolTCP, true},
 		{"nack", func() Config { return Config{LoopbackOnly: true} }, nil, nack, webrtc.ICEProtocolUDP, false},
 		{"off", func() Config { return Config{LoopbackOnly: true, NoDirectWrites: true} }, nil, nil, webrtc.ICEProtocolUDP, false},
 	} {
@@ -61,6 +78,11 @@ func TestDirectWritePath(t *testing.T) {
 			s := lp.slots[0]
 			if got := s.isDirect(); got != tc.direct {
 				t.Errorf("slot writes directly: %v, want %v", got, tc.direct)
+			}
+			if d := lp.direct.Load(); d != nil {
+				if ownSeal, wantOwn := d.gcm != nil, !strings.HasPrefix(tc.name, "aes-cm"); ownSeal != wantOwn {
+					t.Errorf("slots seal RTP themselves: %v, want %v", ownSeal, wantOwn)
+				}
 			}
 			pair, err := lp.ice.GetSelectedCandidatePair()
 			if err != nil || pair == nil || pair.Local.Protocol != tc.protocol {

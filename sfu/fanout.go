@@ -27,14 +27,20 @@ func (e *Engine) fanout(src *source, pkt *rtp.Packet, now int64) uint64 {
 	return e.forwardAll(src, pkt, now, slots)
 }
 
+// sealBufs are the fan-outs' scratch buffers: a direct path seals each
+// packet in one before the batch copies it (slot.forward).
+var sealBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
 // forwardAll forwards the packet to slots, corked.
 func (e *Engine) forwardAll(src *source, pkt *rtp.Packet, now int64, slots []*slot) (sent uint64) {
 	if e.batch != nil {
 		e.batch.cork()
 		defer e.batch.uncork()
 	}
+	buf := sealBufs.Get().(*[]byte)
+	defer sealBufs.Put(buf)
 	for _, s := range slots {
-		if s.forward(src, pkt, now, &e.stats) {
+		if s.forward(src, pkt, now, &e.stats, buf) {
 			sent++
 		}
 	}

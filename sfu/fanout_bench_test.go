@@ -32,13 +32,14 @@ func BenchmarkFanout100(b *testing.B) {
 	src.slots.Store(&slots)
 	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SSRC: 42}, Payload: make([]byte, 67)}
 	var c counters
+	var buf []byte
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		pkt.SequenceNumber++
 		pkt.Timestamp += 960
 		for _, s := range *src.slots.Load() {
-			s.forward(src, pkt, int64(i)*20_000_000, &c)
+			s.forward(src, pkt, int64(i)*20_000_000, &c, &buf)
 		}
 	}
 	b.StopTimer()

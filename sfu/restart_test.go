@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -53,9 +54,11 @@ func TestICERestartKeepsMedia(t *testing.T) {
 	if d == nil || !pa.slots[0].isDirect() {
 		t.Fatal("a's slot is not on the direct write path")
 	}
-	d.mu.Lock()
-	sockBefore := d.to.sock
-	d.mu.Unlock()
+	to := d.to.Load()
+	if to == nil {
+		t.Fatal("a's direct path has no route")
+	}
+	sockBefore := to.sock
 
 	before := pa.pc.LocalDescription().SDP
 	offer, err := pa.RestartICE()
@@ -109,9 +112,11 @@ func TestICERestartKeepsMedia(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := e.routeOf(pair)
-	d.mu.Lock()
-	sockAfter, udpAfter := d.to.sock, d.to.udp
-	d.mu.Unlock()
+	var sockAfter *echoConn
+	var udpAfter netip.AddrPort
+	if to := d.to.Load(); to != nil {
+		sockAfter, udpAfter = to.sock, to.udp
+	}
 	if !want.ok() || sockAfter != want.sock || udpAfter != want.udp || sockAfter == sockBefore {
 		t.Errorf("after the restart the direct path sends on %p to %v, the pair is on %p to %v (before: %p)",
 			sockAfter, udpAfter, want.sock, want.udp, sockBefore)

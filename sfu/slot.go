@@ -41,6 +41,7 @@ type slot struct {
 	hdr    rtp.Header  // reused for every packet; Version, SSRC and PayloadType set by Bind
 	ready  bool        // the owner's write path is chosen (Peer.choosePath)
 	direct *directPath // non-nil: the slot seals and sends itself (direct.go), not through w
+	stream rtpStream   // the direct path's own sealing of the slot's SSRC (srtpseal.go)
 	sr     srCounts    // for the slot's sender reports (Engine.sendReports)
 
 	// The router's view, guarded by the router's mutex: the router is the
@@ -54,8 +55,9 @@ func newSlot(owner *Peer, index int) *slot {
 }
 
 // forward writes one packet of src to the slot if src is still the slot's
-// source. It reports whether the packet was written and the bytes sent.
-func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (sent bool) {
+// source. It reports whether the packet was written. buf is the fan-out's
+// scratch buffer, which a direct path seals in.
+func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters, buf *[]byte) (sent bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.src != src {
@@ -83,7 +85,7 @@ func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters) (
 	var n int
 	var err error
 	if s.direct != nil {
-		n, err = s.direct.writeRTP(&s.hdr, pkt.Payload)
+		n, err = s.direct.writeRTP(&s.stream, &s.hdr, pkt.Payload, buf)
 	} else {
 		n, err = s.w.WriteRTP(&s.hdr, pkt.Payload)
 	}

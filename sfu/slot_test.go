@@ -91,7 +91,7 @@ func TestSlotForwardCountsOnlyWhatWasSent(t *testing.T) {
 				w.next = st.write
 				n := len(w.sent)
 				pkt := &rtp.Packet{Header: rtp.Header{SequenceNumber: st.seq, Timestamp: st.ts}, Payload: []byte{1}}
-				sent := s.forward(srcs[st.src], pkt, st.atMs*1_000_000, &c)
+				sent := s.forward(srcs[st.src], pkt, st.atMs*1_000_000, &c, new([]byte))
 				if sent != (st.write == written) || len(w.sent) != n+btoi(sent) {
 					t.Fatalf("step %d: forward reported %v, writer sent %d packets", i, sent, len(w.sent)-n)
 				}

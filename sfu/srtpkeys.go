@@ -101,28 +101,41 @@ func (d *dtlsSecrets) wipe() {
 
 var errNoSecrets = errors.New("sfu: no SRTP secrets from this handshake")
 
-// localKeys returns the SRTP context the server seals its packets to this
-// peer with: the server's write key and salt (RFC 5764 4.2), for the
-// negotiated profile. It fails when the handshake did not show everything
-// the keys need.
-func (d *dtlsSecrets) localKeys() (*srtp.Context, error) {
+// localKeys returns the keys the server seals its packets to this peer
+// with, made from the server's write key and salt (RFC 5764 4.2) for the
+// negotiated profile: pion's SRTP context, and under an AEAD AES-GCM
+// profile the session keys the slots seal RTP with themselves
+// (srtpseal.go; nil under AES-CM). It fails when the handshake did not
+// show everything the keys need.
+func (d *dtlsSecrets) localKeys() (*srtp.Context, *gcmKeys, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.hello || d.master == nil || d.mki {
-		return nil, errNoSecrets
+		return nil, nil, errNoSecrets
 	}
 	if _, ok := prfHash(d.suite); !ok {
-		return nil, fmt.Errorf("%w: cipher suite %#04x", errNoSecrets, uint16(d.suite))
+		return nil, nil, fmt.Errorf("%w: cipher suite %#04x", errNoSecrets, uint16(d.suite))
 	}
 	profile, ok := srtpProfile(d.profile)
 	if !ok {
-		return nil, fmt.Errorf("%w: SRTP profile %#04x", errNoSecrets, uint16(d.profile))
+		return nil, nil, fmt.Errorf("%w: SRTP profile %#04x", errNoSecrets, uint16(d.profile))
 	}
 	cfg := srtp.Config{Profile: profile}
 	if err := cfg.ExtractSessionKeysFromDTLS(exporter{d}, false); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, profile)
+	defer clear(cfg.Keys.LocalMasterKey)
+	ctx, err := srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	var gcm *gcmKeys
+	if profile == srtp.ProtectionProfileAeadAes128Gcm || profile == srtp.ProtectionProfileAeadAes256Gcm {
+		if gcm, err = newGCMKeys(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt); err != nil {
+			return nil, nil, err
+		}
+	}
+	return ctx, gcm, nil
 }
 
 // exporter is the TLS 1.2 exporter (RFC 5705) over the secrets, with no

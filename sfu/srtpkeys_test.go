@@ -47,9 +47,12 @@ func TestSecretsMakeDTLSKeys(t *testing.T) {
 				defer server.Close()
 				defer client.Close()
 
-				ours, err := secrets.localKeys()
+				ours, gcm, err := secrets.localKeys()
 				if err != nil {
 					t.Fatal(err)
+				}
+				if isGCM := profile != dtls.SRTP_AES128_CM_HMAC_SHA1_80; (gcm != nil) != isGCM {
+					t.Fatalf("keys for the slots' own sealing: %v, want %v", gcm != nil, isGCM)
 				}
 				p, _ := srtpProfile(profile)
 				state, _ := client.ConnectionState()
@@ -75,10 +78,22 @@ func TestSecretsMakeDTLSKeys(t *testing.T) {
 				if !bytes.Equal(opened, plain) {
 					t.Fatalf("opened %x, sealed %x", opened, plain)
 				}
+				if gcm != nil { // and what the slots seal themselves (srtpseal.go)
+					h.SequenceNumber++
+					plain, _ := (&rtp.Packet{Header: h, Payload: []byte("opus frame")}).Marshal()
+					sealed, err := gcm.sealRTP(nil, &h, []byte("opus frame"), &rtpStream{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					opened, err := theirs.DecryptRTP(nil, sealed, nil)
+					if err != nil || !bytes.Equal(opened, plain) {
+						t.Fatalf("the client cannot open what the slots sealed: %v", err)
+					}
+				}
 
 				// The master secret is gone once the keys are made.
 				secrets.wipe()
-				if _, err := secrets.localKeys(); err == nil {
+				if _, _, err := secrets.localKeys(); err == nil {
 					t.Error("keys made again after wipe")
 				}
 			})
@@ -90,7 +105,7 @@ func TestSecretsMakeDTLSKeys(t *testing.T) {
 // client) or the key log, or with a line that is not a key, there are no
 // keys.
 func TestSecretsIncomplete(t *testing.T) {
-	if _, err := (&dtlsSecrets{}).localKeys(); err == nil {
+	if _, _, err := (&dtlsSecrets{}).localKeys(); err == nil {
 		t.Error("keys from nothing")
 	}
 	d := &dtlsSecrets{}
@@ -103,7 +118,7 @@ func TestSecretsIncomplete(t *testing.T) {
 	if d.master == nil {
 		t.Fatal("a well-formed key log line was not taken")
 	}
-	if _, err := d.localKeys(); err == nil {
+	if _, _, err := d.localKeys(); err == nil {
 		t.Error("keys without the ServerHello")
 	}
 }
