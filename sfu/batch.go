@@ -5,8 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/net/ipv4"
+	"syscall"
 )
 
 // batchSize is how many datagrams a batch holds before it is sent: one
@@ -40,7 +39,7 @@ const (
 // buffer, which it reuses once the call returns: the batch copies.
 type writeBatch struct {
 	conn *net.UDPConn
-	pc   *ipv4.PacketConn // conn, for WriteBatch (sendmmsg on Linux)
+	raw  syscall.RawConn // conn's descriptor, for sendmmsg (batch_linux.go)
 
 	mu    sync.Mutex
 	corks int
@@ -52,53 +51,14 @@ type writeBatch struct {
 	failures atomic.Uint64 // datagrams the kernel refused
 }
 
-// msgBatch is up to batchSize datagrams with their own buffers. A buffer
-// grows to the largest datagram it held (an Opus packet is about 100
-// bytes), not to maxBatchedBytes: a server keeps as many batches as
-// fan-outs ran at once, about twenty with ten speakers on one core, and
-// 1,500-byte buffers made that 2 MB.
-type msgBatch struct {
-	n     int // queued: msgs[:n]
-	msgs  []ipv4.Message
-	addrs []net.UDPAddr // msgs[i].Addr points at addrs[i]; reused
-	bufs  [][]byte      // msgs[i].Buffers[0] is bufs[i][:len]; reused
-}
-
-func newMsgBatch() *msgBatch {
-	m := &msgBatch{
-		msgs:  make([]ipv4.Message, batchSize),
-		addrs: make([]net.UDPAddr, batchSize),
-		bufs:  make([][]byte, batchSize),
+// newWriteBatch returns the batch of the socket conn, or an error if its
+// descriptor cannot be had.
+func newWriteBatch(conn *net.UDPConn) (*writeBatch, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
 	}
-	for i := range m.msgs {
-		m.addrs[i].IP = make(net.IP, 0, net.IPv6len)
-		m.msgs[i].Buffers = [][]byte{nil}
-		m.msgs[i].Addr = &m.addrs[i]
-	}
-	return m
-}
-
-// add queues a copy of p for addr and reports whether the batch is full.
-func (m *msgBatch) add(p []byte, addr netip.AddrPort) (full bool) {
-	i := m.n
-	m.bufs[i] = append(m.bufs[i][:0], p...)
-	m.msgs[i].Buffers[0] = m.bufs[i]
-	a := &m.addrs[i]
-	ip := addr.Addr().Unmap()
-	if ip.Is4() {
-		v := ip.As4()
-		a.IP = append(a.IP[:0], v[:]...)
-	} else {
-		v := ip.As16()
-		a.IP = append(a.IP[:0], v[:]...)
-	}
-	a.Port = int(addr.Port())
-	m.n++
-	return m.n == len(m.msgs)
-}
-
-func newWriteBatch(conn *net.UDPConn) *writeBatch {
-	return &writeBatch{conn: conn, pc: ipv4.NewPacketConn(conn), open: newMsgBatch()}
+	return &writeBatch{conn: conn, raw: raw, open: newMsgBatch()}, nil
 }
 
 // cork starts a fan-out: writes are queued until the matching uncork.
@@ -132,6 +92,10 @@ func (b *writeBatch) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error)
 		return b.conn.WriteToUDPAddrPort(p, addr)
 	}
 	var out *msgBatch
+	if !batchable(p, addr) {
+		b.mu.Unlock()
+		return b.conn.WriteToUDPAddrPort(p, addr)
+	}
 	if b.open.add(p, addr) {
 		out = b.takeLocked()
 	}
@@ -157,7 +121,7 @@ func (b *writeBatch) takeLocked() *msgBatch {
 // kernel refuses is skipped and counted; the rest still go.
 func (b *writeBatch) send(m *msgBatch) {
 	for sent := 0; sent < m.n; {
-		n, err := b.pc.WriteBatch(m.msgs[sent:m.n], 0)
+		n, err := b.sendFrom(m, sent)
 		b.calls.Add(1)
 		if n > 0 {
 			b.packets.Add(uint64(n))
@@ -165,7 +129,7 @@ func (b *writeBatch) send(m *msgBatch) {
 		}
 		if err != nil {
 			b.failures.Add(1)
-			sent++ // the datagram at msgs[sent] failed
+			sent++ // the datagram at sent failed
 		}
 	}
 	m.n = 0

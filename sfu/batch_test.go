@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -95,10 +96,10 @@ func TestMsgBatchBuffersFitTheirPackets(t *testing.T) {
 	big := bytes.Repeat([]byte{2}, maxBatchedBytes)
 	m.add(small, addr)
 	m.add(big, addr)
-	if got := m.msgs[0].Buffers[0]; !bytes.Equal(got, small) {
+	if got := m.datagram(0); !bytes.Equal(got, small) {
 		t.Errorf("datagram 0 is %d bytes, want the 100 queued", len(got))
 	}
-	if got := m.msgs[1].Buffers[0]; !bytes.Equal(got, big) {
+	if got := m.datagram(1); !bytes.Equal(got, big) {
 		t.Errorf("datagram 1 is %d bytes, want the %d queued", len(got), len(big))
 	}
 	if c := cap(m.bufs[0]); c > 2*len(small) {
@@ -116,5 +117,47 @@ func TestMsgBatchBuffersFitTheirPackets(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("queueing into grown buffers allocated %.1f times per run", allocs)
+	}
+}
+
+// TestBatchSkipsARefusedDatagram: a datagram the kernel refuses (UDP port
+// 0 is invalid) is counted and skipped, and the ones around it in the same
+// batch still arrive, in order.
+func TestBatchSkipsARefusedDatagram(t *testing.T) {
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Close()
+	b, err := newWriteBatch(send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+	refused := netip.MustParseAddrPort("127.0.0.1:0")
+
+	b.cork()
+	for i, addr := range []netip.AddrPort{to, to, refused, to} {
+		if _, err := b.WriteToAddrPort([]byte{byte(i)}, addr); err != nil {
+			t.Fatalf("queueing datagram %d: %v", i, err)
+		}
+	}
+	b.uncork()
+
+	if calls, packets, failures := b.calls.Load(), b.packets.Load(), b.failures.Load(); packets != 3 || failures != 1 || calls != 3 {
+		t.Errorf("%d calls sent %d datagrams, %d refused; want 3 calls (2, the refusal, 1), 3 sent, 1 refused", calls, packets, failures)
+	}
+	_ = recv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 16)
+	for _, want := range []byte{0, 1, 3} {
+		n, err := recv.Read(buf)
+		if err != nil || n != 1 || buf[0] != want {
+			t.Fatalf("received %x (%v), want datagram %d", buf[:n], err, want)
+		}
 	}
 }

@@ -272,7 +272,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 		e.udpConn = conn
 		ec := newEchoConn(conn, &e.echoes)
 		if !cfg.NoBatchWrites {
-			e.batch = newWriteBatch(conn)
+			if e.batch, err = newWriteBatch(conn); err != nil {
+				e.Close()
+				return nil, fmt.Errorf("sfu: udp %s:%d: %w", addr, cfg.UDPPort, err)
+			}
 			ec.batch = e.batch
 		}
 		e.mux = ec
