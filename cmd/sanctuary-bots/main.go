@@ -40,6 +40,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,9 +62,10 @@ func main() {
 
 // options are the parsed flags.
 type options struct {
-	rc      bots.RunConfig
-	secret  string
-	jsonOut bool
+	rc         bots.RunConfig
+	secret     string
+	jsonOut    bool
+	cpuProfile string
 }
 
 // parseOptions reads flags, with defaults from the environment.
@@ -86,6 +88,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.rc.MetricsURL, "metrics-url", "", "server /metrics URL, for forwarded packets")
 	fs.IntVar(&o.rc.Breakouts, "breakouts", 0, "breakout rooms bot 0 (the host) creates and assigns everyone to (0: none)")
 	fs.DurationVar(&o.rc.MoveEvery, "move-every", 0, "with -breakouts: move a random bot to another room this often (0: never)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bots (go tool pprof) to this file; none: off")
 	// Environment twins: applied before parsing, so the command line wins
 	// and -h never prints a secret taken from the environment.
 	var errs []error
@@ -132,6 +135,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	o.rc.Progress = stderr
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "sanctuary-bots:", err)
+			return 2
+		}
+		defer stopProfile()
+	}
 	rep, err := bots.Run(ctx, o.rc)
 	if err != nil && rep.Bots == 0 {
 		fmt.Fprintln(stderr, "sanctuary-bots:", err)
@@ -164,6 +175,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the process's CPU into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // verdict lists why a run failed; empty means it passed.
