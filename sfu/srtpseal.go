@@ -23,7 +23,7 @@ import (
 // marshalled once, into the buffer the packet is sealed in.
 //
 // What stays pion's: RTCP (the reports, once a second), and RTP under the
-// AES-CM profile, sealed with the srtp.Context (directPath.writeRTP).
+// AES-CM profile, sealed with the srtp.Context (directPath.writeRTPPion).
 
 // gcmKeys are one subscriber's SRTP session keys for RTP under an AEAD
 // AES-GCM profile. Read only once made: cipher.NewGCM's AEAD keeps no
