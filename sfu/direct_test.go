@@ -145,8 +145,8 @@ func TestDirectWritePath(t *testing.T) {
 // report's LSR and DLSR, and a timestamp wrap (RFC 3550 6.4.1, A.1, A.3, A.8).
 func TestReception(t *testing.T) {
 	const ms = int64(time.Millisecond)
-	var r reception
-	if _, ok := r.block(0); ok {
+	var r Reception
+	if _, ok := r.Block(0); ok {
 		t.Fatal("a report before any packet")
 	}
 	// 65530 … 10 over the wrap, 20 ms apart, 3 missing; then 5 twice.
@@ -154,55 +154,55 @@ func TestReception(t *testing.T) {
 	seq, ts := uint16(65530), uint32(1000)
 	for range 17 {
 		if seq != 3 {
-			r.onRTP(42, seq, ts, now)
+			r.OnRTP(42, seq, ts, now)
 		}
 		if seq == 5 {
-			r.onRTP(42, seq, ts, now)
+			r.OnRTP(42, seq, ts, now)
 		}
 		seq++
 		ts += 960
 		now += 20 * ms
 	}
-	b, _ := r.block(now)
+	b, _ := r.Block(now)
 	if b.SSRC != 42 || b.LastSequenceNumber != 1<<16+10 || b.TotalLost != 1 || b.FractionLost != 1*256/17 || b.Jitter != 0 {
 		t.Fatalf("after a wrap and one loss: %+v, want newest 65546, 1 lost, fraction 15, jitter 0", b)
 	}
 	// 3 arrives late, 160 ms after its time: lost 0, no new loss, jitter.
-	r.onRTP(42, 3, 1000+9*960, now)
-	b, _ = r.block(now)
+	r.OnRTP(42, 3, 1000+9*960, now)
+	b, _ = r.Block(now)
 	if b.TotalLost != 0 || b.FractionLost != 0 || b.LastSequenceNumber != 1<<16+10 || b.Jitter == 0 {
 		t.Fatalf("after the late packet: %+v, want 0 lost, fraction 0, newest unchanged, some jitter", b)
 	}
 	// A sender report, then a report half a second later.
-	r.onSenderReport(&rtcp.SenderReport{SSRC: 42, NTPTime: 0x1122334455667788}, now)
-	b, _ = r.block(now + 500*ms)
+	r.OnSenderReport(&rtcp.SenderReport{SSRC: 42, NTPTime: 0x1122334455667788}, now)
+	b, _ = r.Block(now + 500*ms)
 	if b.LastSenderReport != 0x33445566 || b.Delay != 32768 {
 		t.Fatalf("LSR %#x DLSR %d, want 0x33445566 and 32768 (0.5 s)", b.LastSenderReport, b.Delay)
 	}
 	// A sender report of another source is not this one's.
-	r.onSenderReport(&rtcp.SenderReport{SSRC: 7, NTPTime: 1 << 40}, now)
-	if b, _ = r.block(now); b.LastSenderReport != 0x33445566 {
+	r.OnSenderReport(&rtcp.SenderReport{SSRC: 7, NTPTime: 1 << 40}, now)
+	if b, _ = r.Block(now); b.LastSenderReport != 0x33445566 {
 		t.Fatalf("another source's sender report was taken: LSR %#x", b.LastSenderReport)
 	}
 	// A jump of 10,000 is the source starting over: the counts restart.
-	r.onRTP(42, 10+10000, 5000, now)
-	if b, _ = r.block(now); b.LastSequenceNumber != 10010 || b.TotalLost != 0 {
+	r.OnRTP(42, 10+10000, 5000, now)
+	if b, _ = r.Block(now); b.LastSequenceNumber != 10010 || b.TotalLost != 0 {
 		t.Fatalf("after a restart: %+v, want newest 10010, 0 lost", b)
 	}
 	// A new SSRC restarts them too.
-	r.onRTP(43, 100, 0, now)
-	if b, _ = r.block(now); b.SSRC != 43 || b.LastSequenceNumber != 100 {
+	r.OnRTP(43, 100, 0, now)
+	if b, _ = r.Block(now); b.SSRC != 43 || b.LastSequenceNumber != 100 {
 		t.Fatalf("after a new SSRC: %+v", b)
 	}
 	// Timestamps start anywhere: one wrapping past 2^32 on time is no jitter.
-	var w reception
+	var w Reception
 	ts = 1<<32 - 5*960
 	for i := range 10 {
-		w.onRTP(44, uint16(i), ts, now)
+		w.OnRTP(44, uint16(i), ts, now)
 		ts += 960
 		now += 20 * ms
 	}
-	if b, _ = w.block(now); b.Jitter != 0 || b.TotalLost != 0 {
+	if b, _ = w.Block(now); b.Jitter != 0 || b.TotalLost != 0 {
 		t.Fatalf("over a timestamp wrap: %+v, want jitter 0, nothing lost", b)
 	}
 }

@@ -420,7 +420,7 @@ func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 			continue
 		}
 		now := clk.now()
-		src.rx.onRTP(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, now)
+		src.rx.OnRTP(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, now)
 		if levelID != 0 {
 			if ext := pkt.GetExtension(levelID); len(ext) > 0 {
 				src.observeLevel(ext[0])
@@ -457,7 +457,7 @@ func (p *Peer) readUpstreamRTCP(recv *webrtc.RTPReceiver) {
 		}
 		for _, pkt := range pkts {
 			if sr, ok := pkt.(*rtcp.SenderReport); ok {
-				p.src.rx.onSenderReport(sr, clk.now())
+				p.src.rx.OnSenderReport(sr, clk.now())
 			}
 		}
 	}

@@ -13,7 +13,7 @@ import (
 //
 //   - a sender report for each slot that sent, from the slot's own counts
 //     (srCounts, kept by slot.forward on either write path);
-//   - a reception report on the peer's upstream (reception, kept by its
+//   - a reception report on the peer's upstream (Reception, kept by its
 //     reader), inside the first slot's sender report, or in a receiver
 //     report before any slot sent (RFC 3550 6.4).
 //
@@ -76,10 +76,13 @@ const (
 	maxMisorder = 100
 )
 
-// reception is what a reception report on a peer's upstream says
-// (RFC 3550 6.4.1, A.1, A.3, A.8): the reader goroutine adds each packet,
-// the RTCP reader each sender report, and the report loop reads them.
-type reception struct {
+// Reception is what a reception report on one received stream says (RFC
+// 3550 6.4.1, A.1, A.3, A.8): the stream's reader adds each packet, its
+// RTCP reader each sender report, and the report loop reads them. The
+// engine keeps one per upstream; the load-test bots keep one per slot
+// they hear. Times are nanoseconds of one monotonic clock, of any origin;
+// the RTP clock is Opus's 48 kHz.
+type Reception struct {
 	mu sync.Mutex
 	rx rxCounts
 }
@@ -101,8 +104,8 @@ type rxCounts struct {
 	lsrAt int64  // router clock when it came; 0: none yet
 }
 
-// onRTP counts one upstream packet that arrived at router clock now.
-func (r *reception) onRTP(ssrc uint32, seq uint16, ts uint32, now int64) {
+// OnRTP counts one packet that arrived at now.
+func (r *Reception) OnRTP(ssrc uint32, seq uint16, ts uint32, now int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := &r.rx
@@ -138,8 +141,8 @@ func (r *reception) onRTP(ssrc uint32, seq uint16, ts uint32, now int64) {
 	c.jitter += (float64(d) - c.jitter) / 16
 }
 
-// onSenderReport notes the upstream's sender report, for LSR and DLSR.
-func (r *reception) onSenderReport(sr *rtcp.SenderReport, now int64) {
+// OnSenderReport notes the stream's sender report, for LSR and DLSR.
+func (r *Reception) OnSenderReport(sr *rtcp.SenderReport, now int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.rx.started && sr.SSRC != r.rx.ssrc {
@@ -148,9 +151,9 @@ func (r *reception) onSenderReport(sr *rtcp.SenderReport, now int64) {
 	r.rx.lsr, r.rx.lsrAt = uint32(sr.NTPTime>>16), now
 }
 
-// block returns the reception report at router clock now, and false
-// before the first packet.
-func (r *reception) block(now int64) (rtcp.ReceptionReport, bool) {
+// Block returns the reception report at now, and false before the first
+// packet. It starts the next report's interval (its fraction lost).
+func (r *Reception) Block(now int64) (rtcp.ReceptionReport, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := &r.rx
@@ -272,7 +275,7 @@ func (e *Engine) sendReports(sc *reportScratch) {
 // appendReports appends the peer's compound RTCP packet to b (nothing when
 // it has nothing to report), and counts its sender and reception reports.
 func (p *Peer) appendReports(b []byte, now int64, wall time.Time) (_ []byte, srs, rrs uint64) {
-	block, hasBlock := p.src.rx.block(now)
+	block, hasBlock := p.src.rx.Block(now)
 	for _, s := range p.slots {
 		sr, ok := s.report(now, wall)
 		if !ok {
@@ -325,7 +328,7 @@ func appendReceiverReport(b []byte, ssrc uint32, rr *rtcp.ReceptionReport) []byt
 }
 
 // appendReceptionReport appends one report block; TotalLost is already
-// its 24 bits (reception.block).
+// its 24 bits (Reception.Block).
 func appendReceptionReport(b []byte, rr *rtcp.ReceptionReport) []byte {
 	b = binary.BigEndian.AppendUint32(b, rr.SSRC)
 	b = append(b, rr.FractionLost, byte(rr.TotalLost>>16), byte(rr.TotalLost>>8), byte(rr.TotalLost))

@@ -30,7 +30,7 @@ type source struct {
 
 	smoothed uint32 // reader goroutine only
 
-	rx reception // for the reception report on this upstream (reports.go)
+	rx Reception // for the reception report on this upstream (reports.go)
 
 	// Selection state, guarded by the router's mutex.
 	fresh     bool    // score in selection scoredGen

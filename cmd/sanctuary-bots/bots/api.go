@@ -6,6 +6,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
@@ -41,16 +42,17 @@ func opusCapability() webrtc.RTPCodecCapability {
 	}
 }
 
-// NewAPI returns the pion API of the bots: Opus (PT 111) as the only
-// codec, the ssrc-audio-level header extension, RTCP sender and receiver
-// reports, and ICE with mDNS off, over the given networks (none: UDP4 and
-// UDP6; webrtc.NetworkTypeTCP4 alone makes a bot that reaches the server
-// only over ICE-TCP, as behind a firewall that drops UDP). By default ICE
-// gathers on every interface, loopback included, so bots reach a server on
-// another machine as well as one on this machine (even in a network
-// namespace that has only loopback). With loopbackOnly, ICE is restricted to
-// 127.0.0.1 (sfu.ApplyLoopbackOnly): no packet leaves the machine, as tests
-// and benchmarks require. One API serves any number of bots; share it.
+// NewAPI returns the pion API of the bots: Opus (PT 111) as the only codec,
+// the ssrc-audio-level header extension, RTCP sender reports (the receiver
+// reports are the bots' own, reports.go), and ICE with mDNS off, over the
+// given networks (none: UDP4 and UDP6; webrtc.NetworkTypeTCP4 alone makes a
+// bot that reaches the server only over ICE-TCP, as behind a firewall that
+// drops UDP). By default ICE gathers on every interface, loopback included,
+// so bots reach a server on another machine as well as one on this machine
+// (even in a network namespace that has only loopback). With loopbackOnly,
+// ICE is restricted to 127.0.0.1 (sfu.ApplyLoopbackOnly): no packet leaves
+// the machine, as tests and benchmarks require. One API serves any number of
+// bots; share it.
 func NewAPI(loopbackOnly bool, networks ...webrtc.NetworkType) (*webrtc.API, error) {
 	return newAPI(loopbackOnly, nil, networks...)
 }
@@ -68,10 +70,14 @@ func newAPI(loopbackOnly bool, n transport.Net, networks ...webrtc.NetworkType) 
 		webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("bots: register audio level: %w", err)
 	}
+	// Sender reports from pion's interceptor; receiver reports are the
+	// bots' own (reports.go).
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, fmt.Errorf("bots: rtcp reports: %w", err)
+	sender, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("bots: sender reports: %w", err)
 	}
+	ir.Add(sender)
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)                    // a server on this machine may offer only loopback
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // the default opens a multicast socket

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sanctuary-sfu/sanctuary/sfu"
 	"github.com/sanctuary-sfu/sanctuary/signaling"
 )
 
@@ -125,6 +126,7 @@ type Bot struct {
 	version       uint64   // the newest session version applied (welcome snapshot, events)
 	slotMids      []string // slot i's mid, from the latest offer
 	st            counters
+	rx            []*sfu.Reception // per slot, for the receiver reports (reports.go); nil until heard
 }
 
 // measureWindow is a send-time window, in Unix nanoseconds, inclusive.

@@ -185,6 +185,15 @@ func TestBotsSpeakListenAndCount(t *testing.T) {
 		return true
 	})
 	st := h.measure(time.Second, func(_, src int) bool { return src < 2 }) // bots 0 and 1 speak
+	// Each bot reports on the slots it hears, once a second (reports.go).
+	h.waitFor("every bot sends a receiver report", func() bool {
+		for _, b := range h.bots {
+			if b.Stats().ReceiverReports == 0 {
+				return false
+			}
+		}
+		return true
+	})
 
 	for _, s := range st {
 		if !s.Joined || !s.Connected || s.JoinMs <= 0 || s.ConnectMs < s.JoinMs || s.Slots != 3 {

@@ -127,7 +127,7 @@ func levelByte(dBov uint32) byte {
 }
 
 // onTrack starts a reader for a remote track, attributed to the slot of
-// its transceiver's mid, and an RTCP drain for its receiver.
+// its transceiver's mid, and a reader of its receiver's RTCP.
 func (b *Bot) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	mid := ""
 	for _, tr := range b.pc.GetTransceivers() {
@@ -147,7 +147,7 @@ func (b *Bot) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		b.localError("remote track on mid " + mid + ", which is no slot")
 	}
 	b.goTracked(func() { b.readTrack(t, slot) })
-	b.goTracked(func() { drainRTCP(r.ReadRTCP) })
+	b.goTracked(func() { b.readSenderReports(r.ReadRTCP, slot) })
 }
 
 // readTrack reads one remote track until it ends, with one reused buffer
@@ -193,6 +193,9 @@ func (b *Bot) account(slot int, h *rtp.Header, sig Signature, signed bool, now t
 	// packet is counted against the window it was counted in.
 	w := b.window.Load()
 	b.st.checkContinuity(slot, h)
+	if slot >= 0 {
+		b.receptionLocked(slot).OnRTP(h.SSRC, h.SequenceNumber, h.Timestamp, monoNs(now))
+	}
 	recorded := SlotPacket{Seq: h.SequenceNumber, Source: -1, Counter: sig.Counter}
 	if signed && sig.RunID == b.cfg.RunID {
 		recorded.Source = int32(sig.Source)

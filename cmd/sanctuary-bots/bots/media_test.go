@@ -47,6 +47,10 @@ func TestReceivePathDoesNotAllocate(t *testing.T) {
 		st.Latency.Count() != 202 || st.FirstAudioMs <= 0 {
 		t.Fatalf("%+v", st)
 	}
+	// The slot's receiver report: sequence numbers 2..203, none lost.
+	if rr, ok := b.rx[0].Block(monoNs(time.Now())); !ok || rr.SSRC != 5 || rr.LastSequenceNumber != 203 || rr.TotalLost != 0 || rr.FractionLost != 0 {
+		t.Fatalf("receiver report %+v (%v), want SSRC 5, last sequence number 203, none lost", rr, ok)
+	}
 	// From itself, from outside the audience, from another run: foreign.
 	sent := time.Now().UnixNano()
 	for _, s := range []Signature{{RunID: 9, Source: 1, SentAt: sent}, {RunID: 9, Source: 3, SentAt: sent}, {RunID: 8, Source: 0, SentAt: sent}} {

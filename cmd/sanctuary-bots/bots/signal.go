@@ -364,6 +364,7 @@ func (b *Bot) onConnectionState(s webrtc.PeerConnectionState) {
 			}
 			b.mu.Unlock()
 			close(b.connected)
+			b.goTracked(b.sendReports)
 		})
 	case webrtc.PeerConnectionStateFailed:
 		b.failOnce.Do(func() { close(b.failed) })

@@ -60,6 +60,9 @@ type Stats struct {
 	SSRCChanges, SeqGaps, SeqBackwards uint64
 	// SendErrors counts packets the local track refused to write.
 	SendErrors uint64
+	// ReceiverReports counts the receiver reports the bot sent, one a
+	// second per slot it hears (reports.go).
+	ReceiverReports uint64
 	// Latency holds send→receive times of the counted packets: all of them
 	// until a window is set, then those sent within the window. A copy.
 	Latency *Histogram
@@ -86,6 +89,7 @@ type counters struct {
 	joinMs, connectMs, firstAudioMs float64
 	answerMs, iceMs                 float64
 	sent, sentInWindow, sendErrors  uint64
+	receiverReports                 uint64
 	firstInWindow, lastInWindow     uint32 // counters; valid when sentInWindow > 0
 	received                        uint64 // sum of receivedBySource
 	receivedBySource                map[int]uint64
@@ -253,6 +257,7 @@ func (b *Bot) Stats() Stats {
 		SeqGaps:                  c.seqGaps,
 		SeqBackwards:             c.seqBack,
 		SendErrors:               c.sendErrors,
+		ReceiverReports:          c.receiverReports,
 		Latency:                  c.latency.Clone(),
 		SlotRecords:              c.copyRecords(),
 		Audience:                 aud,
