@@ -95,7 +95,7 @@ lint:
 # runs with their floor (cmd/sanctuary-bots/bench.sh, BENCHMARKS.md there).
 bench: build deps-redis
 	$(call in_loopback_ns,Go benchmarks,$(GO) test -run "^$$" -bench "FanoutSRTP" -benchtime 3000x -benchmem ./sfu/ && \
-		$(GO) test -run "^$$" -bench "Fanout100|Munger|Move|SelectTick" -benchmem ./sfu/ && \
+		$(GO) test -run "^$$" -bench "Fanout100|Munger|Move|SelectTick|PeerOffer" -benchmem ./sfu/ && \
 		$(GO) test -run "^$$" -bench . -benchmem ./rooms/ ./rooms/redisstore/)
 	$(call in_loopback_ns,load runs,./cmd/sanctuary-bots/bench.sh)
 
