@@ -16,9 +16,10 @@ import (
 //
 // At 54,000 packets a second on the bots' one core the interceptor was an
 // eighth of their CPU: per packet it parsed the header again, allocated a
-// map for its attributes and took its lock. That core also runs the bots'
-// ICE and DTLS handshakes, so what it spends on reading shows up in the
-// first-audio times the benchmark reports.
+// map for its attributes and took its lock. Without it the bots use a
+// fifth less of their core, which leaves room for larger sessions (their
+// core, not the server, bounds the capacity runs); first audio did not
+// move (BENCHMARKS.md, "The bots' lighter read path").
 
 // reportEvery is how often a bot reports on each slot it hears.
 const reportEvery = time.Second
