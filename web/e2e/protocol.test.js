@@ -74,15 +74,18 @@ function newClient(extra = {}) {
   return { c, seen };
 }
 
-/** Starts a client and takes it through welcome and the offer. */
-async function joined(extra) {
+/**
+ * Starts a client and takes it through welcome and the offer; settle waits
+ * for the client to take the offer (a short real tick by default).
+ */
+async function joined(extra, settle = () => tick(5)) {
   const { c, seen } = newClient(extra);
   c.start();
   const ws = FakeWS.all.at(-1);
   ws.open();
   ws.receive({ type: 'welcome', id: ws.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP, resumeKey: 'k1' });
   ws.receive(OFFER);
-  await tick(5);
+  await settle();
   return { c, seen, ws, pc: FakePC.all.at(-1) };
 }
 
@@ -92,16 +95,7 @@ async function flush() {
 }
 
 /** joined() for tests on mocked timers: waits for microtasks, not for the clock. */
-async function joinedOnMockedTimers(extra) {
-  const { c, seen } = newClient(extra);
-  c.start();
-  const ws = FakeWS.all.at(-1);
-  ws.open();
-  ws.receive({ type: 'welcome', id: ws.last('join').id, participantId: 'p-me', slots: 2, snapshot: SNAP, resumeKey: 'k1' });
-  ws.receive(OFFER);
-  await flush();
-  return { c, seen, ws, pc: FakePC.all.at(-1) };
-}
+const joinedOnMockedTimers = (extra) => joined(extra, flush);
 
 describe('protocol layer', () => {
   beforeEach(() => {
