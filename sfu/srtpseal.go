@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"errors"
+	"slices"
 
 	"github.com/pion/rtp"
 )
@@ -32,6 +33,9 @@ type gcmKeys struct {
 	aead cipher.AEAD
 	salt [12]byte // the session salt (RFC 7714 8.1)
 }
+
+// gcmTagBytes is the tag cipher.NewGCM's AEAD appends (RFC 7714 8: 16).
+const gcmTagBytes = 16
 
 // SRTP key derivation labels (RFC 3711 4.3.1).
 const (
@@ -93,7 +97,7 @@ func deriveSessionKey(label byte, masterKey, masterSalt []byte, n int) ([]byte, 
 func (k *gcmKeys) sealRTP(dst []byte, h *rtp.Header, payload []byte, st *rtpStream) ([]byte, error) {
 	hn := h.MarshalSize()
 	start := len(dst)
-	dst = grow(dst, hn+len(payload)+k.aead.Overhead())
+	dst = slices.Grow(dst, hn+len(payload)+gcmTagBytes)
 	if _, err := h.MarshalTo(dst[start : start+hn]); err != nil {
 		return nil, err
 	}
@@ -108,16 +112,6 @@ func (k *gcmKeys) sealRTP(dst []byte, h *rtp.Header, payload []byte, st *rtpStre
 	}
 	sealed := k.aead.Seal(dst[start+hn:start+hn], iv[:], payload, dst[start:start+hn])
 	return dst[:start+hn+len(sealed)], nil
-}
-
-// grow returns b with room for n more bytes beyond its length.
-func grow(b []byte, n int) []byte {
-	if cap(b)-len(b) < n {
-		nb := make([]byte, len(b), len(b)+n+64)
-		copy(nb, b)
-		b = nb
-	}
-	return b
 }
 
 // rtpStream is what sealing one SSRC's packets keeps: its rollover counter
