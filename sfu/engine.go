@@ -246,6 +246,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	nominateWithoutWaiting(&se)
 	keepCheckingStarvedPeers(&se)
+	answerClientHelloAtOnce(&se)
 	// Every ICE socket reads through a checkEcho, so that pion nominates
 	// on the first check that works (checkecho.go).
 	n, err := newEchoNet(&e.echoes)
@@ -413,6 +414,24 @@ func nominateWithoutWaiting(se *webrtc.SettingEngine) {
 	se.SetSrflxAcceptanceMinWait(0)
 	se.SetPrflxAcceptanceMinWait(0)
 	se.SetRelayAcceptanceMinWait(relayHeadStart)
+}
+
+// answerClientHelloAtOnce makes the server's DTLS answer a client's first
+// ClientHello with its ServerHello, skipping the cookie round trip
+// (HelloVerifyRequest, RFC 6347 section 4.2.1): one round trip less for
+// every join.
+//
+// The server offers with setup:actpass and clients answer active, so the
+// server is the DTLS server of every PeerConnection. The cookie is there
+// to stop a spoofed source address from turning the server's certificate
+// flight into an amplifier. Here DTLS runs over ICE, which has already
+// made that check: pion's agent passes a non-STUN packet on only from a
+// remote candidate it knows and sends only to the nominated pair, whose
+// address answered a check signed with the ICE password from the
+// signaled answer. Browsers as DTLS servers send no cookie either, which
+// is why pion has the setting (pion/webrtc pull request 2407).
+func answerClientHelloAtOnce(se *webrtc.SettingEngine) {
+	se.SetDTLSInsecureSkipHelloVerify(true)
 }
 
 // relayHeadStart is how long, from the start of ICE checks, a relayed pair
