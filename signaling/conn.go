@@ -255,6 +255,14 @@ func (c *conn) dispatchSafely(raw []byte) {
 // writer is the only goroutine writing to the socket. It sends what the
 // outbox holds, batched into one frame when the client accepts batches,
 // and resyncs a client that fell behind on events.
+//
+// Events are paced for a client that takes batches: an event that finds
+// the socket quiet for Config.EventPace goes at once, and those that come
+// sooner wait for the pace and go together. In a join storm (each join is
+// an event to everyone, and another when its media connects) that is one
+// write, one wake-up and one read on each side where there were as many as
+// events. Anything else (an answer, the offer, a candidate, slots) goes at
+// once and takes the waiting events with it, in order.
 func (c *conn) writer() {
 	defer close(c.writerEnd)
 	defer func() {
@@ -271,10 +279,26 @@ func (c *conn) writer() {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 		return c.ws.WriteMessage(kind, msg)
 	}
-	var msgs [][]byte
+	var (
+		msgs       [][]byte
+		lastEvents time.Time // when the last frame that carried events was written
+		pace       = time.NewTimer(time.Hour)
+		held       bool // events wait for pace
+	)
+	pace.Stop()
+	defer pace.Stop()
 	for {
 		select {
 		case <-c.out.wake:
+			if since := time.Since(lastEvents); since < c.s.cfg.EventPace && c.batching.Load() && c.out.onlyEvents() {
+				if !held {
+					pace.Reset(c.s.cfg.EventPace - since)
+					held = true
+				}
+				continue
+			}
+		case <-pace.C:
+			held = false
 		case <-ping.C:
 			if err := write(websocket.PingMessage, nil); err != nil {
 				c.closeFor("write ping: " + err.Error())
@@ -283,12 +307,22 @@ func (c *conn) writer() {
 			}
 			continue
 		}
-		var resync, closed bool
-		msgs, resync, closed = c.out.take(msgs[:0])
+		if held { // a message that is not an event goes now, and the events with it
+			pace.Stop()
+			held = false
+		}
+		var (
+			events         int
+			resync, closed bool
+		)
+		msgs, events, resync, closed = c.out.take(msgs[:0])
 		if resync {
 			c.resync()
-			more, _, nowClosed := c.out.take(nil)
-			msgs, closed = append(msgs, more...), closed || nowClosed
+			more, moreEvents, _, nowClosed := c.out.take(nil)
+			msgs, events, closed = append(msgs, more...), events+moreEvents, closed || nowClosed
+		}
+		if events > 0 {
+			lastEvents = time.Now()
 		}
 		var batch *bytes.Buffer // taken only to write a batch
 		if len(msgs) > 1 && c.batching.Load() {

@@ -129,7 +129,7 @@ func newFuzzDispatcher(tb testing.TB) *fuzzDispatcher {
 // sent returns the messages c queued, decoded.
 func sent(t *testing.T, c *conn) []map[string]any {
 	t.Helper()
-	raw, _, _ := c.out.take(nil)
+	raw, _, _, _ := c.out.take(nil)
 	out := make([]map[string]any, 0, len(raw))
 	for _, b := range raw {
 		var m map[string]any

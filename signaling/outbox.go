@@ -134,6 +134,15 @@ func (o *outbox) catchUp(lead []byte, events [][]byte) {
 	o.signal()
 }
 
+// onlyEvents reports whether everything waiting is events: nothing owed
+// to the client as an answer, no resync, not closed. The writer may then
+// hold them for a moment to send more in one frame (eventPace).
+func (o *outbox) onlyEvents() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.msgs) == o.events && !o.resync && !o.closed
+}
+
 // close stops accepting messages; what is waiting is still taken.
 func (o *outbox) close() {
 	o.mu.Lock()
@@ -144,14 +153,16 @@ func (o *outbox) close() {
 	}
 }
 
-// take hands the writer every waiting message, and whether it must resync
-// first. closed says nothing more will come after these.
-func (o *outbox) take(into [][]byte) (msgs [][]byte, resync, closed bool) {
+// take hands the writer every waiting message, how many of them are
+// events, and whether it must resync first. closed says nothing more will
+// come after these.
+func (o *outbox) take(into [][]byte) (msgs [][]byte, events int, resync, closed bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, m := range o.msgs {
 		into = append(into, m.b)
 	}
+	events = o.events
 	clear(o.msgs)
 	if cap(o.msgs) > keepQueued {
 		o.msgs = nil
@@ -161,7 +172,7 @@ func (o *outbox) take(into [][]byte) (msgs [][]byte, resync, closed bool) {
 	o.events = 0
 	resync = o.resync && !o.closed
 	o.resync = false
-	return into, resync, o.closed
+	return into, events, resync, o.closed
 }
 
 // maxBatchBytes bounds one batch frame. A message larger than this (a big

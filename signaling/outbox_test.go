@@ -12,7 +12,7 @@ import (
 func ev(v int) []byte { return []byte(`{"type":"event","version":` + strconv.Itoa(v) + `}`) }
 
 func taken(o *outbox) []string {
-	msgs, _, _ := o.take(nil)
+	msgs, _, _, _ := o.take(nil)
 	return bytesToStrings(msgs)
 }
 
@@ -43,11 +43,11 @@ func TestOutboxLaggingClientIsResynced(t *testing.T) {
 	}
 	o.put([]byte("ok-2"))
 	o.putEvent(ev(5)) // lagging: refused
-	msgs, resync, closed := o.take(nil)
+	msgs, _, resync, closed := o.take(nil)
 	if fmt.Sprint(bytesToStrings(msgs)) != "[welcome ok-1 ok-2]" || !resync || closed {
 		t.Fatalf("taken %s resync %v closed %v, want [welcome ok-1 ok-2] true false", bytesToStrings(msgs), resync, closed)
 	}
-	if _, resync, _ := o.take(nil); resync {
+	if _, _, resync, _ := o.take(nil); resync {
 		t.Error("asked to resync twice")
 	}
 	if o.dropped != 4 {
@@ -70,7 +70,7 @@ func TestOutboxClosesAClientThatStopsReading(t *testing.T) {
 	if o.put([]byte("c")) {
 		t.Fatal("accepted past the bound")
 	}
-	msgs, _, closed := o.take(nil)
+	msgs, _, _, closed := o.take(nil)
 	if fmt.Sprint(bytesToStrings(msgs)) != "[a b]" || !closed {
 		t.Errorf("taken %s closed %v", bytesToStrings(msgs), closed)
 	}
@@ -95,7 +95,7 @@ func TestOutboxCloseNeverMakesAGap(t *testing.T) {
 			o.close()
 		}()
 		wg.Wait()
-		msgs, _, _ := o.take(nil)
+		msgs, _, _, _ := o.take(nil)
 		for i, m := range msgs[1:] {
 			var e struct{ Version int }
 			if err := json.Unmarshal(m, &e); err != nil || e.Version != i+1 {

@@ -37,6 +37,7 @@ const (
 	DefaultReadTimeout     = 45 * time.Second // silent this long: dead
 	DefaultTickInterval    = 200 * time.Millisecond
 	DefaultConnectTimeout  = 60 * time.Second // join → PeerConnection connected
+	DefaultEventPace       = 50 * time.Millisecond
 	writeTimeout           = 10 * time.Second
 )
 
@@ -58,6 +59,11 @@ type Config struct {
 	ConnectTimeout  time.Duration // after join: the PeerConnection must connect within this
 	TickInterval    time.Duration // how often breakout timers are checked
 	WarnBefore      time.Duration // breakout end warning lead; 0 means rooms' default (60 s)
+	// EventPace is the shortest time between two frames of events only to
+	// a client that takes batches: events that come sooner wait and go
+	// together (see conn.writer). 0 means DefaultEventPace; negative, every
+	// event at once.
+	EventPace time.Duration
 
 	// CheckOrigin decides websocket origins; nil allows all (tokens, not
 	// cookies, authenticate). A refused origin gets 403 origin_not_allowed.
@@ -127,6 +133,9 @@ func (c *Config) defaults() {
 	set(&c.ReadTimeout, DefaultReadTimeout)
 	set(&c.ConnectTimeout, DefaultConnectTimeout)
 	set(&c.TickInterval, DefaultTickInterval)
+	if c.EventPace == 0 {
+		c.EventPace = DefaultEventPace
+	}
 	if c.Slots <= 0 {
 		c.Slots = sfu.DefaultSlots
 	}
