@@ -208,15 +208,27 @@ func (c *echoConn) ReadFrom(p []byte) (int, net.Addr, error) {
 }
 
 // echoNet is the network pion gathers on: the standard one, with each UDP
-// socket it opens wrapped in an echoConn. Interfaces are listed afresh on
-// each call, as pion's default (a new stdnet per agent) does.
+// socket it opens wrapped in an echoConn. Interfaces are listed as they
+// were at most interfacesFresh ago (see current).
 type echoNet struct {
 	transport.Net
 	echoes *atomic.Uint64
 
 	mu    sync.Mutex
 	conns map[netip.AddrPort]*echoConn // the open sockets by local address, for direct writes (direct.go)
+
+	ifMu   sync.Mutex
+	ifs    *stdnet.Net // the interfaces as listed at ifsAt; nil before the first listing
+	ifsAt  time.Time
+	listed int // listings made, for tests
 }
+
+// interfacesFresh is how long a listing of the network interfaces serves.
+// pion lists them three times for every PeerConnection (its agent, and its
+// server-reflexive and relay gathering), each listing a netlink dump of
+// the links and of the addresses: 7 % of the server's CPU in a join storm.
+// An address that comes or goes is seen within this time.
+const interfacesFresh = time.Second
 
 func newEchoNet(echoes *atomic.Uint64) (*echoNet, error) {
 	n, err := stdnet.NewNet()
@@ -226,27 +238,45 @@ func newEchoNet(echoes *atomic.Uint64) (*echoNet, error) {
 	return &echoNet{Net: n, echoes: echoes, conns: make(map[netip.AddrPort]*echoConn)}, nil
 }
 
-// Interfaces lists the network interfaces as they are now.
-func (n *echoNet) Interfaces() ([]*transport.Interface, error) {
+// current returns the interfaces as listed at most interfacesFresh ago,
+// listing them again when that listing is older. pion only reads what it
+// is given.
+func (n *echoNet) current() (*stdnet.Net, error) {
+	n.ifMu.Lock()
+	defer n.ifMu.Unlock()
+	if n.ifs != nil && time.Since(n.ifsAt) < interfacesFresh {
+		return n.ifs, nil
+	}
 	now, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	n.ifs, n.ifsAt = now, time.Now()
+	n.listed++
+	return now, nil
+}
+
+// Interfaces lists the network interfaces (current).
+func (n *echoNet) Interfaces() ([]*transport.Interface, error) {
+	now, err := n.current()
 	if err != nil {
 		return nil, err
 	}
 	return now.Interfaces()
 }
 
-// InterfaceByIndex finds an interface as they are now.
+// InterfaceByIndex finds an interface (current).
 func (n *echoNet) InterfaceByIndex(index int) (*transport.Interface, error) {
-	now, err := stdnet.NewNet()
+	now, err := n.current()
 	if err != nil {
 		return nil, err
 	}
 	return now.InterfaceByIndex(index)
 }
 
-// InterfaceByName finds an interface as they are now.
+// InterfaceByName finds an interface (current).
 func (n *echoNet) InterfaceByName(name string) (*transport.Interface, error) {
-	now, err := stdnet.NewNet()
+	now, err := n.current()
 	if err != nil {
 		return nil, err
 	}

@@ -286,3 +286,37 @@ func answerWithoutCandidates(t *testing.T, client *webrtc.PeerConnection, p *Pee
 		t.Fatal(err)
 	}
 }
+
+// TestInterfacesListedOncePerFreshness: the interfaces are listed once for
+// any number of asks within interfacesFresh, and again after it.
+func TestInterfacesListedOncePerFreshness(t *testing.T) {
+	var echoes atomic.Uint64
+	n, err := newEchoNet(&echoes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		ifs, err := n.Interfaces()
+		if err != nil || len(ifs) == 0 {
+			t.Fatalf("interfaces: %v, %v", ifs, err)
+		}
+		if _, err := n.InterfaceByIndex(ifs[0].Index); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.InterfaceByName(ifs[0].Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n.listed != 1 {
+		t.Errorf("listed %d times within interfacesFresh, want 1", n.listed)
+	}
+	n.ifMu.Lock()
+	n.ifsAt = n.ifsAt.Add(-interfacesFresh)
+	n.ifMu.Unlock()
+	if _, err := n.Interfaces(); err != nil {
+		t.Fatal(err)
+	}
+	if n.listed != 2 {
+		t.Errorf("listed %d times after interfacesFresh, want 2", n.listed)
+	}
+}
