@@ -339,17 +339,27 @@ func (e *Engine) certificate(now time.Time) (webrtc.Certificate, error) {
 	e.certMu.Lock()
 	defer e.certMu.Unlock()
 	if e.cert == nil || now.Add(certRenewBefore).After(e.cert.Expires()) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		c, err := NewCertificate()
 		if err != nil {
-			return webrtc.Certificate{}, fmt.Errorf("sfu: dtls key: %w", err)
-		}
-		c, err := webrtc.GenerateCertificate(key)
-		if err != nil {
-			return webrtc.Certificate{}, fmt.Errorf("sfu: dtls certificate: %w", err)
+			return webrtc.Certificate{}, err
 		}
 		e.cert = c
 	}
 	return *e.cert, nil
+}
+
+// NewCertificate returns a DTLS certificate with a new ECDSA P-256 key, the
+// kind pion makes for each PeerConnection by default, valid for a month.
+func NewCertificate() (*webrtc.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: dtls key: %w", err)
+	}
+	c, err := webrtc.GenerateCertificate(key)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: dtls certificate: %w", err)
+	}
+	return c, nil
 }
 
 // ICE timing. The timeouts are pion's defaults (ice/v4 agent_config.go),

@@ -40,6 +40,11 @@ type Config struct {
 	// API is the pion API to use; nil means a fresh NewAPI(LoopbackOnly).
 	// Share one across the bots of a process.
 	API *webrtc.API
+	// Certificate is the DTLS certificate of the bot's PeerConnection; nil
+	// means pion's default, a new key and certificate for each. Share one
+	// across the bots of a process (sfu.NewCertificate), as a server does
+	// across its peers: each handshake still agrees keys of its own.
+	Certificate *webrtc.Certificate
 	// LoopbackOnly restricts ICE to 127.0.0.1 when API is nil.
 	LoopbackOnly bool
 	// RelayOnly makes the bot's media go through the TURN server the
@@ -280,7 +285,11 @@ func newBot(c Config, api *webrtc.API) (*Bot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bots: track: %w", err)
 	}
-	if b.pc, err = api.NewPeerConnection(webrtc.Configuration{ICETransportPolicy: b.policy()}); err != nil {
+	pcc := webrtc.Configuration{ICETransportPolicy: b.policy()}
+	if c.Certificate != nil {
+		pcc.Certificates = []webrtc.Certificate{*c.Certificate}
+	}
+	if b.pc, err = api.NewPeerConnection(pcc); err != nil {
 		return nil, fmt.Errorf("bots: peer connection: %w", err)
 	}
 	b.pc.OnICECandidate(b.onICECandidate)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sanctuary-sfu/sanctuary/auth"
+	"github.com/sanctuary-sfu/sanctuary/sfu"
 )
 
 // Run defaults and fixed delays.
@@ -115,6 +116,10 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	cert, err := sfu.NewCertificate()
+	if err != nil {
+		return Report{}, err
+	}
 	runID := rand.Uint32()
 	prefix := fmt.Sprintf("r%08x", runID)
 	if rc.Session == "" {
@@ -147,7 +152,8 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 	stopProgress := r.startProgress()
 	defer stopProgress()
 	cfg := func(i int) Config {
-		c := Config{URL: rc.URL, Token: tokens[i], Session: rc.Session, Index: i, RunID: runID, API: api, RelayOnly: rc.RelayOnly,
+		c := Config{URL: rc.URL, Token: tokens[i], Session: rc.Session, Index: i, RunID: runID, API: api,
+			Certificate: cert, RelayOnly: rc.RelayOnly,
 			Speak: i < rc.Speakers, Level: uint8(min(loudestLevel+levelStep*i, levelSilence-1))}
 		if r.br != nil { // speakers 1..Speakers, speaker 1 loudest
 			c.Speak, c.Level = r.br.speaks(i), uint8(min(loudestLevel+levelStep*max(i-1, 0), levelSilence-1))

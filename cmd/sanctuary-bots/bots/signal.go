@@ -41,19 +41,26 @@ func (b *Bot) readLoop(ws *websocket.Conn, done chan struct{}) {
 	}
 }
 
+// envelope is what handle reads of every message in one pass: the type,
+// and the fields of the two kinds that need no other (a batch's messages,
+// an event's version). In a join storm events are most of what a bot
+// reads.
+type envelope struct {
+	signaling.Envelope
+	Messages []json.RawMessage `json:"messages"` // a batch's
+	Version  uint64            `json:"version"`  // an event's
+}
+
 // handle dispatches one server message, or each message of a batch.
 func (b *Bot) handle(raw []byte) {
-	var env signaling.Envelope
+	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		b.localError("undecodable server message: " + err.Error())
 		return
 	}
 	if env.Type == signaling.TypeBatch {
-		var batch signaling.Batch
-		if b.decode(raw, &batch) {
-			for _, m := range batch.Messages {
-				b.handle(m)
-			}
+		for _, m := range env.Messages {
+			b.handle(m)
 		}
 		return
 	}
@@ -92,12 +99,7 @@ func (b *Bot) handle(raw []byte) {
 			b.welcomed <- nil
 		}
 	case signaling.TypeEvent:
-		var m struct {
-			Version uint64 `json:"version"`
-		}
-		if b.decode(raw, &m) {
-			b.applied(m.Version, false)
-		}
+		b.applied(env.Version, false)
 	case signaling.TypeSnapshot:
 		var m struct {
 			Snapshot *signaling.Snapshot `json:"snapshot"`
