@@ -118,6 +118,11 @@ type Cluster interface {
 	Claim(ctx context.Context, session string) (url string, err error)
 }
 
+// readBufferBytes is a socket's read buffer. Frame headers are at most 14
+// bytes and control frames 125; a larger message is read past the buffer,
+// straight into the message's own.
+const readBufferBytes = 512
+
 // claimTimeout bounds a join's Claim.
 const claimTimeout = 2 * time.Second
 
@@ -242,11 +247,12 @@ func NewServer(cfg Config) (*Server, error) {
 		}})
 	s.ips = newIPLimits(cfg.MaxSocketsPerIP, cfg.SocketRate, cfg.SocketBurst)
 	s.upgrader = websocket.Upgrader{
-		// A socket reads through the HTTP server's buffered reader (4 kB,
-		// which its handler keeps anyway) and writes through buffers shared
-		// by every socket, each taken for one message: an idle socket holds
-		// no buffer of its own, 8 kB less per participant.
-		ReadBufferSize: 0, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{},
+		// A socket reads through a buffer of its own of readBufferBytes,
+		// not the HTTP server's 4 kB one (which gorilla would keep for the
+		// socket's life once the handler has returned), and writes through
+		// buffers shared by every socket, each taken for one message: an
+		// idle socket holds 0.5 kB of buffers.
+		ReadBufferSize: readBufferBytes, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{},
 		CheckOrigin: func(*http.Request) bool { return true }, // checked by ServeHTTP first, with a clear answer
 	}
 	s.wg.Add(1)
