@@ -136,7 +136,7 @@ func (o *outbox) catchUp(lead []byte, events [][]byte) {
 
 // onlyEvents reports whether everything waiting is events: nothing owed
 // to the client as an answer, no resync, not closed. The writer may then
-// hold them for a moment to send more in one frame (eventPace).
+// hold them for a moment to send more in one frame (Config.EventPace).
 func (o *outbox) onlyEvents() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()

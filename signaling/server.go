@@ -250,8 +250,8 @@ func NewServer(cfg Config) (*Server, error) {
 		// A socket reads through a buffer of its own of readBufferBytes,
 		// not the HTTP server's 4 kB one (which gorilla would keep for the
 		// socket's life once the handler has returned), and writes through
-		// buffers shared by every socket, each taken for one message: an
-		// idle socket holds 0.5 kB of buffers.
+		// buffers shared by every socket, each taken for one message: gorilla
+		// holds 0.5 kB for an idle socket.
 		ReadBufferSize: readBufferBytes, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{},
 		CheckOrigin: func(*http.Request) bool { return true }, // checked by ServeHTTP first, with a clear answer
 	}
