@@ -161,6 +161,7 @@ func (p *Peer) setup() error {
 		}
 		if s == webrtc.PeerConnectionStateConnected {
 			p.closeUnusedTCP() // after OnState: nothing waits for it
+			p.openSlotRTCP()
 		}
 	})
 	return nil
@@ -488,6 +489,25 @@ func (p *Peer) drainSlotRTCP(s *slot, nack bool) {
 	}
 	p.wg.Add(1)
 	go p.drainRTCP(s.sender.Read)
+}
+
+// openSlotRTCP opens each slot's SRTCP read stream. pion opens it only
+// when the sender first writes through pion or is first read, and a slot
+// on the direct path (direct.go) whose RTCP is not read (drainSlotRTCP)
+// does neither: the subscriber's first report on the slot then reached
+// pion's handler of undeclared streams, which logged "Incoming unhandled
+// RTCP ssrc" at WARN for every slot of every subscriber that heard
+// someone (about 1,100 lines in a run of 110 bots) and kept the stream it
+// accepted for the PeerConnection's life. Setting the sender's read
+// deadline opens the stream (pion's srtpWriterFuture.init); its reports
+// are dropped on arrival as before (newStreamBuffer). It runs once the
+// PeerConnection is connected, when pion's SRTP is up or about to be.
+func (p *Peer) openSlotRTCP() {
+	for _, s := range p.slots {
+		if s.sender != nil {
+			_ = s.sender.SetReadDeadline(time.Time{})
+		}
+	}
 }
 
 // newStreamBuffer is pion's buffer for each of the peer's SRTP and SRTCP

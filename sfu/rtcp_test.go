@@ -1,9 +1,13 @@
 package sfu
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,13 +20,17 @@ import (
 // TestSlotRTCPReadOnlyWhereNACKNegotiated: a subscriber that negotiated
 // NACK for Opus gets a slot whose RTCP is read, and a NACK it sends is
 // answered with the packet again; one that did not gets no reader for its
-// slots' RTCP, whose reports are dropped on arrival instead of buffered.
+// slots' RTCP, whose reports are dropped on arrival instead of buffered,
+// on the slot's own stream: pion never takes them for undeclared ones
+// (openSlotRTCP).
 func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
 	lim := test.TimeOut(60 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
 
-	e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true}, 1)
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true, Logger: logger}, 1)
 	defer closeRouter()
 
 	speaker, _ := connect(t, newTestAPI(t), r, "speaker", 's')
@@ -56,6 +64,9 @@ func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
 	waitFor(ctx, t, "the plain listener's reports on its slot dropped", func() bool {
 		return plainPeer.rtcpDropped.Load() >= 2
 	})
+	if l := logs.String(); strings.Contains(l, "unhandled RTCP") {
+		t.Errorf("reports on a slot went to pion's undeclared streams:\n%s", l)
+	}
 
 	// Ask for a packet received a while ago, from each listener.
 	nack := func(c *testClient) uint16 {
@@ -124,4 +135,23 @@ func TestDropBuffer(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Errorf("second close: %v", err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that pion's goroutines may log to while a
+// test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
