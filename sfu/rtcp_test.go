@@ -28,7 +28,7 @@ func TestSlotRTCPReadOnlyWhereNACKNegotiated(t *testing.T) {
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
 
-	var logs lockedBuffer
+	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true, Logger: logger}, 1)
 	defer closeRouter()
@@ -137,20 +137,20 @@ func TestDropBuffer(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer that pion's goroutines may log to while a
+// syncBuffer is a bytes.Buffer that pion's goroutines may log to while a
 // test reads it.
-type lockedBuffer struct {
+type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
