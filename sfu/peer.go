@@ -516,9 +516,10 @@ func (p *Peer) openSlotRTCP() {
 // never read (drainSlotRTCP), and its subscriber reports on it about once a
 // second: kept, it would fill a bounded buffer per slot, 16 kB of reports
 // and their attributes after a few minutes, some 250 kB a participant at
-// K = 10. It is dropped instead. pion opens a slot's RTCP stream once DTLS
-// is up, after Bind has told the slot its SSRC and whether it is read; a
-// stream opened earlier, or for any other SSRC, gets the bounded buffer.
+// K = 10. It is dropped instead. A slot's RTCP stream is opened once the
+// PeerConnection is connected (openSlotRTCP, or pion's first read of it),
+// after Bind has told the slot its SSRC and whether it is read; a stream
+// opened earlier, or for any other SSRC, gets the bounded buffer.
 func (p *Peer) newStreamBuffer(t packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
 	if t == packetio.RTCPBufferPacket {
 		for _, s := range p.slots {
