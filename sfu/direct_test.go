@@ -45,6 +45,9 @@ func TestDirectWritePath(t *testing.T) {
 	}{
 		{"own sockets", func() Config { return Config{LoopbackOnly: true} }, nil, nil, webrtc.ICEProtocolUDP, true},
 		{"udp mux", func() Config { return Config{LoopbackOnly: true, UDPPort: freeUDPPort(t)} }, nil, nil, webrtc.ICEProtocolUDP, true},
+		// As deployed: the mux bound to every address, gathering on each
+		// interface (udpmux.go); in the tests' namespace, loopback.
+		{"udp mux on every address", func() Config { return Config{UDPPort: freeUDPPort(t)} }, nil, nil, webrtc.ICEProtocolUDP, true},
 		{"ice-tcp", func() Config {
 			return Config{LoopbackOnly: true, UDPPort: freeUDPPort(t), TCPPort: freeTCPPort(t)}
 		}, tcpOnly, nil, webrtc.ICEProtocolTCP, true},

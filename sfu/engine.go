@@ -167,6 +167,7 @@ type Engine struct {
 	log     *slog.Logger
 	udpConn *net.UDPConn // the mux socket, when UDPPort is set
 	mux     *echoConn    // udpConn as pion writes to it (with the batch)
+	udpMux  *udpMux      // every peer's ICE on udpConn (udpmux.go); nil without one
 	net     *echoNet     // the network every peer's ICE gathers on
 	batch   *writeBatch  // sendmmsg on the mux socket; nil without one
 
@@ -280,7 +281,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 			ec.batch = e.batch
 		}
 		e.mux = ec
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), ec))
+		e.udpMux = newUDPMux(ec, n, e.log)
+		go e.udpMux.run()
+		se.SetICEUDPMux(e.udpMux)
 	}
 	if cfg.TCPPort != 0 {
 		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(addr), Port: cfg.TCPPort})
@@ -477,6 +480,9 @@ func (e *Engine) Close() error {
 	var errs []error
 	if e.udpConn != nil {
 		errs = append(errs, e.udpConn.Close())
+		if e.udpMux != nil {
+			e.udpMux.wait()
+		}
 	}
 	if e.tcpLn != nil {
 		errs = append(errs, e.tcpLn.Close())
@@ -489,6 +495,9 @@ func (e *Engine) Stats() Stats {
 	s := e.stats.snapshot()
 	if b := e.batch; b != nil {
 		s.BatchCalls, s.BatchPackets, s.BatchFailures = b.calls.Load(), b.packets.Load(), b.failures.Load()
+	}
+	if m := e.udpMux; m != nil {
+		s.MuxDropped, s.MuxUnrouted = m.dropped.Load(), m.unrouted.Load()
 	}
 	return s
 }
@@ -508,6 +517,8 @@ type Stats struct {
 	BatchCalls       uint64 // sendmmsg calls on the mux socket (batch.go)
 	BatchPackets     uint64 // datagrams those calls sent
 	BatchFailures    uint64 // datagrams in them the kernel refused
+	MuxDropped       uint64 // datagrams on the mux socket dropped because their peer's queue was full or closing (udpmux.go)
+	MuxUnrouted      uint64 // datagrams on the mux socket that belonged to no peer
 	FanoutSplits     uint64 // chunks of fan-outs forwarded by another core (fanout.go)
 	DirectPeers      int64  // PeerConnections whose downstream takes the direct write path now (direct.go)
 	ReportsSent      uint64 // sender reports sent for slots (reports.go)

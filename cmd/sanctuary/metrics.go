@@ -85,6 +85,10 @@ func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
 		func(s sfu.Stats) uint64 { return s.BatchPackets })
 	counter("sanctuary_udp_batch_failures_total", "Packets in those sendmmsg calls that the kernel refused.",
 		func(s sfu.Stats) uint64 { return s.BatchFailures })
+	counter("sanctuary_udp_mux_dropped_total", "Datagrams on the shared media socket dropped because their participant's queue was full (its ICE agent had stopped reading).",
+		func(s sfu.Stats) uint64 { return s.MuxDropped })
+	counter("sanctuary_udp_mux_unrouted_total", "Datagrams on the shared media socket that belonged to no participant (unknown address, no matching ICE username).",
+		func(s sfu.Stats) uint64 { return s.MuxUnrouted })
 	signalingCounter := func(name, help string, f func(signaling.Stats) uint64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(f(sig.Stats())) }))
