@@ -68,4 +68,45 @@ describe('choosing a microphone before joining', { timeout: 180000 }, () => {
     assert.deepEqual(errors, []);
     await context.close();
   });
+
+  it('a join while the microphones are still being listed leaves the join form closed and raises nothing', async () => {
+    const context = await browser.newContext();
+    // The page's device listing waits for the test's word: the join comes
+    // in between, as it can when a person is quick or the listing slow.
+    await context.addInitScript(() => {
+      const md = navigator.mediaDevices;
+      const real = md.enumerateDevices.bind(md);
+      const gate = new Promise((resolve) => { window.releaseDevices = resolve; });
+      window.devices = { asked: 0, listed: 0 };
+      md.enumerateDevices = async () => {
+        window.devices.asked++;
+        await gate;
+        const list = await real();
+        window.devices.listed++;
+        return list;
+      };
+    });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${server.url}/`);
+    await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
+    await page.getByLabel('Session', { exact: true }).fill(SESSION);
+    await page.getByLabel('Name others see').fill('Quick Wren');
+    await page.getByRole('button', { name: 'Choose and test my microphone' }).click();
+    await page.waitForFunction(() => window.devices.asked > 0, null, { timeout: WAIT_MS });
+    await page.getByRole('button', { name: 'Join', exact: true }).click();
+    await page.waitForFunction(() => window.sanctuary?.client?.status === 'connected', null, { timeout: WAIT_MS });
+    await page.evaluate(() => window.releaseDevices());
+    await page.waitForFunction(() => window.devices.listed > 0, null, { timeout: WAIT_MS });
+    // The listing's caller has run to its end by the next task.
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+    const form = await page.evaluate(() => ({
+      meter: document.getElementById('mic-meter').hidden,
+      choice: document.getElementById('mic-choice').hidden,
+    }));
+    assert.deepEqual(form, { meter: true, choice: true }, 'the join took the microphone: its preview stays closed');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
 });

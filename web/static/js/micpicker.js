@@ -59,6 +59,9 @@ export class MicPicker {
     const track = stream.getAudioTracks()[0];
     this.level.attach(track);
     await this.listDevices(track.getSettings().deviceId);
+    // The join may have taken the stream (or another open replaced it)
+    // while the devices were listed: then the form is no longer ours.
+    if (this.stream !== stream) return;
     this.selectWrap.hidden = false;
     this.meter.hidden = false;
     this.testBtn.hidden = true;
