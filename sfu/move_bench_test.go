@@ -169,7 +169,7 @@ func BenchmarkSelectTick(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				r.mu.Lock()
-				r.selectLocked()
+				r.tickLocked()
 				r.mu.Unlock()
 			}
 			b.StopTimer()

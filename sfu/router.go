@@ -214,7 +214,7 @@ func (r *Router) tick() {
 			return
 		case <-t.C:
 			r.mu.Lock()
-			r.selectLocked()
+			r.tickLocked()
 			r.mu.Unlock()
 		}
 	}
@@ -278,6 +278,36 @@ func (r *Router) selectLocked() {
 			sub.notifySlots()
 		}
 	}
+	r.publishLocked()
+}
+
+// tickLocked is the ticker's selection: loudness has moved, the routing
+// has not (the incremental paths apply its changes as they come, and keep
+// the index). Only in a group with more than K speakers can loudness
+// change what a listener hears: with K or fewer, every listener's wanted
+// set is every speaker but itself, whatever their loudness, and its slots
+// already hold it. So it refills the listeners of those groups alone, and
+// gives what a full selection gives. O(listeners of such groups × K).
+func (r *Router) tickLocked() {
+	if !r.indexed {
+		r.selectLocked()
+		return
+	}
+	r.beginLocked()
+	for _, g := range r.groups {
+		if len(g.speakers) > r.k {
+			for _, p := range g.listeners {
+				r.queueLocked(p)
+			}
+		}
+	}
+	for _, sub := range r.queue {
+		if r.fillSlots(sub) {
+			sub.notifySlots()
+		}
+	}
+	clear(r.queue)
+	r.queue = r.queue[:0]
 	r.publishLocked()
 }
 

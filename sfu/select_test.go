@@ -393,7 +393,7 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
 		default:
 			op = "tick"
 			r.mu.Lock()
-			r.selectLocked()
+			r.tickLocked()
 			r.mu.Unlock()
 			drifted = false
 			for _, p := range r.peers {
