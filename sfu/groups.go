@@ -121,6 +121,12 @@ func (r *Router) joinSpeakLocked(p *Peer, id string) *group {
 	g := r.groupLocked(id)
 	p.speakG, p.speakAt = g, len(g.speakers)
 	g.speakers = append(g.speakers, p)
+	if len(g.speakers) > r.k {
+		select { // loudness decides in g now: wake the ticker if it waits
+		case r.crowded <- struct{}{}:
+		default:
+		}
+	}
 	return g
 }
 

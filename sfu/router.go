@@ -49,6 +49,12 @@ type Router struct {
 	changes []speakerChange // groups that gained or lost a speaker
 	dirty   []*source       // sources whose carriers changed since publishLocked
 
+	// The ticker (tick) parks while every group has K speakers or fewer,
+	// when loudness decides nothing; joinSpeakLocked wakes it through
+	// crowded (capacity 1). idle says it is parked.
+	crowded chan struct{}
+	idle    bool
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -61,6 +67,7 @@ func (e *Engine) NewRouter(k int) *Router {
 		e: e, k: k, clock: newClock(),
 		peers:   make(map[string]*Peer),
 		indexed: true, // no peers, no routing: the empty index is right
+		crowded: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -204,6 +211,9 @@ func (r *Router) Close() {
 	}
 }
 
+// tick runs a selection every SelectInterval while some group has more
+// than K speakers, and waits for one otherwise: a session whose rooms all
+// fit their listeners' slots costs no wake-ups.
 func (r *Router) tick() {
 	defer close(r.done)
 	t := time.NewTicker(r.e.cfg.SelectInterval)
@@ -213,10 +223,24 @@ func (r *Router) tick() {
 		case <-r.stop:
 			return
 		case <-t.C:
-			r.mu.Lock()
-			r.tickLocked()
-			r.mu.Unlock()
 		}
+		r.mu.Lock()
+		loud := r.tickLocked()
+		r.idle = !loud
+		r.mu.Unlock()
+		if loud {
+			continue
+		}
+		t.Stop()
+		select {
+		case <-r.stop:
+			return
+		case <-r.crowded:
+		}
+		r.mu.Lock()
+		r.idle = false
+		r.mu.Unlock()
+		t.Reset(r.e.cfg.SelectInterval)
 	}
 }
 
@@ -287,15 +311,17 @@ func (r *Router) selectLocked() {
 // change what a listener hears: with K or fewer, every listener's wanted
 // set is every speaker but itself, whatever their loudness, and its slots
 // already hold it. So it refills the listeners of those groups alone, and
-// gives what a full selection gives. O(listeners of such groups × K).
-func (r *Router) tickLocked() {
+// gives what a full selection gives. O(listeners of such groups × K). It
+// reports whether any group has more than K speakers.
+func (r *Router) tickLocked() (loud bool) {
 	if !r.indexed {
 		r.selectLocked()
-		return
+		return true
 	}
 	r.beginLocked()
 	for _, g := range r.groups {
 		if len(g.speakers) > r.k {
+			loud = true
 			for _, p := range g.listeners {
 				r.queueLocked(p)
 			}
@@ -309,6 +335,7 @@ func (r *Router) tickLocked() {
 	clear(r.queue)
 	r.queue = r.queue[:0]
 	r.publishLocked()
+	return loud
 }
 
 // refillLocked ends an incremental selection: it queues the subscribers

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -415,4 +416,58 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
 		}
 		checkIndex(t, r, gone)
 	}
+}
+
+// TestTickerParksWhileEveryGroupFits: with K speakers or fewer in every
+// group the ticker waits instead of waking every SelectInterval; a group
+// that gets a (K+1)th speaker wakes it, and then loudness moves slots.
+func TestTickerParksWhileEveryGroupFits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e := &Engine{cfg: Config{SelectInterval: time.Millisecond}}
+	r := e.NewRouter(2)
+	defer func() { close(r.stop); <-r.done }() // not Close: these peers have no PeerConnection
+	fresh := r.clock.now() + int64(time.Hour)
+	peer := func(id string, dB int) *Peer {
+		p := &Peer{id: id, r: r}
+		p.src = newSource(p)
+		for i := range r.k {
+			p.slots = append(p.slots, newSlot(p, i))
+		}
+		p.src.loudness.Store(uint32(dB * loudnessScale))
+		p.src.lastSeen.Store(fresh)
+		if err := r.addPeer(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	idle := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.idle
+	}
+	hears := func(p *Peer) []*source {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return slotsOf(r)[p]
+	}
+	a, b, c, d := peer("a", 40), peer("b", 30), peer("c", 20), peer("d", 0)
+	main := map[string]string{"a": "main", "b": "main", "c": "main", "d": "main"}
+	r.SetRouting(1, Routing{Hear: main, Speak: map[string]string{"a": "main", "b": "main"}})
+	waitFor(ctx, t, "the ticker to park: two speakers, two slots", idle)
+	if got := hears(d); !slices.Contains(got, a.src) || !slices.Contains(got, b.src) {
+		t.Fatalf("d hears %s, want a and b", names(got))
+	}
+
+	// A third speaker, quieter: d keeps a and b. Then it is the loudest,
+	// which only a tick can act on.
+	r.UpdateRouting(1, 2, []RouteChange{{ID: "c", Hear: "main", Hears: true, Speak: "main", Speaks: true}})
+	if got := hears(d); slices.Contains(got, c.src) {
+		t.Fatalf("d hears %s before c is louder", names(got))
+	}
+	c.src.loudness.Store(60 * loudnessScale)
+	waitFor(ctx, t, "a tick to give d the loudest speaker", func() bool { return slices.Contains(hears(d), c.src) })
+
+	r.UpdateRouting(2, 3, []RouteChange{{ID: "c", Hear: "main", Hears: true}})
+	waitFor(ctx, t, "the ticker to park again", idle)
 }
