@@ -327,14 +327,7 @@ func (r *Router) tickLocked() (loud bool) {
 			}
 		}
 	}
-	for _, sub := range r.queue {
-		if r.fillSlots(sub) {
-			sub.notifySlots()
-		}
-	}
-	clear(r.queue)
-	r.queue = r.queue[:0]
-	r.publishLocked()
+	r.fillQueuedLocked()
 	return loud
 }
 
@@ -343,6 +336,12 @@ func (r *Router) tickLocked() (loud bool) {
 // publishes the slot lists that changed.
 func (r *Router) refillLocked() {
 	r.affectedLocked()
+	r.fillQueuedLocked()
+}
+
+// fillQueuedLocked refills the queued subscribers, empties the queue and
+// publishes the slot lists that changed.
+func (r *Router) fillQueuedLocked() {
 	for _, sub := range r.queue {
 		if r.fillSlots(sub) {
 			sub.notifySlots()

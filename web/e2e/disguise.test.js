@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from './chromium.js';
 import { startServer } from './server.js';
-import { join, hearsExactly, counters, WAIT_MS } from './people.js';
+import { join, hearsExactly, counters, WAIT_MS, openJoinForm } from './people.js';
 import { DEFAULT_RATIO } from '../static/js/disguise.js';
 
 const SESSION = 'e2e-disguise';
@@ -93,13 +93,7 @@ describe('voice disguise', { timeout: 240000 }, () => {
 
   it('switched on before joining, the first packets already carry the disguised voice', async (t) => {
     const context = await browser.newContext();
-    const page = await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.url}/`);
-    await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
-    await page.getByLabel('Session', { exact: true }).fill(SESSION);
-    await page.getByLabel('Name others see').fill('Masked Owl');
+    const { page, errors } = await openJoinForm(context, server.url, { session: SESSION, alias: 'Masked Owl' });
     await page.getByRole('button', { name: 'Choose and test my microphone' }).click();
     await page.getByLabel('Disguise my voice').check();
     await page.getByRole('button', { name: 'Hear my disguised voice' }).click();

@@ -18,6 +18,24 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  *   initScript?: Function, query?: string}} o initScript runs in the page before its own scripts;
  *   query is appended to the page's address ("?level=mic")
  */
+/**
+ * Opens the join form in a new page of context, with the session and the
+ * name filled in; the page's errors are collected in errors.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {string} url
+ * @param {{session: string, alias: string}} o
+ */
+export async function openJoinForm(context, url, o) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${url}/`);
+  await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
+  await page.getByLabel('Session', { exact: true }).fill(o.session);
+  await page.getByLabel('Name others see').fill(o.alias);
+  return { page, errors };
+}
+
 export async function join(browser, url, o) {
   const context = await browser.newContext({ viewport: o.viewport ?? { width: 1100, height: 900 } });
   if (o.initScript) await context.addInitScript(o.initScript);

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';
 import { launch } from './chromium.js';
 import { startServer, ARTIFACTS } from './server.js';
-import { join, hearsExactly, WAIT_MS } from './people.js';
+import { join, hearsExactly, WAIT_MS, openJoinForm } from './people.js';
 
 const SESSION = 'e2e-premic';
 
@@ -29,13 +29,7 @@ describe('choosing a microphone before joining', { timeout: 180000 }, () => {
   it('lists the microphones, shows the level, plays and sends nothing, then joins with the one chosen', async (t) => {
     const host = await join(browser, server.url, { session: SESSION, alias: 'Host Heron', role: 'host' });
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
-    const page = await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.url}/`);
-    await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
-    await page.getByLabel('Session', { exact: true }).fill(SESSION);
-    await page.getByLabel('Name others see').fill('Quiet Fox');
+    const { page, errors } = await openJoinForm(context, server.url, { session: SESSION, alias: 'Quiet Fox' });
     await page.getByRole('button', { name: 'Choose and test my microphone' }).click();
     const select = page.getByLabel('Microphone', { exact: true });
     await select.waitFor({ timeout: WAIT_MS });
@@ -86,13 +80,7 @@ describe('choosing a microphone before joining', { timeout: 180000 }, () => {
         return list;
       };
     });
-    const page = await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.url}/`);
-    await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
-    await page.getByLabel('Session', { exact: true }).fill(SESSION);
-    await page.getByLabel('Name others see').fill('Quick Wren');
+    const { page, errors } = await openJoinForm(context, server.url, { session: SESSION, alias: 'Quick Wren' });
     await page.getByRole('button', { name: 'Choose and test my microphone' }).click();
     await page.waitForFunction(() => window.devices.asked > 0, null, { timeout: WAIT_MS });
     await page.getByRole('button', { name: 'Join', exact: true }).click();
