@@ -314,10 +314,6 @@ func (r *Router) selectLocked() {
 // gives what a full selection gives. O(listeners of such groups × K). It
 // reports whether any group has more than K speakers.
 func (r *Router) tickLocked() (loud bool) {
-	if !r.indexed {
-		r.selectLocked()
-		return true
-	}
 	r.beginLocked()
 	for _, g := range r.groups {
 		if len(g.speakers) > r.k {

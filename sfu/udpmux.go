@@ -1,7 +1,7 @@
 package sfu
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v5"
 )
 
@@ -75,6 +76,7 @@ func (m *udpMux) run() {
 	defer close(m.done)
 	defer m.Close()
 	buf := make([]byte, muxReadBytes)
+	var msg stun.Message // the checks' USERNAME, decoded in place
 	for {
 		n, from, err := m.sock.ReadFromAddrPort(buf)
 		if err != nil {
@@ -92,7 +94,7 @@ func (m *udpMux) run() {
 		m.mu.RLock()
 		c := m.byAddr[from]
 		if c == nil && isSTUN(p) {
-			if u := stunLocalUfrag(p); u != nil {
+			if u := stunLocalUfrag(&msg, p); u != nil {
 				c = m.byUfrag[string(u)]
 			}
 		}
@@ -110,36 +112,23 @@ func (m *udpMux) run() {
 // wait returns once run has returned.
 func (m *udpMux) wait() { <-m.done }
 
-// stunLocalUfrag returns our part of a STUN message's USERNAME (RFC 8445
-// §7.2.2: the receiver's username fragment, a colon, the sender's), or nil.
-// It reads p in place.
-func stunLocalUfrag(p []byte) []byte {
-	const header, attrUsername = 20, 0x0006
-	if len(p) < header {
+// stunLocalUfrag returns our part of the USERNAME of the STUN message p
+// (RFC 8445 §7.2.2: the receiver's username fragment, a colon, the
+// sender's), or nil. It decodes p in place into m, which it reuses.
+func stunLocalUfrag(m *stun.Message, p []byte) []byte {
+	m.Raw = p
+	defer func() { m.Raw = nil }() // p is the read loop's buffer
+	if m.Decode() != nil {
 		return nil
 	}
-	end := header + int(binary.BigEndian.Uint16(p[2:4]))
-	if end > len(p) {
+	u, err := m.Get(stun.AttrUsername)
+	if err != nil {
 		return nil
 	}
-	for at := header; at+4 <= end; {
-		typ, n := binary.BigEndian.Uint16(p[at:]), int(binary.BigEndian.Uint16(p[at+2:]))
-		v := at + 4
-		if v+n > end {
-			return nil
-		}
-		if typ == attrUsername {
-			u := p[v : v+n]
-			for i, b := range u {
-				if b == ':' {
-					return u[:i]
-				}
-			}
-			return u
-		}
-		at = v + (n+3)&^3 // values are padded to four bytes
+	if i := bytes.IndexByte(u, ':'); i >= 0 {
+		return u[:i]
 	}
-	return nil
+	return u
 }
 
 // GetListenAddresses is where the agents gather their host candidates:
@@ -300,7 +289,7 @@ func (c *muxConn) push(p []byte, from netip.AddrPort) bool {
 	c.mu.Lock()
 	if c.closed || len(c.q)-c.head >= muxQueueLimit {
 		c.mu.Unlock()
-		release(buf)
+		releaseMuxBuf(buf)
 		return false
 	}
 	c.q = append(c.q, muxPacket{buf: buf, n: n, from: from})
@@ -312,8 +301,8 @@ func (c *muxConn) push(p []byte, from netip.AddrPort) bool {
 	return true
 }
 
-// release returns a pooled datagram buffer.
-func release(buf *[]byte) {
+// releaseMuxBuf returns a pooled datagram buffer.
+func releaseMuxBuf(buf *[]byte) {
 	if cap(*buf) == muxBufBytes {
 		muxBufs.Put(buf)
 	}
@@ -392,7 +381,7 @@ func (c *muxConn) close() {
 	}
 	c.closed = true
 	for _, p := range c.q[c.head:] {
-		release(p.buf)
+		releaseMuxBuf(p.buf)
 	}
 	c.q, c.head = nil, 0
 	close(c.gone)
@@ -422,7 +411,7 @@ func (e *muxEnd) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 		p, ok, closed := e.c.pop()
 		if ok {
 			n := copy(b, (*p.buf)[:p.n])
-			release(p.buf)
+			releaseMuxBuf(p.buf)
 			if n < p.n {
 				return n, p.from, io.ErrShortBuffer
 			}
