@@ -35,7 +35,7 @@ func (h *Hub) update(id string, create bool, f func(s *session) error) error {
 			s.mu.Unlock()
 			return err
 		}
-		again, ferr := h.finishLocked(s, false)
+		again, ferr := h.finishLocked(s)
 		s.mu.Unlock()
 		if ferr != nil {
 			return ferr
@@ -56,17 +56,17 @@ func (h *Hub) update(id string, create bool, f func(s *session) error) error {
 // discarded, and finishLocked reports that the operation must run again.
 // Otherwise the operation's events are delivered, written or not: while
 // the Store is unreachable the session keeps working from memory, and the
-// change is written later (Tick). force writes even while the Store is
-// known to be unreachable, to find out whether it is back.
+// change is written later (Tick), not tried again while the Store is
+// known to be unreachable.
 //
 // When the Store refuses the write because another node owns the session
 // now (ErrNotOwner), s leaves the Hub unwritten and undelivered, and
 // finishLocked returns that error: this node must not carry it on.
-func (h *Hub) finishLocked(s *session, force bool) (again bool, err error) {
+func (h *Hub) finishLocked(s *session) (again bool, err error) {
 	if h.store == nil {
 		return false, nil
 	}
-	if s.version != s.stored && (force || !h.storeDown.Load()) {
+	if s.version != s.stored && !h.storeDown.Load() {
 		err := h.commitLocked(s)
 		switch {
 		case errors.Is(err, ErrNotOwner):
@@ -299,16 +299,4 @@ func (h *Hub) storeFailed(session string, err error) {
 	if h.onStoreError != nil {
 		h.onStoreError(session, err)
 	}
-}
-
-// saveLocked writes s's changes that the Store does not have yet (made
-// while it was unreachable), as Tick does for every session, even while
-// the Store is known to be down. It reports whether s was reloaded
-// because another writer came first.
-func (h *Hub) saveLocked(s *session) (reloaded bool) {
-	if h.store == nil || s.version == s.stored {
-		return false
-	}
-	again, _ := h.finishLocked(s, true) // ErrNotOwner: s is dead, which callers check
-	return again
 }

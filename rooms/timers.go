@@ -33,21 +33,23 @@ import (
 // Snapshot now fails with ErrNotFound. Tick locks one session at a time,
 // only while working on it.
 func (h *Hub) Tick(now time.Time) (changed []string) {
+	if h.storeDown.Load() {
+		// The Store failed: ask whether it is back before any session is
+		// locked. Writing to a Store that hangs would hold the session's
+		// lock, and every command of the session behind it, for the whole
+		// StoreTimeout; a ping holds nothing.
+		ctx, cancel := context.WithTimeout(context.Background(), h.storeTimeout)
+		_ = h.PingStore(ctx) // noted for StoreHealthy
+		cancel()
+	}
 	h.mu.Lock()
 	all := slices.Collect(maps.Values(h.sessions))
 	h.mu.Unlock()
 	slices.SortFunc(all, func(a, b *session) int { return strings.Compare(a.id, b.id) })
-	probe := true // may write to a Store that seems unreachable once
 	for _, s := range all {
-		if h.tickSession(s, now, &probe) {
+		if h.tickSession(s, now) {
 			changed = append(changed, s.id)
 		}
-	}
-	if probe && h.storeDown.Load() {
-		// Nothing was left to write: ask the Store whether it is back.
-		ctx, cancel := context.WithTimeout(context.Background(), h.storeTimeout)
-		_ = h.PingStore(ctx) // noted for StoreHealthy
-		cancel()
 	}
 	return changed
 }
@@ -56,11 +58,11 @@ func (h *Hub) Tick(now time.Time) (changed []string) {
 // it also writes what the Store missed while it was unreachable, deletes
 // an expired session from the Store too (only at the version it knows),
 // and runs again on the stored state when another writer came first.
-func (h *Hub) tickSession(s *session, now time.Time, probe *bool) bool {
+func (h *Hub) tickSession(s *session, now time.Time) bool {
 	changed := false
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
 		var expired *SessionStats
-		done, ch := h.tickOnce(s, now, probe, &expired)
+		done, ch := h.tickOnce(s, now, &expired)
 		changed = changed || ch
 		if expired != nil && h.onExpire != nil {
 			h.onExpire(*expired) // no lock held
@@ -75,21 +77,23 @@ func (h *Hub) tickSession(s *session, now time.Time, probe *bool) bool {
 // tickOnce is one attempt of tickSession: done is false when it must run
 // again because s was reloaded from the Store. When it deletes a session
 // nobody ended, it sets *expired to its statistics.
-func (h *Hub) tickOnce(s *session, now time.Time, probe *bool, expired **SessionStats) (done, changed bool) {
+func (h *Hub) tickOnce(s *session, now time.Time, expired **SessionStats) (done, changed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
 		return true, false
 	}
-	if (*probe || !h.storeDown.Load()) && s.version != s.stored {
-		// Unwritten changes (the Store was unreachable): while it still
-		// seems to be, one session per Tick finds out whether it is back.
-		*probe = false
-		if h.saveLocked(s) {
+	if s.version != s.stored && !h.storeDown.Load() {
+		// Changes made while the Store was unreachable: it answers again
+		// (Tick's ping, or another call, found it back).
+		if again, _ := h.finishLocked(s); again { // ErrNotOwner: s is dead, which callers check
 			return false, true // reloaded: routing may differ
 		}
 	}
 	if s.expiredLocked(now, h.idleTTL, h.endedTTL) {
+		if h.storeDown.Load() {
+			return true, false // kept, and not waited on: deleted once the Store answers
+		}
 		if !h.deleteStoredLocked(s) {
 			switch {
 			case s.dead: // gone from the Store: another node deleted it
@@ -129,7 +133,7 @@ func (h *Hub) tickOnce(s *session, now time.Time, probe *bool, expired **Session
 	if s.version == before {
 		return true, false
 	}
-	if again, _ := h.finishLocked(s, false); again {
+	if again, _ := h.finishLocked(s); again {
 		return false, true
 	}
 	return true, true // written, or dropped because another node owns s

@@ -300,3 +300,98 @@ func TestRedisTrouble(t *testing.T) {
 		}
 	}
 }
+
+// countingStore is the Redis store, counting the calls a Hub makes of it.
+type countingStore struct {
+	rooms.Store
+	commits, deletes, pings atomic.Int64
+}
+
+func (c *countingStore) Commit(ctx context.Context, cm rooms.Commit) error {
+	c.commits.Add(1)
+	return c.Store.Commit(ctx, cm)
+}
+
+func (c *countingStore) Delete(ctx context.Context, s string, v uint64) error {
+	c.deletes.Add(1)
+	return c.Store.Delete(ctx, s, v)
+}
+
+func (c *countingStore) Ping(ctx context.Context) error {
+	c.pings.Add(1)
+	return c.Store.Ping(ctx)
+}
+
+// TestRedisHangingHoldsNoSession: once a write to a Redis that hangs
+// (SIGSTOP) has failed, nothing waits on it under a session's lock: the
+// commands that follow write nothing, and each Tick asks Redis with one
+// ping, holding no session, instead of writing a session or deleting an
+// expired one (each of which would hold the session's commands for the
+// whole StoreTimeout). When Redis answers again, the first Tick writes
+// what it missed and deletes the expired session.
+func TestRedisHangingHoldsNoSession(t *testing.T) {
+	r, c := redistest.Start(t), newClock()
+	cs := &countingStore{Store: New(r.Client(), Options{})}
+	var evs atomic.Int64
+	hub := rooms.NewHub(rooms.Options{Store: cs, Now: c.now, StoreTimeout: 300 * time.Millisecond,
+		IdleTTL: time.Minute, OnEvent: func(rooms.Event) { evs.Add(1) }})
+	host := must[rooms.JoinResult](t)(hub.Join("s", rooms.Identity{UserID: "host", Role: rooms.RoleHost})).Participant
+	gone := must[rooms.JoinResult](t)(hub.Join("idle", rooms.Identity{UserID: "u"})).Participant
+	if err := hub.Leave("idle", gone.ID, gone.Epoch); err != nil {
+		t.Fatal(err)
+	}
+
+	r.Pause(true)
+	paused := true
+	defer func() {
+		if paused {
+			r.Pause(false)
+		}
+	}()
+	must[rooms.JoinResult](t)(hub.Join("s", rooms.Identity{UserID: "u0"})) // its write fails: Redis is down
+	if hub.StoreHealthy() {
+		t.Fatal("StoreHealthy after a write to a stopped Redis")
+	}
+	commits, deletes, pings := cs.commits.Load(), cs.deletes.Load(), cs.pings.Load()
+	for i := 1; i <= 3; i++ {
+		must[rooms.JoinResult](t)(hub.Join("s", rooms.Identity{UserID: fmt.Sprint("u", i)}))
+	}
+	ha := rooms.Actor{ParticipantID: host.ID}
+	if _, _, err := hub.CreateBreakouts("s", ha, []rooms.RoomSpec{{Name: "A"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(2 * time.Minute) // "idle" expires
+	for range 3 {
+		hub.Tick(c.now())
+	}
+	if n := cs.commits.Load() - commits; n != 0 {
+		t.Fatalf("%d writes tried while Redis was known to be down, want none", n)
+	}
+	if n := cs.deletes.Load() - deletes; n != 0 {
+		t.Fatalf("%d deletes tried while Redis was known to be down, want none", n)
+	}
+	if n := cs.pings.Load() - pings; n != 3 {
+		t.Fatalf("%d pings in 3 ticks while down, want 3", n)
+	}
+	if hub.Sessions() != 2 {
+		t.Fatalf("%d sessions in memory while down, want 2 (the idle one kept)", hub.Sessions())
+	}
+
+	r.Pause(false)
+	paused = false
+	hub.Tick(c.now())
+	if !hub.StoreHealthy() {
+		t.Fatal("not healthy after Redis answered again and Tick wrote")
+	}
+	if hub.Sessions() != 1 {
+		t.Fatalf("%d sessions after the Tick with Redis back, want 1 (the idle one deleted)", hub.Sessions())
+	}
+	want := must[rooms.Snapshot](t)(hub.Snapshot("s"))
+	got := must[rooms.Snapshot](t)(newNode(r, c, Options{}).hub.Snapshot("s"))
+	if !reflect.DeepEqual(got, want) || len(got.Participants) != 5 || len(got.Rooms) != 1 {
+		t.Fatalf("stored after the pause:\n%+v\nwant\n%+v", got, want)
+	}
+	if ids, err := New(r.Client(), Options{}).Sessions(context.Background()); err != nil || len(ids) != 1 || ids[0] != "s" {
+		t.Fatalf("stored sessions %v (%v), want [s]", ids, err)
+	}
+}
