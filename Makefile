@@ -6,7 +6,7 @@ BIN     := bin
 TESTFLAGS ?= -race -count=1 -timeout 25m
 FUZZTIME  ?= 10s
 
-.PHONY: run build test test-fast test-slow fuzz deps deps-redis lint bench bench-join clean
+.PHONY: run build test test-fast test-slow fuzz deps deps-redis lint bench bench-join bench-livekit clean
 
 run:
 	$(GO) run ./cmd/sanctuary
@@ -105,5 +105,11 @@ bench-join:
 	$(call in_loopback_ns,join time in Chromium,cd web/e2e && node jointime.bench.js)
 	$(call in_loopback_ns,join time in Firefox,cd web/e2e && BROWSER=firefox node jointime.bench.js)
 
+# The reference, LiveKit, under bench.sh's shapes on this machine, for side-by-side
+# figures: LIVEKIT_SRC=/path/to/a/livekit/checkout make bench-livekit (it builds
+# both with the module proxy, then runs in a namespace of its own).
+bench-livekit:
+	./cmd/sanctuary-bots/livekit/bench.sh
+
 clean:
-	rm -rf $(BIN) bench-results
+	rm -rf $(BIN) bench-results bench-livekit
