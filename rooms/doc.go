@@ -50,8 +50,9 @@
 // The Store applies a write only at the version the writer read, so two
 // Hubs can never both issue version v+1: the loser reloads the session and
 // runs its operation again on the winner's state. Once a Store call has
-// failed, no operation writes (nor waits) until Tick's ping finds the
-// Store back; Tick then writes what was missed. MemoryStore is a Store
+// failed, no operation writes (nor waits on a write) until a call succeeds
+// again, such as the ping each Tick makes meanwhile; Tick then writes what
+// was missed. MemoryStore is a Store
 // in memory (tests; several Hubs in one process); rooms/redisstore is the
 // Redis one.
 //
