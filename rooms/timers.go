@@ -86,8 +86,11 @@ func (h *Hub) tickOnce(s *session, now time.Time, expired **SessionStats) (done,
 	if s.version != s.stored && !h.storeDown.Load() {
 		// Changes made while the Store was unreachable: it answers again
 		// (Tick's ping, or another call, found it back).
-		if again, _ := h.finishLocked(s); again { // ErrNotOwner: s is dead, which callers check
+		if again, _ := h.finishLocked(s); again {
 			return false, true // reloaded: routing may differ
+		}
+		if s.dead {
+			return true, true // another node owns it (ErrNotOwner): it left this Hub
 		}
 	}
 	if s.expiredLocked(now, h.idleTTL, h.endedTTL) {

@@ -333,7 +333,7 @@ func TestRedisHangingHoldsNoSession(t *testing.T) {
 	r, c := redistest.Start(t), newClock()
 	cs := &countingStore{Store: New(r.Client(), Options{})}
 	var evs atomic.Int64
-	hub := rooms.NewHub(rooms.Options{Store: cs, Now: c.now, StoreTimeout: 300 * time.Millisecond,
+	hub := rooms.NewHub(rooms.Options{Store: cs, Now: c.now, StoreTimeout: time.Second,
 		IdleTTL: time.Minute, OnEvent: func(rooms.Event) { evs.Add(1) }})
 	host := must[rooms.JoinResult](t)(hub.Join("s", rooms.Identity{UserID: "host", Role: rooms.RoleHost})).Participant
 	gone := must[rooms.JoinResult](t)(hub.Join("idle", rooms.Identity{UserID: "u"})).Participant

@@ -11,6 +11,27 @@ const SAMPLE_MS = 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Opens the join form in a new page of context, with the session and the
+ * name filled in; the page's errors are collected in errors.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {string} url
+ * @param {{session: string, alias: string, query?: string, consoleErrors?: boolean}} o query is
+ *   appended to the page's address ("?level=mic"); with consoleErrors, errors also collects the
+ *   console's errors
+ */
+export async function openJoinForm(context, url, o) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  if (o.consoleErrors) page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(`${url}/${o.query ?? ''}`);
+  await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
+  await page.getByLabel('Session', { exact: true }).fill(o.session);
+  await page.getByLabel('Name others see').fill(o.alias);
+  return { page, errors };
+}
+
+/**
  * Opens a page in a new context and joins through the join form (dev mode).
  * @param {import('playwright-core').Browser} browser
  * @param {string} url the server's base URL
@@ -18,35 +39,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  *   initScript?: Function, query?: string}} o initScript runs in the page before its own scripts;
  *   query is appended to the page's address ("?level=mic")
  */
-/**
- * Opens the join form in a new page of context, with the session and the
- * name filled in; the page's errors are collected in errors.
- * @param {import('playwright-core').BrowserContext} context
- * @param {string} url
- * @param {{session: string, alias: string}} o
- */
-export async function openJoinForm(context, url, o) {
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`${url}/`);
-  await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
-  await page.getByLabel('Session', { exact: true }).fill(o.session);
-  await page.getByLabel('Name others see').fill(o.alias);
-  return { page, errors };
-}
-
 export async function join(browser, url, o) {
   const context = await browser.newContext({ viewport: o.viewport ?? { width: 1100, height: 900 } });
   if (o.initScript) await context.addInitScript(o.initScript);
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(`${url}/${o.query ?? ''}`);
-  await page.locator('#dev-fields').waitFor({ state: 'visible', timeout: WAIT_MS });
-  await page.getByLabel('Session', { exact: true }).fill(o.session);
-  await page.getByLabel('Name others see').fill(o.alias);
+  const { page, errors } = await openJoinForm(context, url, { ...o, consoleErrors: true });
   await page.getByLabel('Join as').selectOption(o.role);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.waitForFunction(() => window.sanctuary?.client?.status === 'connected', null, { timeout: WAIT_MS });
