@@ -148,7 +148,9 @@ type Config struct {
 	TCPPort int
 	// NAT1To1IPs are public addresses to advertise as host candidates.
 	NAT1To1IPs []string
-	// SelectInterval is how often a router re-ranks sources by loudness.
+	// SelectInterval is how often a router re-ranks sources by loudness
+	// while that can change what someone hears: while a group has more
+	// than K speakers heard in the last second (Router.parkLocked).
 	SelectInterval time.Duration
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger

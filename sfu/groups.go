@@ -122,10 +122,7 @@ func (r *Router) joinSpeakLocked(p *Peer, id string) *group {
 	p.speakG, p.speakAt = g, len(g.speakers)
 	g.speakers = append(g.speakers, p)
 	if len(g.speakers) > r.k {
-		select { // loudness decides in g now: wake the ticker if it waits
-		case r.crowded <- struct{}{}:
-		default:
-		}
+		r.wakeTicker() // loudness may decide in g now: the ticker looks
 	}
 	return g
 }

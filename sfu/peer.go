@@ -427,7 +427,7 @@ func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 				src.observeLevel(ext[0])
 			}
 		}
-		src.lastSeen.Store(now)
+		src.heard(now)
 		sent := e.fanout(src, &pkt, now)
 		c.packetsIn.Add(1)
 		c.bytesIn.Add(uint64(len(pkt.Payload)))

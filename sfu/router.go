@@ -49,11 +49,11 @@ type Router struct {
 	changes []speakerChange // groups that gained or lost a speaker
 	dirty   []*source       // sources whose carriers changed since publishLocked
 
-	// The ticker (tick) parks while every group has K speakers or fewer,
-	// when loudness decides nothing; joinSpeakLocked wakes it through
-	// crowded (capacity 1). idle says it is parked.
-	crowded chan struct{}
-	idle    bool
+	// The ticker (tick) sleeps while loudness decides nothing (parkLocked);
+	// wakeTicker wakes it through wake (capacity 1). idle says it sleeps
+	// longer than SelectInterval.
+	wake chan struct{}
+	idle bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -67,7 +67,7 @@ func (e *Engine) NewRouter(k int) *Router {
 		e: e, k: k, clock: newClock(),
 		peers:   make(map[string]*Peer),
 		indexed: true, // no peers, no routing: the empty index is right
-		crowded: make(chan struct{}, 1),
+		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -211,36 +211,45 @@ func (r *Router) Close() {
 	}
 }
 
-// tick runs a selection every SelectInterval while some group has more
-// than K speakers, and waits for one otherwise: a session whose rooms all
-// fit their listeners' slots costs no wake-ups.
+// tick runs a selection every SelectInterval while loudness can change
+// what someone hears, and sleeps otherwise (parkLocked): a session whose
+// rooms have no more voices than slots costs no wake-ups, and one with more
+// peers than slots but no more of them talking at once costs one a second.
 func (r *Router) tick() {
 	defer close(r.done)
-	t := time.NewTicker(r.e.cfg.SelectInterval)
+	interval := r.e.cfg.SelectInterval
+	t := time.NewTimer(interval)
 	defer t.Stop()
+	running := true // the timer is at most an interval away
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
+		case <-r.wake:
+			if running {
+				continue // the next tick is near anyway
+			}
 		}
 		r.mu.Lock()
-		loud := r.tickLocked()
-		r.idle = !loud
+		wait := r.tickLocked()
+		running = wait >= 0 && wait <= interval
+		r.idle = !running
 		r.mu.Unlock()
-		if loud {
-			continue
+		if wait >= 0 {
+			t.Reset(wait)
+		} else {
+			t.Stop()
 		}
-		t.Stop()
-		select {
-		case <-r.stop:
-			return
-		case <-r.crowded:
-		}
-		r.mu.Lock()
-		r.idle = false
-		r.mu.Unlock()
-		t.Reset(r.e.cfg.SelectInterval)
+	}
+}
+
+// wakeTicker makes a sleeping ticker tick at once; a running one ignores it.
+// It never blocks.
+func (r *Router) wakeTicker() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -312,19 +321,75 @@ func (r *Router) selectLocked() {
 // set is every speaker but itself, whatever their loudness, and its slots
 // already hold it. So it refills the listeners of those groups alone, and
 // gives what a full selection gives. O(listeners of such groups × K). It
-// reports whether any group has more than K speakers.
-func (r *Router) tickLocked() (loud bool) {
+// returns how long the ticker may wait for the next one (parkLocked).
+func (r *Router) tickLocked() (wait time.Duration) {
 	r.beginLocked()
 	for _, g := range r.groups {
 		if len(g.speakers) > r.k {
-			loud = true
 			for _, p := range g.listeners {
 				r.queueLocked(p)
 			}
 		}
 	}
 	r.fillQueuedLocked()
-	return loud
+	return r.parkLocked()
+}
+
+// parkLocked returns how long the ticker may wait after the tick that has
+// just run: SelectInterval while some group has more than K fresh speakers
+// (loudness picks among them); otherwise until the first fresh speaker of
+// a group with more than K speakers turns stale (at least an interval), or
+// for ever (-1) if there is none, waking early when a stale one is heard.
+//
+// Why that is enough: with K or fewer fresh speakers in a group, every
+// listener's wanted set is all of them (fresh ranks first) plus the best
+// stale ones, whose loudness cannot move without a packet; the tick has
+// given each listener every fresh speaker (fresh beats stale), and kept the
+// rest as they were. So the same tick run again, with the fresh speakers
+// louder or quieter, changes nothing, until a speaker turns fresh or stale.
+//
+// Each stale speaker of such a group has its wakeOnPacket set, after which
+// lastSeen is read again (see source.heard): a speaker heard since the tick
+// scored it makes the ticker run again after an interval instead.
+// Sources whose flag outlives its reason wake the ticker once, for nothing.
+func (r *Router) parkLocked() time.Duration {
+	interval := r.e.cfg.SelectInterval
+	until := int64(-1) // router clock: when the first fresh speaker turns stale
+	for _, g := range r.groups {
+		if len(g.speakers) <= r.k {
+			continue
+		}
+		r.rankLocked(g) // scores all of g's speakers in this selection
+		fresh := 0
+		for _, p := range g.speakers {
+			if src := p.src; src.fresh {
+				fresh++
+				if stale := src.seenAt + int64(staleAfter); until < 0 || stale < until {
+					until = stale
+				}
+			}
+		}
+		if fresh > r.k {
+			return interval
+		}
+	}
+	for _, g := range r.groups {
+		if len(g.speakers) <= r.k {
+			continue
+		}
+		for _, p := range g.speakers {
+			if src := p.src; !src.fresh {
+				src.wakeOnPacket.Store(true)
+				if src.lastSeen.Load() != src.seenAt {
+					return interval
+				}
+			}
+		}
+	}
+	if until < 0 {
+		return -1
+	}
+	return max(time.Duration(until-r.now), interval)
 }
 
 // refillLocked ends an incremental selection: it queues the subscribers

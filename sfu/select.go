@@ -5,9 +5,9 @@ package sfu
 // about the same loudness do not make a slot flap between them.
 const switchMargin = 6 * loudnessScale // 6 dB
 
-// A selection is one pass of the router under its mutex: a full one (the
-// ticker's, selectLocked) or an incremental one (SetRouting, a peer added or
-// removed). Each takes its own clock reading and generation; within it every
+// A selection is one pass of the router under its mutex: the ticker's
+// (tickLocked), a full one (selectLocked, before the routing is indexed) or
+// an incremental one (SetRouting, a peer added or removed). Each takes its own clock reading and generation; within it every
 // source is scored once and every group ranked at most once.
 
 // beginLocked starts a selection.
@@ -22,7 +22,7 @@ func (r *Router) beginLocked() {
 func (r *Router) scoreLocked(src *source) {
 	if src.scoredGen != r.gen {
 		src.scoredGen = r.gen
-		src.fresh, src.loud = src.score(r.now)
+		src.fresh, src.loud, src.seenAt = src.score(r.now)
 	}
 }
 

@@ -42,7 +42,7 @@ func (rt *Routing) hears(sub, src *Peer) bool {
 // selection under rt, given each peer's slots before (prev).
 func refSelect(r *Router, rt Routing, prev map[*Peer][]*source) map[*Peer][]*source {
 	now := r.clock.now()
-	score := func(s *source) (bool, uint32) { return s.score(now) }
+	score := func(s *source) (bool, uint32) { fresh, loud, _ := s.score(now); return fresh, loud }
 	cmp := func(a, b *source) int {
 		af, al := score(a)
 		bf, bl := score(b)
@@ -221,19 +221,29 @@ func checkIndex(t *testing.T, r *Router, gone []*Peer) {
 //     changed, or whose slot carried a source that moved or left, has what
 //     the old selection gives, and every other one has that or keeps its
 //     slots (the next tick catches up);
-//   - a tick gives exactly what the old full selection gives.
+//   - a tick gives exactly what the old full selection gives;
+//   - after a tick that lets the ticker sleep (parkLocked), the fresh
+//     speakers' loudness can move and a tick would still change nothing.
 func TestIncrementalSelectionMatchesFullSelection(t *testing.T) {
+	parked := 0
 	for seed := range uint64(12) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
 			k := 2 + int(seed%3) // 2, 3, 4: top-K+1 boundaries at several sizes
-			runSelectionModel(t, rng, k, 300)
+			parked += runSelectionModel(t, rng, k, 300)
 		})
 	}
+	if parked == 0 {
+		t.Fatal("no tick let the ticker sleep: what a sleeping ticker misses was never checked")
+	}
+	t.Logf("%d ticks let the ticker sleep", parked)
 }
 
-func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
-	r := &Router{e: &Engine{}, k: k, clock: clock{start: time.Now().Add(-time.Hour)}, peers: map[string]*Peer{}}
+// runSelectionModel runs steps random steps on a router of K k and checks
+// each; it returns how many ticks let the ticker sleep.
+func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) (parked int) {
+	const interval = 50 * time.Millisecond
+	r := &Router{e: &Engine{cfg: Config{SelectInterval: interval}}, k: k, clock: clock{start: time.Now().Add(-time.Hour)}, peers: map[string]*Peer{}}
 	fresh := r.clock.now() + int64(time.Hour) // fresh for the whole test
 	groups := []string{"main", "a", "b", "c", "d"}
 	pool := make([]string, 24)
@@ -290,6 +300,7 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
 		prev := slotsOf(r)
 		must := map[*Peer]bool{} // must have the old selection's slots
 		var op string
+		sleeps := false // the step was a tick after which the ticker would sleep
 		switch n := rng.IntN(10); {
 		case n < 5: // a routing change: moves, mutes, deafens, or everyone back to main
 			op = "route"
@@ -394,12 +405,13 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
 		default:
 			op = "tick"
 			r.mu.Lock()
-			r.tickLocked()
+			wait := r.tickLocked()
 			r.mu.Unlock()
 			drifted = false
 			for _, p := range r.peers {
 				must[p] = true
 			}
+			sleeps = wait != interval
 		}
 		want := refSelect(r, r.routing, prev)
 		got := slotsOf(r)
@@ -415,7 +427,67 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
 				step, op, drifted, p.id, names(g), names(w), names(prev[p]))
 		}
 		checkIndex(t, r, gone)
+		if sleeps {
+			// The ticker would sleep: no tick may be needed until a speaker
+			// turns fresh or stale, however loud the fresh ones get. Move
+			// their loudness; a tick must still give what the slots hold.
+			for _, p := range r.peers {
+				if p.src.lastSeen.Load() != 0 && rng.IntN(2) == 0 {
+					p.src.loudness.Store(uint32(rng.IntN(128) * loudnessScale))
+				}
+			}
+			held := slotsOf(r)
+			for p, w := range refSelect(r, r.routing, held) {
+				if !slices.Equal(held[p], w) {
+					t.Fatalf("step %d: after a tick that let the ticker sleep, the fresh speakers' loudness moved, "+
+						"and a tick would change %s's slots from %s to %s", step, p.id, names(held[p]), names(w))
+				}
+			}
+			parked++
+		}
 	}
+	return parked
+}
+
+// tickerRouter is a router with K 2 and a 1 ms SelectInterval whose ticker
+// runs, for peers without a PeerConnection; peer adds one with a loudness
+// in dB, heard (lastSeen) at seen. idle and hears read it under its mutex.
+type tickerRouter struct {
+	*Router
+	t *testing.T
+}
+
+func newTickerRouter(t *testing.T) tickerRouter {
+	e := &Engine{cfg: Config{SelectInterval: time.Millisecond}}
+	r := e.NewRouter(2)
+	t.Cleanup(func() { close(r.stop); <-r.done }) // not Close: these peers have no PeerConnection
+	return tickerRouter{r, t}
+}
+
+func (r tickerRouter) peer(id string, dB int, seen int64) *Peer {
+	p := &Peer{id: id, r: r.Router}
+	p.src = newSource(p)
+	for i := range r.k {
+		p.slots = append(p.slots, newSlot(p, i))
+	}
+	p.src.loudness.Store(uint32(dB * loudnessScale))
+	p.src.lastSeen.Store(seen)
+	if err := r.addPeer(p); err != nil {
+		r.t.Fatal(err)
+	}
+	return p
+}
+
+func (r tickerRouter) idle() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Router.idle
+}
+
+func (r tickerRouter) hears(p *Peer) []*source {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slotsOf(r.Router)[p]
 }
 
 // TestTickerParksWhileEveryGroupFits: with K speakers or fewer in every
@@ -424,33 +496,9 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) {
 func TestTickerParksWhileEveryGroupFits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	e := &Engine{cfg: Config{SelectInterval: time.Millisecond}}
-	r := e.NewRouter(2)
-	defer func() { close(r.stop); <-r.done }() // not Close: these peers have no PeerConnection
+	r := newTickerRouter(t)
 	fresh := r.clock.now() + int64(time.Hour)
-	peer := func(id string, dB int) *Peer {
-		p := &Peer{id: id, r: r}
-		p.src = newSource(p)
-		for i := range r.k {
-			p.slots = append(p.slots, newSlot(p, i))
-		}
-		p.src.loudness.Store(uint32(dB * loudnessScale))
-		p.src.lastSeen.Store(fresh)
-		if err := r.addPeer(p); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	idle := func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.idle
-	}
-	hears := func(p *Peer) []*source {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return slotsOf(r)[p]
-	}
+	peer, idle, hears := func(id string, dB int) *Peer { return r.peer(id, dB, fresh) }, r.idle, r.hears
 	a, b, c, d := peer("a", 40), peer("b", 30), peer("c", 20), peer("d", 0)
 	main := map[string]string{"a": "main", "b": "main", "c": "main", "d": "main"}
 	r.SetRouting(1, Routing{Hear: main, Speak: map[string]string{"a": "main", "b": "main"}})
@@ -470,4 +518,44 @@ func TestTickerParksWhileEveryGroupFits(t *testing.T) {
 
 	r.UpdateRouting(2, 3, []RouteChange{{ID: "c", Hear: "main", Hears: true}})
 	waitFor(ctx, t, "the ticker to park again", idle)
+}
+
+// TestTickerSleepsWhileFewAreFresh: in a group with more speakers than
+// slots, but no more than K of them heard lately, the ticker sleeps; a
+// stale speaker's packet wakes it, and so does a fresh one's turning stale
+// (its deadline), with nothing sent.
+func TestTickerSleepsWhileFewAreFresh(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := newTickerRouter(t)
+	far := r.clock.now() + int64(time.Hour) // fresh for the whole test
+	a, b, c, d := r.peer("a", 40, far), r.peer("b", 50, 0), r.peer("c", 20, 0), r.peer("d", 0, 0)
+	main := map[string]string{"a": "main", "b": "main", "c": "main", "d": "main"}
+	r.SetRouting(1, Routing{Hear: main, Speak: main})
+
+	// Four speakers, K 2, one fresh: d hears a, and b, the loudest stale.
+	waitFor(ctx, t, "the ticker to sleep: one fresh speaker of four", r.idle)
+	if got := r.hears(d); !slices.Contains(got, a.src) || !slices.Contains(got, b.src) {
+		t.Fatalf("d hears %s, want a and b", names(got))
+	}
+
+	// c speaks: its first packet wakes the ticker, and d hears it in
+	// place of b, who is silent.
+	c.src.loudness.Store(60 * loudnessScale)
+	c.src.heard(r.clock.now())
+	waitFor(ctx, t, "c's packet to wake the ticker and d to hear c", func() bool {
+		got := r.hears(d)
+		return slices.Contains(got, a.src) && slices.Contains(got, c.src)
+	})
+	waitFor(ctx, t, "the ticker to sleep: two fresh speakers, two slots", r.idle)
+
+	// c's loudness falls below b's and c sends nothing more. No packet
+	// wakes the ticker now; a second later c is stale, and the deadline
+	// the ticker slept to gives d b, the louder of the two silent ones.
+	c.src.loudness.Store(20 * loudnessScale)
+	waitFor(ctx, t, "c to turn stale and the ticker to give d b again", func() bool {
+		got := r.hears(d)
+		return slices.Contains(got, a.src) && slices.Contains(got, b.src)
+	})
+	waitFor(ctx, t, "the ticker to sleep again", r.idle)
 }

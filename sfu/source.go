@@ -28,6 +28,11 @@ type source struct {
 	loudness atomic.Uint32 // smoothed, fixed point; 0 before any level
 	lastSeen atomic.Int64  // monotonic ns of the newest packet; 0 before any
 
+	// wakeOnPacket asks the reader to wake the router's ticker at this
+	// source's next packet: the ticker sleeps while this source is stale
+	// and its turning fresh could change what someone hears (Router.tick).
+	wakeOnPacket atomic.Bool
+
 	smoothed uint32 // reader goroutine only
 
 	rx Reception // for the reception report on this upstream (reports.go)
@@ -35,6 +40,7 @@ type source struct {
 	// Selection state, guarded by the router's mutex.
 	fresh     bool    // score in selection scoredGen
 	loud      uint32  // score in selection scoredGen
+	seenAt    int64   // lastSeen as the score in selection scoredGen read it
 	scoredGen uint64  // the selection that took the score
 	carriers  []*slot // the slots the router points at this source; slot.carrierAt indexes it
 	dirty     bool    // carriers changed since the router last published slots
@@ -58,11 +64,26 @@ func (s *source) observeLevel(b byte) {
 	s.loudness.Store(s.smoothed)
 }
 
+// heard records a packet received at now, and wakes the router's ticker
+// if it asked for this packet (wakeOnPacket). Reader goroutine only; one
+// atomic load per packet beyond the store.
+//
+// lastSeen is stored before the flag is read, and the ticker sets the flag
+// before it reads lastSeen again (Router.parkLocked): with Go's sequentially
+// consistent atomics, a packet that comes as the ticker goes to sleep is
+// seen by one side or the other, so it is never missed.
+func (s *source) heard(now int64) {
+	s.lastSeen.Store(now)
+	if s.wakeOnPacket.Load() && s.wakeOnPacket.Swap(false) {
+		s.peer.r.wakeTicker()
+	}
+}
+
 // score ranks the source for selection: sources heard recently rank above
-// stale ones; among those, louder ranks higher.
-func (s *source) score(nowNs int64) (fresh bool, loud uint32) {
-	last := s.lastSeen.Load()
-	return last != 0 && nowNs-last < int64(staleAfter), s.loudness.Load()
+// stale ones; among those, louder ranks higher. last is the lastSeen it read.
+func (s *source) score(nowNs int64) (fresh bool, loud uint32, last int64) {
+	last = s.lastSeen.Load()
+	return last != 0 && nowNs-last < int64(staleAfter), s.loudness.Load(), last
 }
 
 // clock is the monotonic nanosecond clock of the hot path and selection.
