@@ -150,7 +150,7 @@ type Config struct {
 	NAT1To1IPs []string
 	// SelectInterval is how often a router re-ranks sources by loudness
 	// while that can change what someone hears: while a group has more
-	// than K speakers heard in the last second (Router.parkLocked).
+	// than K speakers with their microphones open (Router.parkLocked).
 	SelectInterval time.Duration
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -511,6 +511,7 @@ type Stats struct {
 	PacketsForwarded uint64 // RTP packets written to slots
 	BytesForwarded   uint64 // their payload bytes
 	SlotSwitches     uint64 // times a slot changed source (including to and from silence)
+	SelectionTicks   uint64 // selections run by the routers' tickers (Router.tick)
 	StaleDrops       uint64 // packets that reached a slot after it switched away from their source
 	WriteErrors      uint64 // slot writes that failed
 	NotReadyDrops    uint64 // packets for a slot whose SRTP stream was not open yet; nothing was sent
@@ -533,6 +534,7 @@ type Stats struct {
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	switches, staleDrops, writeErrors        atomic.Uint64
+	ticks                                    atomic.Uint64
 	notReadyDrops, iceRestarts, splits       atomic.Uint64
 	peers, directPeers                       atomic.Int64
 	reportsSent, receptionReports            atomic.Uint64
@@ -543,7 +545,7 @@ func (c *counters) snapshot() Stats {
 	return Stats{
 		PacketsReceived: c.packetsIn.Load(), BytesReceived: c.bytesIn.Load(),
 		PacketsForwarded: c.packetsOut.Load(), BytesForwarded: c.bytesOut.Load(),
-		SlotSwitches: c.switches.Load(), StaleDrops: c.staleDrops.Load(), WriteErrors: c.writeErrors.Load(),
+		SlotSwitches: c.switches.Load(), SelectionTicks: c.ticks.Load(), StaleDrops: c.staleDrops.Load(), WriteErrors: c.writeErrors.Load(),
 		NotReadyDrops: c.notReadyDrops.Load(), ICERestarts: c.iceRestarts.Load(), FanoutSplits: c.splits.Load(),
 		Peers: c.peers.Load(), DirectPeers: c.directPeers.Load(), ReportsSent: c.reportsSent.Load(), ReceptionReports: c.receptionReports.Load(),
 	}

@@ -213,8 +213,9 @@ func (r *Router) Close() {
 
 // tick runs a selection every SelectInterval while loudness can change
 // what someone hears, and sleeps otherwise (parkLocked): a session whose
-// rooms have no more voices than slots costs no wake-ups, and one with more
-// peers than slots but no more of them talking at once costs one a second.
+// rooms have no more speakers than slots costs no wake-ups, and one with
+// more, but no more than K of them with their microphones open at once,
+// about one a second.
 func (r *Router) tick() {
 	defer close(r.done)
 	interval := r.e.cfg.SelectInterval
@@ -231,6 +232,7 @@ func (r *Router) tick() {
 				continue // the next tick is near anyway
 			}
 		}
+		r.e.stats.ticks.Add(1)
 		r.mu.Lock()
 		wait := r.tickLocked()
 		running = wait >= 0 && wait <= interval
@@ -336,22 +338,31 @@ func (r *Router) tickLocked() (wait time.Duration) {
 }
 
 // parkLocked returns how long the ticker may wait after the tick that has
-// just run: SelectInterval while some group has more than K fresh speakers
-// (loudness picks among them); otherwise until the first fresh speaker of
-// a group with more than K speakers turns stale (at least an interval), or
-// for ever (-1) if there is none, waking early when a stale one is heard.
+// just run. Of the speakers of a group with more than K of them, call loud
+// the fresh ones at quietBelow or above, quiet the other fresh ones (muted
+// microphones send silence), and stale the rest. The ticker runs every
+// SelectInterval while some such group has more than K loud speakers, or
+// one that a listener of the group does not hold (a loud voice that did not
+// beat a quiet occupant by switchMargin yet). Otherwise it sleeps until the
+// first fresh speaker turns stale (at least an interval), or for ever (-1)
+// if none is fresh, and a packet wakes it early that makes a stale speaker
+// fresh or a quiet one loud.
 //
-// Why that is enough: with K or fewer fresh speakers in a group, every
-// listener's wanted set is all of them (fresh ranks first) plus the best
-// stale ones, whose loudness cannot move without a packet; the tick has
-// given each listener every fresh speaker (fresh beats stale), and kept the
-// rest as they were. So the same tick run again, with the fresh speakers
-// louder or quieter, changes nothing, until a speaker turns fresh or stale.
+// Why that is enough: loud speakers rank above quiet ones, and quiet ones
+// above stale ones. Each listener holds every loud speaker but itself, so
+// their loudness can move as it likes: they stay wanted and held. A quiet
+// one beats no occupant but a stale one, and after the tick no listener
+// has a stale occupant while a fresh speaker it wants is not held (fresh
+// beats stale). Stale ones cannot move without a packet. So the same tick
+// run again changes nothing until a speaker turns fresh, loud or stale.
+// (A loud speaker turning quiet needs no tick: it stays held, and no one
+// it could now lose its slot to can beat it.)
 //
-// Each stale speaker of such a group has its wakeOnPacket set, after which
-// lastSeen is read again (see source.heard): a speaker heard since the tick
-// scored it makes the ticker run again after an interval instead.
-// Sources whose flag outlives its reason wake the ticker once, for nothing.
+// Each stale or quiet speaker of such a group has its wakeOn set, after
+// which its lastSeen or loudness is read again (see source.heard): a change
+// since the tick scored it makes the ticker run again after an interval
+// instead. A flag that outlives its reason wakes the ticker once, for
+// nothing.
 func (r *Router) parkLocked() time.Duration {
 	interval := r.e.cfg.SelectInterval
 	until := int64(-1) // router clock: when the first fresh speaker turns stale
@@ -360,17 +371,20 @@ func (r *Router) parkLocked() time.Duration {
 			continue
 		}
 		r.rankLocked(g) // scores all of g's speakers in this selection
-		fresh := 0
+		loud := 0
 		for _, p := range g.speakers {
-			if src := p.src; src.fresh {
-				fresh++
-				if stale := src.seenAt + int64(staleAfter); until < 0 || stale < until {
-					until = stale
+			src := p.src
+			if !src.fresh {
+				continue
+			}
+			if stale := src.seenAt + int64(staleAfter); until < 0 || stale < until {
+				until = stale
+			}
+			if src.loud >= quietBelow {
+				if loud++; loud > r.k || !heldByAllLocked(g, src) {
+					return interval
 				}
 			}
-		}
-		if fresh > r.k {
-			return interval
 		}
 	}
 	for _, g := range r.groups {
@@ -378,9 +392,16 @@ func (r *Router) parkLocked() time.Duration {
 			continue
 		}
 		for _, p := range g.speakers {
-			if src := p.src; !src.fresh {
-				src.wakeOnPacket.Store(true)
+			src := p.src
+			switch {
+			case !src.fresh:
+				src.wakeOn.Store(wakeOnAny)
 				if src.lastSeen.Load() != src.seenAt {
+					return interval
+				}
+			case src.loud < quietBelow:
+				src.wakeOn.Store(wakeOnVoice)
+				if src.loudness.Load() >= quietBelow {
 					return interval
 				}
 			}
@@ -390,6 +411,22 @@ func (r *Router) parkLocked() time.Duration {
 		return -1
 	}
 	return max(time.Duration(until-r.now), interval)
+}
+
+// heldByAllLocked reports whether every listener of g but src's own peer
+// has a slot carrying src. A subscriber holds a source in one slot at most.
+func heldByAllLocked(g *group, src *source) bool {
+	want := len(g.listeners)
+	if src.peer.hearG == g {
+		want--
+	}
+	held := 0
+	for _, s := range src.carriers {
+		if s.owner.hearG == g {
+			held++
+		}
+	}
+	return held == want
 }
 
 // refillLocked ends an incremental selection: it queues the subscribers

@@ -266,8 +266,10 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) (parked int) 
 		default:
 			p.src.lastSeen.Store(fresh)
 		}
-		// Few distinct levels, so ties (broken by id) and margins matter.
-		p.src.loudness.Store(uint32([]int{0, 20, 24, 30, 40, 60}[rng.IntN(6)] * loudnessScale))
+		// Few distinct levels, so ties (broken by id) and margins matter;
+		// 0 and 3 dB are quiet (quietBelow), 8 loud within the margin.
+		levels := []int{0, 3, 8, 20, 24, 30, 40, 60}
+		p.src.loudness.Store(uint32(levels[rng.IntN(len(levels))] * loudnessScale))
 	}
 	rt := Routing{Hear: map[string]string{}, Speak: map[string]string{}}
 	for _, id := range pool {
@@ -429,11 +431,17 @@ func runSelectionModel(t *testing.T, rng *rand.Rand, k, steps int) (parked int) 
 		checkIndex(t, r, gone)
 		if sleeps {
 			// The ticker would sleep: no tick may be needed until a speaker
-			// turns fresh or stale, however loud the fresh ones get. Move
-			// their loudness; a tick must still give what the slots hold.
+			// turns fresh, loud or stale. Move the loud speakers' loudness
+			// anywhere, quiet included, and the quiet ones' within quiet;
+			// a tick must still give what the slots hold.
 			for _, p := range r.peers {
-				if p.src.lastSeen.Load() != 0 && rng.IntN(2) == 0 {
-					p.src.loudness.Store(uint32(rng.IntN(128) * loudnessScale))
+				src := p.src
+				switch {
+				case src.lastSeen.Load() == 0 || rng.IntN(2) == 0: // stale ones cannot move
+				case src.loudness.Load() >= quietBelow:
+					src.loudness.Store(uint32(rng.IntN(128) * loudnessScale))
+				default:
+					src.loudness.Store(uint32(rng.IntN(quietBelow)))
 				}
 			}
 			held := slotsOf(r)
@@ -558,4 +566,39 @@ func TestTickerSleepsWhileFewAreFresh(t *testing.T) {
 		return slices.Contains(got, a.src) && slices.Contains(got, b.src)
 	})
 	waitFor(ctx, t, "the ticker to sleep again", r.idle)
+}
+
+// TestTickerSleepsWhileMutedSendSilence: muted browsers keep sending, at
+// the level of silence. With one open microphone and three muted ones for
+// two slots the ticker sleeps; a muted speaker that starts talking wakes it
+// with its packet, and is heard.
+func TestTickerSleepsWhileMutedSendSilence(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := newTickerRouter(t)
+	far := r.clock.now() + int64(time.Hour) // fresh for the whole test
+	a, b, c, d := r.peer("a", 40, far), r.peer("b", 0, far), r.peer("c", 0, far), r.peer("d", 0, far)
+	main := map[string]string{"a": "main", "b": "main", "c": "main", "d": "main"}
+	r.SetRouting(1, Routing{Hear: main, Speak: main})
+
+	waitFor(ctx, t, "the ticker to sleep: one open microphone of four", r.idle)
+	if got := r.hears(d); !slices.Contains(got, a.src) || !slices.Contains(got, b.src) {
+		t.Fatalf("d hears %s, want a and b (silent, first by id)", names(got))
+	}
+
+	// Silence from c changes nothing and wakes nobody; then c talks.
+	for range 10 {
+		c.src.observeLevel(127)
+		c.src.heard(far)
+	}
+	if !r.idle() || slices.Contains(r.hears(d), c.src) {
+		t.Fatalf("c's silence woke the ticker (idle %v) or gave d c: d hears %s", r.idle(), names(r.hears(d)))
+	}
+	c.src.observeLevel(127 - 60) // -60 dBov
+	c.src.heard(far)
+	waitFor(ctx, t, "c's voice to wake the ticker and d to hear c", func() bool {
+		got := r.hears(d)
+		return slices.Contains(got, a.src) && slices.Contains(got, c.src)
+	})
+	waitFor(ctx, t, "the ticker to sleep: two open microphones, two slots", r.idle)
 }

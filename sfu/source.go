@@ -12,6 +12,20 @@ const (
 	attackShift   = 2               // rising loudness follows in ~4 packets (80 ms)
 	releaseShift  = 4               // falling loudness fades over ~16 packets (320 ms)
 	staleAfter    = 1 * time.Second // a source silent on the wire this long ranks last
+
+	// quietBelow is the loudness under which a fresh source counts as
+	// silent for the ticker (Router.parkLocked): a muted browser track
+	// (digital silence, level 127) or a fading voice's last dB. It is no
+	// more than switchMargin, so no quiet source can displace another.
+	quietBelow = 6 * loudnessScale
+)
+
+// What a source's next packet should do to the router's ticker, as the
+// ticker set it when it went to sleep (source.wakeOn).
+const (
+	wakeNever   = iota
+	wakeOnAny   // the source was stale: any packet makes it fresh
+	wakeOnVoice // the source was fresh but quiet: a packet that makes it loud
 )
 
 // source is the upstream audio of one peer: what the hot path reads from
@@ -28,10 +42,11 @@ type source struct {
 	loudness atomic.Uint32 // smoothed, fixed point; 0 before any level
 	lastSeen atomic.Int64  // monotonic ns of the newest packet; 0 before any
 
-	// wakeOnPacket asks the reader to wake the router's ticker at this
-	// source's next packet: the ticker sleeps while this source is stale
-	// and its turning fresh could change what someone hears (Router.tick).
-	wakeOnPacket atomic.Bool
+	// wakeOn asks the reader to wake the router's ticker at a packet of
+	// this source (wakeOnAny, wakeOnVoice): the ticker sleeps while the
+	// source is stale or quiet, and its turning fresh or loud could change
+	// what someone hears (Router.parkLocked).
+	wakeOn atomic.Uint32
 
 	smoothed uint32 // reader goroutine only
 
@@ -64,18 +79,23 @@ func (s *source) observeLevel(b byte) {
 	s.loudness.Store(s.smoothed)
 }
 
-// heard records a packet received at now, and wakes the router's ticker
-// if it asked for this packet (wakeOnPacket). Reader goroutine only; one
-// atomic load per packet beyond the store.
+// heard records a packet received at now, after observeLevel if it had a
+// level, and wakes the router's ticker if it asked for this packet
+// (wakeOn). Reader goroutine only; one atomic load per packet beyond the
+// store.
 //
-// lastSeen is stored before the flag is read, and the ticker sets the flag
-// before it reads lastSeen again (Router.parkLocked): with Go's sequentially
-// consistent atomics, a packet that comes as the ticker goes to sleep is
-// seen by one side or the other, so it is never missed.
+// lastSeen and loudness are stored before the flag is read, and the ticker
+// sets the flag before it reads them again (Router.parkLocked): with Go's
+// sequentially consistent atomics, a packet that comes as the ticker goes
+// to sleep is seen by one side or the other, so it is never missed.
 func (s *source) heard(now int64) {
 	s.lastSeen.Store(now)
-	if s.wakeOnPacket.Load() && s.wakeOnPacket.Swap(false) {
-		s.peer.r.wakeTicker()
+	switch w := s.wakeOn.Load(); {
+	case w == wakeNever, w == wakeOnVoice && s.smoothed < quietBelow:
+	default:
+		if s.wakeOn.CompareAndSwap(w, wakeNever) {
+			s.peer.r.wakeTicker()
+		}
 	}
 }
 

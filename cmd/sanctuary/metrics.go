@@ -73,6 +73,8 @@ func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
 		func(s sfu.Stats) uint64 { return s.BytesForwarded })
 	counter("sanctuary_slot_switches_total", "Times a slot changed source.",
 		func(s sfu.Stats) uint64 { return s.SlotSwitches })
+	counter("sanctuary_selection_ticks_total", "Times a session re-ranked its speakers by loudness: every 50 ms while a room has more open microphones than slots, about once a second otherwise.",
+		func(s sfu.Stats) uint64 { return s.SelectionTicks })
 	counter("sanctuary_rtp_stale_drops_total", "Packets dropped because their slot had switched away from them.",
 		func(s sfu.Stats) uint64 { return s.StaleDrops })
 	counter("sanctuary_rtp_write_errors_total", "Slot writes that failed.",
