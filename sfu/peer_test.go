@@ -33,6 +33,7 @@ type testClient struct {
 	// sending is the sequence number of the newest packet this client
 	// began to send, stored before the write.
 	sending atomic.Uint32
+	level   atomic.Uint32 // the audio level (-dBov) speak sends; 127 is silence
 
 	mu      sync.Mutex
 	bySrc   map[byte]int
@@ -255,15 +256,16 @@ func (c *testClient) report(ssrc uint32) (rtcp.SenderReport, bool) {
 	return sr, ok
 }
 
-// speak sends a 20 ms packet stream until stopped, at audio level dBov.
+// speak sends a 20 ms packet stream until stopped, at audio level dBov
+// (setLevel changes it; 127, silence, is what a muted browser sends).
 func (c *testClient) speak(dBov byte) {
+	c.level.Store(uint32(dBov))
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111}}
-		level, _ := (&rtp.AudioLevelExtension{Level: dBov, Voice: true}).Marshal()
 		for {
 			select {
 			case <-c.stop:
@@ -277,12 +279,17 @@ func (c *testClient) speak(dBov byte) {
 			pkt.Header.Extensions = nil
 			pkt.Header.Extension = false
 			if id := c.levelID(); id != 0 {
+				dBov := byte(c.level.Load())
+				level, _ := (&rtp.AudioLevelExtension{Level: dBov, Voice: dBov < 127}).Marshal()
 				_ = pkt.Header.SetExtension(id, level)
 			}
 			_ = c.out.WriteRTP(pkt)
 		}
 	}()
 }
+
+// setLevel changes the audio level of what speak sends.
+func (c *testClient) setLevel(dBov byte) { c.level.Store(uint32(dBov)) }
 
 func (c *testClient) levelID() uint8 {
 	for _, s := range c.pc.GetSenders() {
@@ -400,6 +407,54 @@ func TestRouterForwardsAndReroutes(t *testing.T) {
 	if a.jumps != 0 {
 		t.Errorf("a saw %d sequence discontinuities on its slots", a.jumps)
 	}
+}
+
+// TestMutedSilenceLetsTheTickerSleep: four real peers for two slots, one
+// talking and three muted, sending silence as browsers do. The selection
+// ticker sleeps; when a muted one starts talking, the others hear it.
+func TestMutedSilenceLetsTheTickerSleep(t *testing.T) {
+	lim := test.TimeOut(30 * time.Second)
+	defer lim.Stop()
+	defer test.CheckRoutines(t)()
+
+	e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true}, 2)
+	defer closeRouter()
+	api := newTestAPI(t)
+	var cls []*testClient
+	for _, id := range []string{"a", "b", "c", "d"} {
+		cl, _ := connect(t, api, r, id, id[0])
+		defer cl.close()
+		cls = append(cls, cl)
+	}
+	a, c, d := cls[0], cls[2], cls[3]
+	all := map[string]string{"a": "g", "b": "g", "c": "g", "d": "g"}
+	r.SetRouting(1, Routing{Hear: all, Speak: all})
+	a.speak(30)
+	for _, cl := range cls[1:] {
+		cl.speak(127)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	idle := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.idle
+	}
+	waitFor(ctx, t, "d to hear a, and the ticker to sleep with three muted", func() bool {
+		return d.count('a') > 20 && idle()
+	})
+	ticks := e.Stats().SelectionTicks
+
+	cFrom := uint16(c.sending.Load())
+	c.setLevel(20)
+	waitFor(ctx, t, "d and a to hear c once it talks", func() bool {
+		return d.heardAfter('c', cFrom) && a.heardAfter('c', cFrom)
+	})
+	if e.Stats().SelectionTicks == ticks {
+		t.Error("c was given to d without a tick")
+	}
+	waitFor(ctx, t, "the ticker to sleep again: two talking, two slots", idle)
 }
 
 // newTestRouter returns an engine of cfg and a router of slots on it, and
