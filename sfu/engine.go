@@ -512,6 +512,7 @@ type Stats struct {
 	BytesForwarded   uint64 // their payload bytes
 	SlotSwitches     uint64 // times a slot changed source (including to and from silence)
 	SelectionTicks   uint64 // selections run by the routers' tickers (Router.tick)
+	TickersRunning   int64  // routers whose ticker runs every SelectInterval now, not asleep
 	StaleDrops       uint64 // packets that reached a slot after it switched away from their source
 	WriteErrors      uint64 // slot writes that failed
 	NotReadyDrops    uint64 // packets for a slot whose SRTP stream was not open yet; nothing was sent
@@ -536,7 +537,7 @@ type counters struct {
 	switches, staleDrops, writeErrors        atomic.Uint64
 	ticks                                    atomic.Uint64
 	notReadyDrops, iceRestarts, splits       atomic.Uint64
-	peers, directPeers                       atomic.Int64
+	peers, directPeers, tickersRunning       atomic.Int64
 	reportsSent, receptionReports            atomic.Uint64
 	nackResponders                           atomic.Uint64 // PeerConnections that built a NACK responder (nack.go)
 }
@@ -545,7 +546,7 @@ func (c *counters) snapshot() Stats {
 	return Stats{
 		PacketsReceived: c.packetsIn.Load(), BytesReceived: c.bytesIn.Load(),
 		PacketsForwarded: c.packetsOut.Load(), BytesForwarded: c.bytesOut.Load(),
-		SlotSwitches: c.switches.Load(), SelectionTicks: c.ticks.Load(), StaleDrops: c.staleDrops.Load(), WriteErrors: c.writeErrors.Load(),
+		SlotSwitches: c.switches.Load(), SelectionTicks: c.ticks.Load(), TickersRunning: c.tickersRunning.Load(), StaleDrops: c.staleDrops.Load(), WriteErrors: c.writeErrors.Load(),
 		NotReadyDrops: c.notReadyDrops.Load(), ICERestarts: c.iceRestarts.Load(), FanoutSplits: c.splits.Load(),
 		Peers: c.peers.Load(), DirectPeers: c.directPeers.Load(), ReportsSent: c.reportsSent.Load(), ReceptionReports: c.receptionReports.Load(),
 	}

@@ -444,6 +444,9 @@ func TestMutedSilenceLetsTheTickerSleep(t *testing.T) {
 	waitFor(ctx, t, "d to hear a, and the ticker to sleep with three muted", func() bool {
 		return d.count('a') > 20 && idle()
 	})
+	if n := e.Stats().TickersRunning; n != 0 {
+		t.Errorf("the engine counts %d tickers running, its one router's sleeps", n)
+	}
 	ticks := e.Stats().SelectionTicks
 
 	cFrom := uint16(c.sending.Load())

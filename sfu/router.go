@@ -222,6 +222,12 @@ func (r *Router) tick() {
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	running := true // the timer is at most an interval away
+	r.e.stats.tickersRunning.Add(1)
+	defer func() {
+		if running {
+			r.e.stats.tickersRunning.Add(-1)
+		}
+	}()
 	for {
 		select {
 		case <-r.stop:
@@ -235,9 +241,16 @@ func (r *Router) tick() {
 		r.e.stats.ticks.Add(1)
 		r.mu.Lock()
 		wait := r.tickLocked()
+		was := running
 		running = wait >= 0 && wait <= interval
 		r.idle = !running
 		r.mu.Unlock()
+		switch {
+		case running && !was:
+			r.e.stats.tickersRunning.Add(1)
+		case was && !running:
+			r.e.stats.tickersRunning.Add(-1)
+		}
 		if wait >= 0 {
 			t.Reset(wait)
 		} else {

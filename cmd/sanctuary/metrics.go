@@ -57,6 +57,8 @@ func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
 		func() float64 { return float64(hub.Participants()) })
 	gauge("sanctuary_peer_connections", "PeerConnections open now.",
 		func() float64 { return float64(e.Stats().Peers) })
+	gauge("sanctuary_selection_tickers_running", "Sessions whose speaker selection runs every 50 ms now: a room has more open microphones than slots. The others sleep.",
+		func() float64 { return float64(e.Stats().TickersRunning) })
 	gauge("sanctuary_direct_peer_connections", "Connected PeerConnections whose audio the SFU seals and sends itself (the direct write path), not through pion's.",
 		func() float64 { return float64(e.Stats().DirectPeers) })
 	counter("sanctuary_rtcp_sender_reports_total", "RTCP sender reports sent for participants' slots.",
