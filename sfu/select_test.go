@@ -548,14 +548,19 @@ func TestTickerSleepsWhileFewAreFresh(t *testing.T) {
 	}
 
 	// c speaks: its first packet wakes the ticker, and d hears it in
-	// place of b, who is silent.
+	// place of b, who is silent. c goes on sending while the test waits,
+	// so that it stays fresh however slow the machine.
 	c.src.loudness.Store(60 * loudnessScale)
 	c.src.heard(r.clock.now())
 	waitFor(ctx, t, "c's packet to wake the ticker and d to hear c", func() bool {
+		c.src.heard(r.clock.now())
 		got := r.hears(d)
 		return slices.Contains(got, a.src) && slices.Contains(got, c.src)
 	})
-	waitFor(ctx, t, "the ticker to sleep: two fresh speakers, two slots", r.idle)
+	waitFor(ctx, t, "the ticker to sleep: two fresh speakers, two slots", func() bool {
+		c.src.heard(r.clock.now())
+		return r.idle()
+	})
 
 	// c's loudness falls below b's and c sends nothing more. No packet
 	// wakes the ticker now; a second later c is stale, and the deadline
