@@ -222,8 +222,9 @@ func checkIndex(t *testing.T, r *Router, gone []*Peer) {
 //     the old selection gives, and every other one has that or keeps its
 //     slots (the next tick catches up);
 //   - a tick gives exactly what the old full selection gives;
-//   - after a tick that lets the ticker sleep (parkLocked), the fresh
-//     speakers' loudness can move and a tick would still change nothing.
+//   - after a tick that lets the ticker sleep (parkLocked), the loud
+//     speakers' loudness can move anywhere and the quiet ones' within
+//     quiet, and a tick would still change nothing.
 func TestIncrementalSelectionMatchesFullSelection(t *testing.T) {
 	parked := 0
 	for seed := range uint64(12) {
