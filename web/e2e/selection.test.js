@@ -3,10 +3,13 @@
 // only while a room has more open microphones than slots. A muted browser
 // keeps sending, at the level of silence (track.enabled = false): the ticker
 // must take it for silent, sleep, and wake when microphones open again.
+// Three people in Chromium and one in Firefox ESR, whose muted track must
+// count as silent too.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from './chromium.js';
+import { launch as launchFirefox, join as joinFirefox } from './firefox.js';
 import { startServer } from './server.js';
 import { join, WAIT_MS } from './people.js';
 
@@ -32,45 +35,59 @@ async function waitTickers(server, want, what) {
   throw new Error(`${what}: sanctuary_selection_tickers_running stayed ${last}, want ${want}`);
 }
 
+/**
+ * Mutes or unmutes a person with the mute button, in Chromium (Playwright)
+ * or Firefox (Puppeteer): both pages have locator().click() and evaluate().
+ */
 async function setMuted(person, muted) {
-  await person.page.getByRole('button', { name: muted ? 'Mute microphone' : 'Unmute microphone' }).click();
-  await person.page.waitForFunction((m) => window.sanctuary.client.micEnabled === !m, muted, { timeout: WAIT_MS });
+  const enabled = () => person.page.evaluate(() => window.sanctuary.client.micEnabled);
+  if ((await enabled()) === !muted) return;
+  await person.page.locator('#mute-button').click();
+  const deadline = Date.now() + WAIT_MS;
+  while ((await enabled()) === muted) {
+    if (Date.now() > deadline) throw new Error(`${person.alias}: the microphone did not ${muted ? 'mute' : 'open'}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 describe('speaker selection in browsers', { timeout: 420000 }, () => {
   let server;
-  let browser;
-  let people = [];
+  let chromium;
+  let firefox;
+  const people = [];
 
   before(async () => {
     server = await startServer('selection', ['-slots', '2']);
-    browser = await launch();
-    people.push(await join(browser, server.url, { session: SESSION, alias: 'Host Heron', role: 'host' }));
-    for (const alias of ['Quiet Fox', 'Blue Otter', 'Green Finch']) {
-      people.push(await join(browser, server.url, { session: SESSION, alias, role: 'participant' }));
-    }
+    chromium = await launch();
+    firefox = await launchFirefox();
+    people.push(await join(chromium, server.url, { session: SESSION, alias: 'Host Heron', role: 'host' }));
+    people.push(await join(chromium, server.url, { session: SESSION, alias: 'Quiet Fox', role: 'participant' }));
+    people.push(await join(chromium, server.url, { session: SESSION, alias: 'Blue Otter', role: 'participant' }));
+    people.push(await joinFirefox(firefox, server.url, { session: SESSION, alias: 'Fire Finch', role: 'participant' }));
   });
 
   after(async () => {
     for (const p of people) if (p?.errors.length) console.log(`${p.alias} page errors:`, p.errors);
-    await browser?.close();
+    await chromium?.close();
+    await firefox?.close();
     await server?.stop();
   });
 
-  it('four open microphones for two slots keep the ticker running; muted ones let it sleep; opening them wakes it', async () => {
-    const [, fox, otter, finch] = people;
-    // Four fake microphones (a beep a second, loud most of the time as the
-    // level fades between beeps), two slots: loudness decides.
+  it('four open microphones for two slots keep the ticker running; two muted let it sleep; one reopened wakes it', async () => {
+    const [, fox, , finch] = people;
+    // Four fake microphones, two slots: loudness decides.
     await waitTickers(server, 1, 'four open microphones, two slots');
 
-    // Three mute. Their browsers go on sending, at the level of silence:
-    // the ticker sleeps.
-    for (const p of [fox, otter, finch]) await setMuted(p, true);
-    await waitTickers(server, 0, 'one open microphone, three muted');
+    // Two mute, one in each browser. Both go on sending at the level of
+    // silence: two open microphones for two slots, and the ticker sleeps.
+    // If either muted browser counted as loud, it would go on running.
+    await setMuted(fox, true);
+    await setMuted(finch, true);
+    await waitTickers(server, 0, 'two open microphones, one muted Chromium, one muted Firefox');
 
-    // Two open again: three open microphones for two slots. Their first
-    // packets with a voice wake the ticker.
-    for (const p of [fox, otter]) await setMuted(p, false);
+    // Firefox's opens again: three open microphones for two slots. Its
+    // first packet with a voice wakes the ticker.
+    await setMuted(finch, false);
     await waitTickers(server, 1, 'three open microphones, two slots');
   });
 });
