@@ -50,6 +50,27 @@ async function setMuted(person, muted) {
   }
 }
 
+/** Audio packets the person's browser has sent, from its own getStats. */
+function packetsSent(person) {
+  return person.page.evaluate(async () => {
+    let n = 0;
+    (await window.sanctuary.client.pc.getStats()).forEach((r) => {
+      if (r.type === 'outbound-rtp' && r.kind === 'audio') n += r.packetsSent;
+    });
+    return n;
+  });
+}
+
+/** Waits until the person's browser has sent more than `from` packets. */
+async function sendsOnFrom(person, from) {
+  const deadline = Date.now() + WAIT_MS;
+  let last;
+  while ((last = await packetsSent(person)) <= from) {
+    if (Date.now() > deadline) throw new Error(`${person.alias}: sent ${last} packets, no more than ${from}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 describe('speaker selection in browsers', { timeout: 420000 }, () => {
   let server;
   let chromium;
@@ -84,6 +105,9 @@ describe('speaker selection in browsers', { timeout: 420000 }, () => {
     await setMuted(fox, true);
     await setMuted(finch, true);
     await waitTickers(server, 0, 'two open microphones, one muted Chromium, one muted Firefox');
+    // Muted, both still send: what the ticker took for silence was
+    // packets at the level of silence, not no packets.
+    for (const p of [fox, finch]) await sendsOnFrom(p, await packetsSent(p));
 
     // Firefox's opens again: three open microphones for two slots. Its
     // first packet with a voice wakes the ticker.
