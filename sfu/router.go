@@ -244,13 +244,13 @@ func (r *Router) tick() {
 		was := running
 		running = wait >= 0 && wait <= interval
 		r.idle = !running
-		r.mu.Unlock()
-		switch {
+		switch { // under the mutex, so that the gauge never disagrees with idle
 		case running && !was:
 			r.e.stats.tickersRunning.Add(1)
 		case was && !running:
 			r.e.stats.tickersRunning.Add(-1)
 		}
+		r.mu.Unlock()
 		if wait >= 0 {
 			t.Reset(wait)
 		} else {
