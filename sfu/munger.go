@@ -24,12 +24,21 @@ const replayWindow = 64
 // (receivers' SRTP replay protection would drop them anyway), and packets
 // ahead of the newest in sequence number but behind it in timestamp.
 //
+// A slot may also hold back a stretch of its current source (silence,
+// source.holdSilence). The first packet after it then continues the
+// stream as after a switch, sequence number +1 and the marker set, but
+// keeps the source's own timestamp offset: the same source's clock says
+// exactly how much time passed, where the arrival time would add the
+// network's jitter. Only if that would not move the timestamp forward
+// (the source restarted its clock) does it count the elapsed time instead.
+//
 // Munger is pure arithmetic: no clock, no locks, no allocation. The zero
 // value is ready to use; the first packet passes through unchanged. It is
 // not safe for concurrent use: the slot that owns it serialises access.
 type Munger struct {
 	started bool // a packet has been sent
-	pending bool // the next packet is the first of a new source
+	pending bool // the next packet is the first of a new source, or of a stretch after a gap (resume)
+	resume  bool // pending because of Resume, not Switch: the source is the same
 
 	seqOffset uint16 // in - out, for the current source
 	tsOffset  uint32 // in - out, for the current source
@@ -45,7 +54,15 @@ type Munger struct {
 }
 
 // Switch marks the next packet as the first one of a new source.
-func (m *Munger) Switch() { m.pending = true }
+func (m *Munger) Switch() { m.pending, m.resume = true, false }
+
+// Resume marks the next packet as the first one after a stretch of the
+// current source that the slot held back. A Switch pending stays one.
+func (m *Munger) Resume() {
+	if !m.pending {
+		m.pending, m.resume = true, true
+	}
+}
 
 // Rewrite maps one incoming packet of the current source, received at
 // nowNs (any monotonic nanosecond clock), to its outgoing sequence number
@@ -63,9 +80,11 @@ func (m *Munger) Rewrite(seq uint16, ts uint32, nowNs int64) (outSeq uint16, out
 				ticks = max(uint32(elapsed*ticksPerMs/1_000_000), 1)
 			}
 			m.seqOffset = seq - (m.lastSeq + 1)
-			m.tsOffset = ts - (m.lastTS + ticks)
+			if !m.resume || int32(ts-m.tsOffset-m.lastTS) <= 0 {
+				m.tsOffset = ts - (m.lastTS + ticks)
+			}
 		}
-		m.started, m.pending = true, false
+		m.started, m.pending, m.resume = true, false, false
 		m.firstIn, m.highestIn, m.highestTS, m.sent = seq, seq, ts, 1
 		m.commit(seq, ts, nowNs)
 		return m.lastSeq, m.lastTS, true, true

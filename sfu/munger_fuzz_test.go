@@ -6,14 +6,17 @@ import "testing"
 // packet sequences built from the fuzz input: up to three sources with their
 // own numbering (often near the 16- and 32-bit wraps), losses, DTX pauses,
 // packets held back and delivered late (reordered, or from before a switch),
-// duplicates, switches between sources and to silence. Only packets of the
-// slot's current source reach the munger, as in slot.forward.
+// duplicates, switches between sources and to silence, stretches the slot
+// holds back (silence, Resume). Only packets of the slot's current source
+// reach the munger, as in slot.forward.
 //
 // It checks what the receiver depends on, against a model of the stream it
 // has heard so far:
 //   - the first packet ever passes unchanged; the first after a switch
 //     carries the marker and continues the stream: sequence +1, timestamp
-//     advanced by the elapsed time at 48 kHz (at least 1 tick);
+//     advanced by the elapsed time at 48 kHz (at least 1 tick); so does
+//     the first after a stretch held back, but with the source's own
+//     timestamp offset when that moves the timestamp forward;
 //   - within a source every sent packet is in - offset, one constant offset
 //     (gaps stay gaps);
 //   - a packet newer than the newest of its source (ahead in sequence
@@ -31,6 +34,7 @@ func FuzzMunger(f *testing.F) {
 	f.Add(uint64(3), []byte{0, 3 | 31<<3, 0, 7 | 1<<3, 3 | 8<<3, 0})                   // DTX pauses and a switch after one
 	f.Add(uint64(0xffff_ffff_ffff_ffff), []byte{0, 0, 7 | 1<<3, 0, 7 | 2<<3, 0, 7, 0}) // near both wraps
 	f.Add(uint64(4), []byte{0, 7 | 3<<3, 1, 7 | 1<<3, 0, 7 | 3<<3, 7, 0})              // silence, then back
+	f.Add(uint64(5), []byte{0, 4, 0, 1 | 30<<3, 0, 5, 0, 1 | 2<<3, 7 | 1<<3, 0})       // held-back stretches, a late packet from before one, a switch pending over one
 	f.Fuzz(func(t *testing.T, seed uint64, ops []byte) {
 		if len(ops) > 4096 {
 			ops = ops[:4096]
@@ -55,7 +59,8 @@ type fuzzPacket struct {
 // mungerModel is what the receiver has heard so far.
 type mungerModel struct {
 	started  bool
-	pending  bool // Switch was called: the next packet starts a source
+	pending  bool // Switch or Resume was called: the next packet starts a source or a stretch
+	resume   bool // pending by Resume alone: the source is the same
 	lastSeq  uint16
 	lastTS   uint32
 	lastAt   int64
@@ -79,7 +84,9 @@ func splitmix(x *uint64) uint64 {
 // runMungerScript interprets ops, one byte each: the low 3 bits are the
 // operation, the high 5 its argument a.
 //
-//	0, 1  the current source sends its next packet (20 ms later)
+//	0     the current source sends its next packet (20 ms later)
+//	1     a = 0: as 0; otherwise the slot holds back the current source's
+//	      next a packets (silence) and resumes (Munger.Resume)
 //	2     the next a+1 packets of the current source are lost on the way
 //	3     DTX: the source pauses a×100 ms (timestamp jumps with it), then sends
 //	4     the next packet is held back by the network
@@ -130,6 +137,19 @@ func runMungerScript(t *testing.T, seed uint64, ops []byte) {
 		op, a := ops[step]&7, int(ops[step]>>3)
 		switch op {
 		case 0, 1:
+			if op == 1 && a > 0 {
+				now += int64(a) * 20_000_000
+				if cur >= 0 {
+					for range a {
+						nextPkt(cur)
+					}
+					m.Resume()
+					if !model.pending {
+						model.pending, model.resume = true, true
+					}
+				}
+				continue
+			}
 			now += 20_000_000
 			if cur >= 0 {
 				deliver(nextPkt(cur))
@@ -174,7 +194,7 @@ func runMungerScript(t *testing.T, seed uint64, ops []byte) {
 				cur = next
 				if cur >= 0 {
 					m.Switch()
-					model.pending = true
+					model.pending, model.resume = true, false
 				}
 			}
 		}
@@ -202,12 +222,16 @@ func (md *mungerModel) check(t *testing.T, step int, p fuzzPacket, now int64, se
 			if el := now - md.lastAt; el > 0 {
 				ticks = max(uint32(el*ticksPerMs/1_000_000), 1)
 			}
-			if seq != md.lastSeq+1 || ts != md.lastTS+ticks {
-				fail("after a switch: out seq %d ts %d, want %d and %d (last %d + %d ticks)",
-					seq, ts, md.lastSeq+1, md.lastTS+ticks, md.lastTS, ticks)
+			wantTS := md.lastTS + ticks
+			if own := p.ts - md.tsOff; md.resume && int32(own-md.lastTS) > 0 {
+				wantTS = own
+			}
+			if seq != md.lastSeq+1 || ts != wantTS {
+				fail("after a switch or a stretch held back (resume %v): out seq %d ts %d, want %d and %d (last %d, %d ticks)",
+					md.resume, seq, ts, md.lastSeq+1, wantTS, md.lastTS, ticks)
 			}
 		}
-		md.started, md.pending = true, false
+		md.started, md.pending, md.resume = true, false, false
 		md.seqOff, md.tsOff = p.seq-seq, p.ts-ts
 		md.firstIn, md.highIn, md.highTS, md.firstOut = p.seq, p.seq, p.ts, seq
 		md.lastSeq, md.lastTS, md.lastAt = seq, ts, now
