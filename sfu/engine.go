@@ -514,6 +514,7 @@ type Stats struct {
 	SelectionTicks   uint64 // selections run by the routers' tickers (Router.tick)
 	TickersRunning   int64  // routers whose ticker runs every SelectInterval now, not asleep
 	StaleDrops       uint64 // packets that reached a slot after it switched away from their source
+	SilenceHeld      uint64 // packets of silence received and not forwarded (source.holdSilence)
 	WriteErrors      uint64 // slot writes that failed
 	NotReadyDrops    uint64 // packets for a slot whose SRTP stream was not open yet; nothing was sent
 	ICERestarts      uint64 // ICE restart offers made (RestartICE)
@@ -535,6 +536,7 @@ type Stats struct {
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	switches, staleDrops, writeErrors        atomic.Uint64
+	silenceHeld                              atomic.Uint64
 	ticks                                    atomic.Uint64
 	notReadyDrops, iceRestarts, splits       atomic.Uint64
 	peers, directPeers, tickersRunning       atomic.Int64
@@ -546,7 +548,7 @@ func (c *counters) snapshot() Stats {
 	return Stats{
 		PacketsReceived: c.packetsIn.Load(), BytesReceived: c.bytesIn.Load(),
 		PacketsForwarded: c.packetsOut.Load(), BytesForwarded: c.bytesOut.Load(),
-		SlotSwitches: c.switches.Load(), SelectionTicks: c.ticks.Load(), TickersRunning: c.tickersRunning.Load(), StaleDrops: c.staleDrops.Load(), WriteErrors: c.writeErrors.Load(),
+		SlotSwitches: c.switches.Load(), SelectionTicks: c.ticks.Load(), TickersRunning: c.tickersRunning.Load(), StaleDrops: c.staleDrops.Load(), SilenceHeld: c.silenceHeld.Load(), WriteErrors: c.writeErrors.Load(),
 		NotReadyDrops: c.notReadyDrops.Load(), ICERestarts: c.iceRestarts.Load(), FanoutSplits: c.splits.Load(),
 		Peers: c.peers.Load(), DirectPeers: c.directPeers.Load(), ReportsSent: c.reportsSent.Load(), ReceptionReports: c.receptionReports.Load(),
 	}

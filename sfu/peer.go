@@ -422,17 +422,22 @@ func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 		}
 		now := clk.now()
 		src.rx.OnRTP(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, now)
+		silent := false
 		if levelID != 0 {
 			if ext := pkt.GetExtension(levelID); len(ext) > 0 {
 				src.observeLevel(ext[0])
+				silent = silentLevel(ext[0])
 			}
 		}
 		src.heard(now)
-		sent := e.fanout(src, &pkt, now)
 		c.packetsIn.Add(1)
 		c.bytesIn.Add(uint64(len(pkt.Payload)))
 		p.r.packetsIn.Add(1)
-		if sent > 0 {
+		if src.holdSilence(silent) {
+			c.silenceHeld.Add(1)
+			continue
+		}
+		if sent := e.fanout(src, &pkt, now); sent > 0 {
 			c.packetsOut.Add(sent)
 			c.bytesOut.Add(sent * uint64(len(pkt.Payload)))
 			p.r.packetsOut.Add(sent)

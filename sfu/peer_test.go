@@ -43,8 +43,20 @@ type testClient struct {
 	jumps   int // sequence numbers that were not last+1 on a slot
 	older   int // packets older than the newest on their slot (retransmissions)
 	ssrcChg int
+	got     []received                   // every packet heard, in order of arrival
 	reports map[uint32]rtcp.SenderReport // the newest sender report of each slot, by SSRC
 	rr      []rtcp.ReceptionReport       // the server's reception reports on what this client sends
+}
+
+// received is one packet a testClient heard: on which slot, as the SFU
+// rewrote it, and which packet of which source it was (its payload).
+type received struct {
+	slot   string
+	seq    uint16
+	ts     uint32
+	marker bool
+	src    byte
+	srcSeq uint16
 }
 
 func newTestAPI(t testing.TB) *webrtc.API {
@@ -173,13 +185,14 @@ func (c *testClient) read(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		if len(pkt.Payload) > 0 {
 			c.bySrc[pkt.Payload[0]]++
 		}
+		id := track.ID()
 		if len(pkt.Payload) >= 3 {
 			src, seq := pkt.Payload[0], binary.BigEndian.Uint16(pkt.Payload[1:])
 			if last, ok := c.newest[src]; !ok || int16(seq-last) > 0 {
 				c.newest[src] = seq
 			}
+			c.got = append(c.got, received{id, pkt.SequenceNumber, pkt.Timestamp, pkt.Marker, src, seq})
 		}
-		id := track.ID()
 		newest := true
 		if last, ok := c.lastSeq[id]; ok && pkt.SequenceNumber != last+1 {
 			c.jumps++

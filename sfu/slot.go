@@ -37,6 +37,7 @@ type slot struct {
 	mu     sync.Mutex
 	src    *source     // current source; nil when the slot is silent
 	munger Munger      // continuity across sources
+	spurt  uint32      // the source's spurt at the last packet forwarded (source.holdSilence)
 	w      rtpWriter   // nil until bound
 	hdr    rtp.Header  // reused for every packet; Version, SSRC and PayloadType set by Bind
 	ready  bool        // the owner's write path is chosen (Peer.choosePath)
@@ -73,6 +74,12 @@ func (s *slot) forward(src *source, pkt *rtp.Packet, nowNs int64, c *counters, b
 		// munger has not seen the packet.
 		c.notReadyDrops.Add(1)
 		return false
+	}
+	if s.spurt != src.spurt {
+		// src held back a silent run since this slot's last packet of it
+		// (source.holdSilence): this one begins a new talkspurt.
+		s.spurt = src.spurt
+		s.munger.Resume()
 	}
 	before := s.munger // a copy: no allocation
 	seq, ts, marker, ok := s.munger.Rewrite(pkt.SequenceNumber, pkt.Timestamp, nowNs)

@@ -18,7 +18,20 @@ const (
 	// (digital silence, level 127) or a fading voice's last dB. It is no
 	// more than switchMargin, so no quiet source can displace another.
 	quietBelow = 6 * loudnessScale
+
+	// silenceHangover is how many packets of silence in a row a source
+	// still forwards before it holds the rest of the run back
+	// (source.holdSilence): 25, half a second at Opus's 20 ms.
+	silenceHangover = 25
 )
+
+// silentLevel reports whether an RFC 6464 level byte is silence, by the
+// same measure as quietBelow: below -121 dBov, under the floor of any
+// 16-bit microphone, so in practice digital silence, what a muted browser
+// track sends (level 127).
+func silentLevel(b byte) bool {
+	return uint32(127-(b&0x7f))*loudnessScale < quietBelow
+}
 
 // What a source's next packet should do to the router's ticker, as the
 // ticker set it when it went to sleep (source.wakeOn).
@@ -50,6 +63,13 @@ type source struct {
 
 	smoothed uint32 // reader goroutine only
 
+	// Silence suppression (holdSilence). Written by the reader goroutine
+	// only, before it fans the packet out; the fan-out (slot.forward, on
+	// this goroutine or on a worker it hands a chunk to and waits for)
+	// reads spurt.
+	silentRun int    // packets of silence in a row, up to silenceHangover+1
+	spurt     uint32 // silent runs held back so far
+
 	rx Reception // for the reception report on this upstream (reports.go)
 
 	// Selection state, guarded by the router's mutex.
@@ -77,6 +97,36 @@ func (s *source) observeLevel(b byte) {
 		s.smoothed -= (s.smoothed - target) >> releaseShift
 	}
 	s.loudness.Store(s.smoothed)
+}
+
+// holdSilence reports whether the packet just read, silent or not, is to
+// be held back: a muted browser track keeps sending digital silence, 50
+// packets a second, which every slot carrying the source would otherwise
+// seal and send to its listener, and whose browser would decode it. The
+// first silenceHangover packets of a silent run still go out, so that a
+// listener's decoder ends on real silence, not on concealment of a voice
+// cut off, and a pause within speech loses nothing; the rest are held
+// back until a packet that is not silent. Reader goroutine only.
+//
+// Holding packets back would leave gaps in each slot's sequence numbers,
+// which receivers count as loss (and NACK). So each held-back run counts
+// in spurt, and a slot that sees the count move (slot.forward) rewrites
+// the next packet as the first of a new talkspurt (Munger.Resume): the
+// next sequence number, the source's own timestamp, the marker bit set
+// (RFC 3551 section 4.1). To the listener it looks like Opus DTX.
+func (s *source) holdSilence(silent bool) bool {
+	switch {
+	case !silent:
+		s.silentRun = 0
+		return false
+	case s.silentRun < silenceHangover:
+		s.silentRun++
+		return false
+	case s.silentRun == silenceHangover:
+		s.silentRun++
+		s.spurt++
+	}
+	return true
 }
 
 // heard records a packet received at now, after observeLevel if it had a

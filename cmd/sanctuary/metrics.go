@@ -73,6 +73,8 @@ func (m *metrics) register(e *sfu.Engine, sig *signaling.Server) {
 		func(s sfu.Stats) uint64 { return s.PacketsForwarded })
 	counter("sanctuary_rtp_bytes_forwarded_total", "RTP payload bytes sent to participants' slots.",
 		func(s sfu.Stats) uint64 { return s.BytesForwarded })
+	counter("sanctuary_rtp_silence_held_total", "Packets of silence (a muted microphone) received and not forwarded: each silent run's first half second is forwarded, the rest held back.",
+		func(s sfu.Stats) uint64 { return s.SilenceHeld })
 	counter("sanctuary_slot_switches_total", "Times a slot changed source.",
 		func(s sfu.Stats) uint64 { return s.SlotSwitches })
 	counter("sanctuary_selection_ticks_total", "Times a session re-ranked its speakers by loudness: every 50 ms while a room has more open microphones than slots, about once a second otherwise.",
