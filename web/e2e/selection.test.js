@@ -4,7 +4,8 @@
 // keeps sending, at the level of silence (track.enabled = false): the ticker
 // must take it for silent, sleep, and wake when microphones open again.
 // Three people in Chromium and one in Firefox ESR, whose muted track must
-// count as silent too.
+// count as silent too. The server holds that silence back rather than
+// forward it (source.holdSilence).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,12 +16,25 @@ import { join, WAIT_MS } from './people.js';
 
 const SESSION = 'e2e-selection';
 
-/** The server's gauge of sessions whose ticker runs every 50 ms. */
-async function tickersRunning(server) {
+/** One of the server's metrics, by name. */
+async function metric(server, name) {
   const text = await (await fetch(`${server.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('sanctuary_selection_tickers_running '));
-  assert.ok(line, 'the server exports sanctuary_selection_tickers_running');
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  assert.ok(line, `the server exports ${name}`);
   return Number(line.split(' ')[1]);
+}
+
+/** The server's gauge of sessions whose ticker runs every 50 ms. */
+const tickersRunning = (server) => metric(server, 'sanctuary_selection_tickers_running');
+
+/** Waits until the server has held back more than `from` packets of silence. */
+async function holdsSilenceFrom(server, from) {
+  const deadline = Date.now() + WAIT_MS;
+  let last;
+  while ((last = await metric(server, 'sanctuary_rtp_silence_held_total')) <= from) {
+    if (Date.now() > deadline) throw new Error(`the server held back ${last} packets of silence, no more than ${from}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** Waits until the gauge is `want`, polling; bounded by WAIT_MS. */
@@ -106,8 +120,13 @@ describe('speaker selection in browsers', { timeout: 420000 }, () => {
     await setMuted(finch, true);
     await waitTickers(server, 0, 'two open microphones, one muted Chromium, one muted Firefox');
     // Muted, both still send: what the ticker took for silence was
-    // packets at the level of silence, not no packets.
+    // packets at the level of silence, not no packets. And the server
+    // holds that silence back instead of forwarding it (after half a
+    // second of each run): 100 packets are two seconds of one muted
+    // browser, one second of both.
+    const held = await metric(server, 'sanctuary_rtp_silence_held_total');
     for (const p of [fox, finch]) await sendsOnFrom(p, await packetsSent(p));
+    await holdsSilenceFrom(server, held + 100);
 
     // Firefox's opens again: three open microphones for two slots. Its
     // first packet with a voice wakes the ticker.
