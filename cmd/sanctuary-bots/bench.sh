@@ -26,6 +26,9 @@
 #                   unless move-every is 0, moves a random bot to another room that often
 #                   through the window; the speakers are bots 1..speakers, spread over the rooms.
 #                   d-moves and e-nomoves are the same 60 bots in 6 rooms, with and without moves.
+#                   Listeners written with an m ("20m") are muted microphones that keep sending
+#                   digital silence, as muted browsers do (sanctuary-bots -muted-listeners):
+#                   m-2x20 is s-2x20's room as browsers make it, at the server's default K.
 #   BENCH_FLOOR_DURATION  seconds of each shape's floor measurement (default 10)
 #   BENCH_OUT       output directory (default bench-results)
 #   BIN             directory of the binaries (default bin)
@@ -41,7 +44,7 @@ seconds() { # "20s" or "20" → 20; anything else is an error
 }
 DURATION=$(seconds "${BENCH_DURATION:-20}" BENCH_DURATION)
 WARMUP=$(seconds "${BENCH_WARMUP:-3}" BENCH_WARMUP)
-SHAPES=${BENCH_SHAPES:-"s-2x20:2:20:2 a-5x50:5:50:5 b-10x100:10:100:10 c-3x200:3:200:3 d-moves:12:48:5:6:200ms e-nomoves:12:48:5:6:0"}
+SHAPES=${BENCH_SHAPES:-"s-2x20:2:20:2 m-2x20:2:20m:3 a-5x50:5:50:5 b-10x100:10:100:10 c-3x200:3:200:3 d-moves:12:48:5:6:200ms e-nomoves:12:48:5:6:0"}
 OUT=${BENCH_OUT:-bench-results}
 BIN=${BIN:-bin}
 # Joins and connects are bounded per bot by the bots themselves (15 s + 20 s);
@@ -132,11 +135,16 @@ SHAPE_NAMES=""
 for shape in $SHAPES; do
 	IFS=: read -r name speakers listeners k rooms every <<<"$shape"
 	SHAPE_NAMES="$SHAPE_NAMES $name"
+	muted_args=() muted=""
+	if [[ $listeners == *m ]]; then
+		listeners=${listeners%m} muted_args=(-muted-listeners) muted=" (muted, sending silence)"
+	fi
+	[[ $speakers =~ ^[0-9]+$ && $listeners =~ ^[0-9]+$ ]] || { echo "bench: shape $shape: speakers and listeners must be numbers" >&2; exit 2; }
 	nbots=$((speakers + listeners))
 	rooms=${rooms:-0} every=${every:-0}
 	[[ $rooms =~ ^[0-9]+$ ]] || { echo "bench: shape $shape: rooms must be a number" >&2; exit 2; }
 	breakout_args=()
-	what="$speakers speakers + $listeners listeners, K=$k"
+	what="$speakers speakers + $listeners listeners$muted, K=$k"
 	if ((rooms > 0)); then
 		breakout_args=(-breakouts "$rooms" -move-every "$every")
 		what="$what, $rooms rooms, $([[ $every =~ ^0[a-z]*$ ]] && echo "no moves" || echo "a move every $every")"
@@ -147,7 +155,7 @@ for shape in $SHAPES; do
 	SANCTUARY_BOTS_SECRET=$SECRET timeout --signal=TERM --kill-after=10 "$BOTS_LIMIT" \
 		"${PIN_BOTS[@]}" "$BIN/sanctuary-bots" \
 		-url "ws://127.0.0.1:$port/ws" -ice-loopback-only -session "bench-$name" -bots "$nbots" -speakers "$speakers" \
-		-duration "${DURATION}s" -warmup "${WARMUP}s" -json "${breakout_args[@]}" \
+		-duration "${DURATION}s" -warmup "${WARMUP}s" -json "${breakout_args[@]}" "${muted_args[@]}" \
 		-server-pid "$server_pid" -metrics-url "http://127.0.0.1:$port/metrics" \
 		>"$OUT/$name.json" 2>"$OUT/$name.log" || code=$?
 	stop_server
@@ -176,7 +184,7 @@ for shape in $SHAPES; do
 	ROWS+=("$(jq -r --arg name "$name" --arg k "$k" --arg floor "${floor_us:-}" '
 		def r(n): if . == null then "–" else ((. * pow(10; n) | round) / pow(10; n) | tostring) end;
 		def pair(a; b; n): "\(a | r(n)) / \(b | r(n))";
-		"| \($name) | \(.bots) (\(.speakers) speak) | \($k) | \(.breakouts | r(0)) | \(.server_forwarded_pps | r(0)) "
+		"| \($name) | \(.bots) (\(.speakers) speak\(if (.muted // 0) > 0 then ", \(.muted) muted" else "" end)) | \($k) | \(.breakouts | r(0)) | \(.server_forwarded_pps | r(0)) "
 		+ "| \(.server_cpu_us_per_packet | r(2)) | \(if $floor == "" then null else ($floor | tonumber) end | r(2)) "
 		+ "| \(if $floor == "" or .server_cpu_us_per_packet == null then null else (.server_cpu_us_per_packet / ($floor | tonumber)) end | r(2)) "
 		+ "| \(.server_cpu_pct | r(0)) | \(.bots_cpu_pct | r(0)) "

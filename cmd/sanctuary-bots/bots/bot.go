@@ -37,6 +37,12 @@ type Config struct {
 	RunID   uint32 // the run's id; packets of other runs count as foreign
 	Speak   bool   // speak from the moment ICE connects
 	Level   uint8  // audio level in -dBov (0 loudest, 127 silence)
+	// Muted, with Speak, is a muted microphone that keeps sending, as a
+	// browser's does: 50 packets a second of digital silence (level 127,
+	// whatever Level says), for the whole run. The server holds them back
+	// after the first half second, and nobody is owed them
+	// (Stats.Muted).
+	Muted bool
 	// API is the pion API to use; nil means a fresh NewAPI(LoopbackOnly).
 	// Share one across the bots of a process.
 	API *webrtc.API
@@ -279,6 +285,9 @@ func newBot(c Config, api *webrtc.API) (*Bot, error) {
 	b.st.receivedBySource = make(map[int]uint64)
 	b.st.receivedInWindow = make(map[int]uint64)
 	b.level.Store(uint32(min(c.Level, levelSilence)))
+	if c.Muted {
+		b.level.Store(levelSilence)
+	}
 	b.speaking.Store(c.Speak)
 	var err error
 	b.track, err = webrtc.NewTrackLocalStaticRTP(opusCapability(), "mic", fmt.Sprintf("bot-%d", c.Index))

@@ -12,6 +12,7 @@ import (
 type Report struct {
 	Bots      int `json:"bots"`      // bots the run started
 	Speakers  int `json:"speakers"`  // of which speaking
+	Muted     int `json:"muted"`     // of which sending silence (Config.Muted)
 	Slots     int `json:"slots"`     // K, the fewest slots a bot was given; 0: none joined
 	Joined    int `json:"joined"`    // welcomed by the server
 	Connected int `json:"connected"` // whose media connected
@@ -28,8 +29,10 @@ type Report struct {
 	FirstAudioMsP50 float64 `json:"first_audio_ms_p50"` // websocket dial → first packet heard
 	FirstAudioMsP99 float64 `json:"first_audio_ms_p99"` //
 
-	// PacketsSent is the packets the speakers sent within the window.
-	PacketsSent uint64 `json:"packets_sent"`
+	// PacketsSent is the packets the speakers sent within the window;
+	// SilentPacketsSent those the muted bots sent (silence, owed to nobody).
+	PacketsSent       uint64 `json:"packets_sent"`
+	SilentPacketsSent uint64 `json:"silent_packets_sent"`
 	// PacketsExpected is Σ over connected listeners of the packets sent
 	// within the window that the listener was owed:
 	//
@@ -135,7 +138,10 @@ func Summarize(stats []Stats, window time.Duration) Report {
 		if s.Joined && s.Connected {
 			r.Connected++
 		}
-		if s.Sent > 0 {
+		switch {
+		case s.Muted:
+			r.Muted++
+		case s.Sent > 0:
 			r.Speakers++
 		}
 		if s.AnswerMs > 0 {
@@ -150,7 +156,11 @@ func Summarize(stats []Stats, window time.Duration) Report {
 		if s.FirstAudioMs > 0 {
 			firstMs = append(firstMs, s.FirstAudioMs)
 		}
-		r.PacketsSent += s.SentInWindow
+		if s.Muted {
+			r.SilentPacketsSent += s.SentInWindow
+		} else {
+			r.PacketsSent += s.SentInWindow
+		}
 		r.Renegotiations += s.Renegotiations
 		r.ForeignPackets += s.Foreign
 		r.SeqGaps += s.SeqGaps
@@ -186,7 +196,7 @@ func Summarize(stats []Stats, window time.Duration) Report {
 func owedInWindow(s *Stats, stats []Stats, pids map[string]int) (expected, received uint64) {
 	var speakers []*Stats
 	for i := range stats {
-		if sp := &stats[i]; sp.Index != s.Index && sp.SentInWindow > 0 && hears(s, sp.Index) {
+		if sp := &stats[i]; sp.Index != s.Index && sp.SentInWindow > 0 && !sp.Muted && hears(s, sp.Index) {
 			speakers = append(speakers, sp)
 		}
 	}

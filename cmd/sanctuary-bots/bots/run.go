@@ -34,13 +34,17 @@ const (
 
 // RunConfig describes a load run.
 type RunConfig struct {
-	URL      string        // signaling websocket
-	Secret   []byte        // HS256 secret the server verifies tokens with
-	Session  string        // session to join; "" means a fresh one per run
-	Bots     int           // bots to join (≥ 1)
-	Speakers int           // the first Speakers bots speak for the whole run
-	Duration time.Duration // measurement window; 0 means 10 s
-	Warmup   time.Duration // between all connected and the window; 0 means 2 s
+	URL      string // signaling websocket
+	Secret   []byte // HS256 secret the server verifies tokens with
+	Session  string // session to join; "" means a fresh one per run
+	Bots     int    // bots to join (≥ 1)
+	Speakers int    // the first Speakers bots speak for the whole run
+	// MutedListeners makes every other bot a muted microphone that keeps
+	// sending digital silence, as browsers do (Config.Muted), instead of
+	// sending nothing.
+	MutedListeners bool
+	Duration       time.Duration // measurement window; 0 means 10 s
+	Warmup         time.Duration // between all connected and the window; 0 means 2 s
 	// JoinConcurrency bounds concurrent joins; 0 means 10.
 	JoinConcurrency int
 	// LoopbackOnly restricts the bots' ICE to 127.0.0.1 (tests, benchmarks);
@@ -158,6 +162,9 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 		if r.br != nil { // speakers 1..Speakers, speaker 1 loudest
 			c.Speak, c.Level = r.br.speaks(i), uint8(min(loudestLevel+levelStep*max(i-1, 0), levelSilence-1))
 			r.br.hook(&c)
+		}
+		if rc.MutedListeners && !c.Speak {
+			c.Speak, c.Muted = true, true
 		}
 		return c
 	}

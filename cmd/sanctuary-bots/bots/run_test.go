@@ -82,6 +82,41 @@ func TestRunAgainstRealServer(t *testing.T) {
 	}
 }
 
+// Muted listeners send silence, as muted browsers do: they are counted
+// apart, owed to nobody, and the server forwards what the speakers say and
+// not the silence (after its hangover, which the warm-up outlasts). Five
+// senders for three slots: without the server holding silence back, a
+// slot of every bot would carry a muted one, and the server would forward
+// about twice what the speakers are owed.
+func TestRunWithMutedListeners(t *testing.T) {
+	lim := test.TimeOut(60 * time.Second)
+	defer lim.Stop()
+	defer test.CheckRoutines(t)()
+	srv := newTestServer(t, 3)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, RunConfig{
+		URL: srv.wsURL(), Secret: testSecret, Bots: 5, Speakers: 2, MutedListeners: true,
+		Duration: 1500 * time.Millisecond, Warmup: 2 * time.Second, JoinConcurrency: 2,
+		ServerPID: os.Getpid(), MetricsURL: srv.metricsURL(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", rep)
+	if rep.Connected != 5 || rep.Speakers != 2 || rep.Muted != 3 || rep.SilentPacketsSent == 0 {
+		t.Fatalf("connected %d speakers %d muted %d silent packets %d", rep.Connected, rep.Speakers, rep.Muted, rep.SilentPacketsSent)
+	}
+	if rep.PacketsSent == 0 || rep.PacketsExpected != 4*rep.PacketsSent || rep.LossPct >= 1 {
+		t.Fatalf("sent %d expected %d received %d loss %.2f%%", rep.PacketsSent, rep.PacketsExpected,
+			rep.PacketsReceived, rep.LossPct)
+	}
+	if fwd := rep.ServerForwardedPPS * rep.DurationS; fwd > 1.2*float64(rep.PacketsExpected) {
+		t.Fatalf("server forwarded %.0f packets in the window; the speakers were owed %d: silence went out", fwd, rep.PacketsExpected)
+	}
+}
+
 func TestRunRejectsBadConfig(t *testing.T) {
 	for _, rc := range []RunConfig{
 		{Secret: []byte("s"), Bots: 1},

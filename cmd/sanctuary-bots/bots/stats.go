@@ -10,6 +10,7 @@ import (
 // Stats is a copy of a bot's counters at one instant.
 type Stats struct {
 	Index         int    // the bot's index in its run
+	Muted         bool   // Config.Muted: what it sends is silence, owed to nobody
 	ParticipantID string // the server's id for it, from the welcome
 	Joined        bool   // the server welcomed it
 	Connected     bool   // its PeerConnection reached connected
@@ -230,6 +231,7 @@ func (b *Bot) Stats() Stats {
 	c := &b.st
 	return Stats{
 		Index:                    b.cfg.Index,
+		Muted:                    b.cfg.Muted,
 		ParticipantID:            b.participantID,
 		Joined:                   c.joined,
 		Connected:                c.connected,
