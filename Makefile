@@ -6,7 +6,7 @@ BIN     := bin
 TESTFLAGS ?= -race -count=1 -timeout 25m
 FUZZTIME  ?= 10s
 
-.PHONY: run build test test-fast test-slow fuzz deps deps-redis lint bench bench-join bench-livekit clean
+.PHONY: run build test test-fast test-slow fuzz deps deps-redis lint bench bench-pair bench-join bench-livekit clean
 
 run:
 	$(GO) run ./cmd/sanctuary
@@ -98,6 +98,13 @@ bench: build deps-redis
 		$(GO) test -run "^$$" -bench "Fanout100|Munger|Move|SelectTick|PeerOffer" -benchmem ./sfu/ && \
 		$(GO) test -run "^$$" -bench . -benchmem ./rooms/ ./rooms/redisstore/)
 	$(call in_loopback_ns,load runs,./cmd/sanctuary-bots/bench.sh)
+
+# Two server binaries side by side at the same time, for a change whose effect is
+# smaller than the machine's drift between runs (cmd/sanctuary-bots/pair.sh):
+# make bench-pair OLD=/path/to/the/old/sanctuary [NEW=bin/sanctuary] [PAIR_SHAPE=...]
+bench-pair: build
+	@test -n "$(OLD)" || { echo "bench-pair: OLD=/path/to/a/server/binary is required"; exit 2; }
+	$(call in_loopback_ns,side by side,./cmd/sanctuary-bots/pair.sh $(OLD) $(or $(NEW),$(BIN)/sanctuary))
 
 # Join time in real Chromium and Firefox: Join click → first audio packet, per step
 # (web/e2e/jointime.bench.js; JOINS sets the number of joins).
