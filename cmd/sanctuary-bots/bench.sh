@@ -21,7 +21,7 @@
 #   BENCH_DURATION  measurement window in seconds, "20" or "20s" (default 20)
 #   BENCH_WARMUP    warm-up between all connected and the window, seconds (default 3)
 #   BENCH_SHAPES    space-separated name:speakers:listeners:K[:rooms:move-every] (default: the
-#                   six below). With rooms, bot 0 (the host, counted among the listeners)
+#                   seven below). With rooms, bot 0 (the host, counted among the listeners)
 #                   creates that many breakout rooms, assigns everyone else to them and,
 #                   unless move-every is 0, moves a random bot to another room that often
 #                   through the window; the speakers are bots 1..speakers, spread over the rooms.
@@ -260,6 +260,10 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo "  the host → the first packet from a speaker of the new room received by the moved bot"
 	echo "  (recognised by its signature), over the moves into a room with a speaker; a moved bot that"
 	echo "  never heard its new room fails the run (\`moves_unheard\` in the JSON)."
+	echo "- **Muted** (listeners written with an m, as m-2x20): muted microphones that keep sending"
+	echo "  digital silence, 50 packets a second each, as muted browsers do; they are owed to nobody. The"
+	echo "  server receives them and holds them back after each run's first half second, so its CPU per"
+	echo "  forwarded packet includes receiving them."
 	echo "- **Foreign**: packets a bot received from outside its audience (must be 0); across a move, a"
 	echo "  bot expects its room-mates of before and after until the server's answer, and from then on"
 	echo "  only those after, for every packet sent after the answer was received;"
