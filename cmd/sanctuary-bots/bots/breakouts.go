@@ -120,8 +120,9 @@ func (br *breakoutRun) hook(c *Config) {
 		c.OnMessage = br.ctl.OnMessage
 	}
 	t := &br.traces[i]
+	muted := c.Muted // its silence is owed to nobody: not traced
 	c.OnSend = func(sig Signature) {
-		if br.window.Load().contains(sig.SentAt) {
+		if !muted && br.window.Load().contains(sig.SentAt) {
 			t.mu.Lock()
 			t.sent = append(t.sent, sentPacket{counter: sig.Counter, at: sig.SentAt})
 			t.mu.Unlock()

@@ -101,6 +101,34 @@ func TestRunBreakoutsWithoutMoves(t *testing.T) {
 	}
 }
 
+// Muted listeners in breakout rooms (the host among them): their silence
+// is owed to nobody, so each speaker is still expected by its two
+// room-mates exactly.
+func TestRunBreakoutsWithMutedListeners(t *testing.T) {
+	lim := test.TimeOut(60 * time.Second)
+	defer lim.Stop()
+	defer test.CheckRoutines(t)()
+	srv := newTestServer(t, 3)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, RunConfig{
+		URL: srv.wsURL(), Secret: testSecret, Bots: 7, Speakers: 2, Breakouts: 2, MutedListeners: true,
+		Duration: time.Second, Warmup: time.Second, JoinConcurrency: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", rep)
+	if rep.Connected != 7 || rep.Speakers != 2 || rep.Muted != 5 || rep.SilentPacketsSent == 0 || len(rep.BreakoutFailures) != 0 {
+		t.Fatalf("%+v", rep)
+	}
+	if rep.ForeignPackets != 0 || rep.PacketsExpected != 2*rep.PacketsSent || rep.LossPct >= 1 {
+		t.Fatalf("foreign %d sent %d expected %d received %d", rep.ForeignPackets, rep.PacketsSent,
+			rep.PacketsExpected, rep.PacketsReceived)
+	}
+}
+
 func TestRunRejectsBadBreakoutConfig(t *testing.T) {
 	base := RunConfig{URL: "ws://127.0.0.1:1/ws", Secret: []byte("s"), Bots: 4}
 	for _, f := range []func(*RunConfig){

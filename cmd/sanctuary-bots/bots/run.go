@@ -161,10 +161,12 @@ func Run(ctx context.Context, rc RunConfig) (Report, error) {
 			Speak: i < rc.Speakers, Level: uint8(min(loudestLevel+levelStep*i, levelSilence-1))}
 		if r.br != nil { // speakers 1..Speakers, speaker 1 loudest
 			c.Speak, c.Level = r.br.speaks(i), uint8(min(loudestLevel+levelStep*max(i-1, 0), levelSilence-1))
-			r.br.hook(&c)
 		}
 		if rc.MutedListeners && !c.Speak {
 			c.Speak, c.Muted = true, true
+		}
+		if r.br != nil {
+			r.br.hook(&c)
 		}
 		return c
 	}
