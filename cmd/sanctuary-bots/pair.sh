@@ -15,6 +15,8 @@
 # Environment:
 #   PAIR_SHAPE     name:speakers:listeners:K as in bench.sh, listeners with
 #                  an m are muted microphones sending silence (default m-2x20:2:20m:3)
+#   PAIR_NEW_SHAPE another shape for the new side, to price a load rather than a
+#                  change: OLD and NEW may then be the same binary (default PAIR_SHAPE)
 #   PAIR_ROUNDS    rounds (default 4)
 #   PAIR_DURATION  measurement window in seconds (default 40)
 #   PAIR_OUT       output directory (default bench-results/pair)
@@ -31,10 +33,19 @@ OUT=${PAIR_OUT:-bench-results/pair}
 BOTS=${BOTS:-bin/sanctuary-bots}
 [[ -x $BOTS ]] || { echo "pair: $BOTS not built (make build)" >&2; exit 2; }
 [[ $ROUNDS =~ ^[0-9]+$ && $DURATION =~ ^[0-9]+$ && $DURATION -gt 0 ]] || { echo "pair: PAIR_ROUNDS and PAIR_DURATION must be whole numbers" >&2; exit 2; }
-IFS=: read -r name speakers listeners k <<<"$SHAPE"
-muted=()
-if [[ $listeners == *m ]]; then listeners=${listeners%m} muted=(-muted-listeners); fi
-[[ $speakers =~ ^[0-9]+$ && $listeners =~ ^[0-9]+$ && $k =~ ^[0-9]+$ ]] || { echo "pair: bad PAIR_SHAPE '$SHAPE'" >&2; exit 2; }
+NEW_SHAPE=${PAIR_NEW_SHAPE:-$SHAPE}
+# shape SIDE SPEC: the side's name, speakers, bots, K and bots' flags.
+declare -A name speakers nbots k flags
+shape() {
+	local n s l kk
+	IFS=: read -r n s l kk <<<"$2"
+	flags[$1]=""
+	if [[ $l == *m ]]; then l=${l%m} flags[$1]=-muted-listeners; fi
+	[[ $s =~ ^[0-9]+$ && $l =~ ^[0-9]+$ && $kk =~ ^[0-9]+$ ]] || { echo "pair: bad shape '$2'" >&2; exit 2; }
+	name[$1]=$n speakers[$1]=$s nbots[$1]=$((s + l)) k[$1]=$kk
+}
+shape old "$SHAPE"
+shape new "$NEW_SHAPE"
 command -v jq >/dev/null || { echo "pair: jq is needed (apt-get install jq)" >&2; exit 2; }
 if command -v taskset >/dev/null && (($(nproc) >= 2)); then
 	PIN_SERVER=(taskset -c 0) PIN_BOTS=(taskset -c 1)
@@ -55,9 +66,11 @@ healthy() {
 		head -n1 <&3 | grep -q ' 200 ') 2>/dev/null
 }
 
-# start BIN PORT LOG: a server on PORT (its media on PORT+1 UDP, PORT+2 TCP); sets pid.
+# start SIDE BIN PORT LOG: the side's server on PORT (its media on PORT+1 UDP, PORT+2 TCP); sets pid.
 start() {
-	"${PIN_SERVER[@]}" "$1" -slots "$k" -jwt-secret "$SECRET" -dev=false -ice-loopback-only -listen "127.0.0.1:$2" \
+	local side=$1
+	shift
+	"${PIN_SERVER[@]}" "$1" -slots "${k[$side]}" -jwt-secret "$SECRET" -dev=false -ice-loopback-only -listen "127.0.0.1:$2" \
 		-udp-port $(($2 + 1)) -tcp-port $(($2 + 2)) -log-level warn >"$3" 2>&1 &
 	pid=$!
 	pids+=("$pid")
@@ -69,11 +82,14 @@ start() {
 	exit 1
 }
 
-# bots PORT PID JSON: the shape's bots against the server on PORT.
+# bots SIDE PORT PID JSON: the side's bots against the server on PORT.
 bots() {
+	local side=$1
+	shift
+	# shellcheck disable=SC2086 # flags is one flag or none
 	SANCTUARY_BOTS_SECRET=$SECRET timeout --kill-after=10 $((DURATION + 180)) "${PIN_BOTS[@]}" "$BOTS" \
-		-url "ws://127.0.0.1:$1/ws" -ice-loopback-only -session "pair-$name" -bots $((speakers + listeners)) \
-		-speakers "$speakers" "${muted[@]}" -duration "${DURATION}s" -warmup 3s -json \
+		-url "ws://127.0.0.1:$1/ws" -ice-loopback-only -session "pair-${name[$side]}" -bots "${nbots[$side]}" \
+		-speakers "${speakers[$side]}" ${flags[$side]} -duration "${DURATION}s" -warmup 3s -json \
 		-server-pid "$2" -metrics-url "http://127.0.0.1:$1/metrics" >"$3" 2>"${3%.json}.log"
 }
 
@@ -84,14 +100,14 @@ for r in $(seq "$ROUNDS"); do
 	if ((r % 2)); then first=old second=new; else first=new second=old; fi # swap sides
 	declare -A bin=([old]=$OLD [new]=$NEW) port_of=([$first]=$port [$second]=$((port + 10)))
 	pids=()
-	start "${bin[$first]}" "${port_of[$first]}" "$OUT/$r.$first.server.log"
+	start "$first" "${bin[$first]}" "${port_of[$first]}" "$OUT/$r.$first.server.log"
 	pid_first=$pid
-	start "${bin[$second]}" "${port_of[$second]}" "$OUT/$r.$second.server.log"
+	start "$second" "${bin[$second]}" "${port_of[$second]}" "$OUT/$r.$second.server.log"
 	pid_second=$pid
-	echo "== pair round $r/$ROUNDS: $SHAPE, ${DURATION}s, $first on :${port_of[$first]}, $second on :${port_of[$second]}" >&2
-	bots "${port_of[$first]}" "$pid_first" "$OUT/$r.$first.json" &
+	echo "== pair round $r/$ROUNDS: old $SHAPE, new $NEW_SHAPE, ${DURATION}s, $first on :${port_of[$first]}, $second on :${port_of[$second]}" >&2
+	bots "$first" "${port_of[$first]}" "$pid_first" "$OUT/$r.$first.json" &
 	b1=$!
-	bots "${port_of[$second]}" "$pid_second" "$OUT/$r.$second.json" || true
+	bots "$second" "${port_of[$second]}" "$pid_second" "$OUT/$r.$second.json" || true
 	wait "$b1" || true
 	kill -TERM "$pid_first" "$pid_second" 2>/dev/null || true
 	wait "$pid_first" "$pid_second" 2>/dev/null || true
@@ -108,6 +124,6 @@ median=$(jq -rs '[.[] | select(type == "number")] | sort | if length == 0 then "
 		'if ($o[0].server_cpu_pct // 0) > 0 and $n[0].server_cpu_pct != null then $n[0].server_cpu_pct / $o[0].server_cpu_pct else empty end' 2>/dev/null || true; done))
 {
 	echo
-	echo "Median new ÷ old server CPU: $median ($SHAPE, $ROUNDS rounds of ${DURATION}s, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), old $OLD, new $NEW)."
+	echo "Median new ÷ old server CPU: $median (old $SHAPE, new $NEW_SHAPE, $ROUNDS rounds of ${DURATION}s, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), old $OLD, new $NEW)."
 } >>"$OUT/summary.md"
 cat "$OUT/summary.md"
