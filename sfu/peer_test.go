@@ -34,6 +34,7 @@ type testClient struct {
 	// began to send, stored before the write.
 	sending atomic.Uint32
 	level   atomic.Uint32 // the audio level (-dBov) speak sends; 127 is silence
+	noLevel bool          // speak sends no audio level extension at all; set before speak
 
 	mu      sync.Mutex
 	bySrc   map[byte]int
@@ -291,7 +292,7 @@ func (c *testClient) speak(dBov byte) {
 			pkt.Payload = binary.BigEndian.AppendUint16([]byte{c.tag}, pkt.SequenceNumber)
 			pkt.Header.Extensions = nil
 			pkt.Header.Extension = false
-			if id := c.levelID(); id != 0 {
+			if id := c.levelID(); id != 0 && !c.noLevel {
 				dBov := byte(c.level.Load())
 				level, _ := (&rtp.AudioLevelExtension{Level: dBov, Voice: dBov < 127}).Marshal()
 				_ = pkt.Header.SetExtension(id, level)

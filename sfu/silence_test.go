@@ -60,25 +60,30 @@ func TestHoldSilence(t *testing.T) {
 // and keeps sending digital silence, as browsers do, reaches a listener
 // for the hangover only; when it talks again the listener's slot goes on
 // with the next sequence number, the source's own timestamps (the time
-// held back included) and the marker bit: a talkspurt, no loss.
+// held back included) and the marker bit: a talkspurt, no loss. A speaker
+// whose packets carry no audio level is never held back.
 func TestMutedSilenceIsHeldBack(t *testing.T) {
 	lim := test.TimeOut(30 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
 
-	e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true}, 2)
+	e, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true}, 3)
 	defer closeRouter()
 	api := newTestAPI(t)
 	a, _ := connect(t, api, r, "a", 'a')
 	b, _ := connect(t, api, r, "b", 'b')
 	c, _ := connect(t, api, r, "c", 'c')
+	d, _ := connect(t, api, r, "d", 'd')
 	defer a.close()
 	defer b.close()
 	defer c.close()
-	all := map[string]string{"a": "g", "b": "g", "c": "g"}
+	defer d.close()
+	all := map[string]string{"a": "g", "b": "g", "c": "g", "d": "g"}
 	r.SetRouting(1, Routing{Hear: all, Speak: all})
 	a.speak(30)
 	b.speak(30)
+	d.noLevel = true
+	d.speak(127)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -113,6 +118,9 @@ func TestMutedSilenceIsHeldBack(t *testing.T) {
 	b.setLevel(30)
 	bTalks := uint16(b.sending.Load())
 	waitFor(ctx, t, "c to hear b talk again", func() bool { return c.heardAfter('b', bTalks+10) })
+	waitFor(ctx, t, "c to hear d, which sends no level, well past the hangover", func() bool {
+		return c.count('d') > silenceHangover+50
+	})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -16,6 +16,20 @@ import { join, WAIT_MS } from './people.js';
 
 const SESSION = 'e2e-selection';
 
+/**
+ * Polls read() every 100 ms until ok(value) holds, bounded by WAIT_MS; on
+ * time out, throws what(last value read).
+ */
+async function waitUntil(read, ok, what) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const last = await read();
+    if (ok(last)) return;
+    if (Date.now() > deadline) throw new Error(what(last));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** One of the server's metrics, by name. */
 async function metric(server, name) {
   const text = await (await fetch(`${server.url}/metrics`)).text();
@@ -24,30 +38,15 @@ async function metric(server, name) {
   return Number(line.split(' ')[1]);
 }
 
-/** The server's gauge of sessions whose ticker runs every 50 ms. */
-const tickersRunning = (server) => metric(server, 'sanctuary_selection_tickers_running');
-
 /** Waits until the server has held back more than `from` packets of silence. */
-async function holdsSilenceFrom(server, from) {
-  const deadline = Date.now() + WAIT_MS;
-  let last;
-  while ((last = await metric(server, 'sanctuary_rtp_silence_held_total')) <= from) {
-    if (Date.now() > deadline) throw new Error(`the server held back ${last} packets of silence, no more than ${from}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const holdsSilenceFrom = (server, from) =>
+  waitUntil(() => metric(server, 'sanctuary_rtp_silence_held_total'), (n) => n > from,
+    (n) => `the server held back ${n} packets of silence, no more than ${from}`);
 
-/** Waits until the gauge is `want`, polling; bounded by WAIT_MS. */
-async function waitTickers(server, want, what) {
-  const deadline = Date.now() + WAIT_MS;
-  let last;
-  while (Date.now() < deadline) {
-    last = await tickersRunning(server);
-    if (last === want) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: sanctuary_selection_tickers_running stayed ${last}, want ${want}`);
-}
+/** Waits until the gauge of sessions whose ticker runs every 50 ms is `want`. */
+const waitTickers = (server, want, what) =>
+  waitUntil(() => metric(server, 'sanctuary_selection_tickers_running'), (n) => n === want,
+    (n) => `${what}: sanctuary_selection_tickers_running stayed ${n}, want ${want}`);
 
 /**
  * Mutes or unmutes a person with the mute button, in Chromium (Playwright)
@@ -57,11 +56,8 @@ async function setMuted(person, muted) {
   const enabled = () => person.page.evaluate(() => window.sanctuary.client.micEnabled);
   if ((await enabled()) === !muted) return;
   await person.page.locator('#mute-button').click();
-  const deadline = Date.now() + WAIT_MS;
-  while ((await enabled()) === muted) {
-    if (Date.now() > deadline) throw new Error(`${person.alias}: the microphone did not ${muted ? 'mute' : 'open'}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitUntil(enabled, (on) => on === !muted,
+    () => `${person.alias}: the microphone did not ${muted ? 'mute' : 'open'}`);
 }
 
 /** Audio packets the person's browser has sent, from its own getStats. */
@@ -76,14 +72,8 @@ function packetsSent(person) {
 }
 
 /** Waits until the person's browser has sent more than `from` packets. */
-async function sendsOnFrom(person, from) {
-  const deadline = Date.now() + WAIT_MS;
-  let last;
-  while ((last = await packetsSent(person)) <= from) {
-    if (Date.now() > deadline) throw new Error(`${person.alias}: sent ${last} packets, no more than ${from}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const sendsOnFrom = (person, from) =>
+  waitUntil(() => packetsSent(person), (n) => n > from, (n) => `${person.alias}: sent ${n} packets, no more than ${from}`);
 
 describe('speaker selection in browsers', { timeout: 420000 }, () => {
   let server;

@@ -26,20 +26,12 @@ func TestRunBreakoutsAgainstRealServer(t *testing.T) {
 	lim := test.TimeOut(90 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
-	srv := newTestServer(t, 5)
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
-	defer cancel()
 	var progress syncBuffer
-	rep, err := Run(ctx, RunConfig{
-		URL: srv.wsURL(), Secret: testSecret, Bots: 13, Speakers: 6, Breakouts: 3, MoveEvery: 200 * time.Millisecond,
+	rep := runOnTestServer(t, 5, 75*time.Second, RunConfig{
+		Bots: 13, Speakers: 6, Breakouts: 3, MoveEvery: 200 * time.Millisecond,
 		Duration: 2 * time.Second, Warmup: 500 * time.Millisecond, JoinConcurrency: 4,
-		Progress: &progress, ServerPID: os.Getpid(), MetricsURL: srv.metricsURL(),
+		Progress: &progress, ServerPID: os.Getpid(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", rep)
 	if rep.Joined != 13 || rep.Connected != 13 || rep.Failed != 0 || len(rep.Failures) != 0 ||
 		len(rep.BreakoutFailures) != 0 {
 		t.Fatalf("joined %d connected %d failures %v breakout failures %v", rep.Joined, rep.Connected,
@@ -78,18 +70,10 @@ func TestRunBreakoutsWithoutMoves(t *testing.T) {
 	lim := test.TimeOut(60 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
-	srv := newTestServer(t, 3)
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	rep, err := Run(ctx, RunConfig{
-		URL: srv.wsURL(), Secret: testSecret, Bots: 7, Speakers: 2, Breakouts: 2,
+	rep := runOnTestServer(t, 3, 45*time.Second, RunConfig{
+		Bots: 7, Speakers: 2, Breakouts: 2,
 		Duration: time.Second, Warmup: 300 * time.Millisecond, JoinConcurrency: 3,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", rep)
 	if rep.Joined != 7 || rep.Connected != 7 || len(rep.BreakoutFailures) != 0 || rep.Moves != 0 {
 		t.Fatalf("%+v", rep)
 	}
@@ -108,18 +92,10 @@ func TestRunBreakoutsWithMutedListeners(t *testing.T) {
 	lim := test.TimeOut(60 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
-	srv := newTestServer(t, 3)
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	rep, err := Run(ctx, RunConfig{
-		URL: srv.wsURL(), Secret: testSecret, Bots: 7, Speakers: 2, Breakouts: 2, MutedListeners: true,
+	rep := runOnTestServer(t, 3, 45*time.Second, RunConfig{
+		Bots: 7, Speakers: 2, Breakouts: 2, MutedListeners: true,
 		Duration: time.Second, Warmup: time.Second, JoinConcurrency: 3,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", rep)
 	if rep.Connected != 7 || rep.Speakers != 2 || rep.Muted != 5 || rep.SilentPacketsSent == 0 || len(rep.BreakoutFailures) != 0 {
 		t.Fatalf("%+v", rep)
 	}

@@ -1,6 +1,7 @@
 package bots
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -78,4 +79,26 @@ func (s *testServer) Close() {
 	s.sig.Close()
 	s.hs.Close()
 	_ = s.engine.Close()
+}
+
+// runOnTestServer runs rc against a fresh real server of k slots in this
+// process, within the given time, and returns the report; an error fails
+// the test. It fills in the server's URL and secret, and its /metrics when
+// rc samples a server (ServerPID).
+func runOnTestServer(t *testing.T, k int, within time.Duration, rc RunConfig) Report {
+	t.Helper()
+	srv := newTestServer(t, k)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	rc.URL, rc.Secret = srv.wsURL(), testSecret
+	if rc.ServerPID != 0 {
+		rc.MetricsURL = srv.metricsURL()
+	}
+	rep, err := Run(ctx, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", rep)
+	return rep
 }

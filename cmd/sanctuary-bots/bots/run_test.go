@@ -36,20 +36,12 @@ func TestRunAgainstRealServer(t *testing.T) {
 	lim := test.TimeOut(60 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
-	srv := newTestServer(t, 3)
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
 	var progress syncBuffer
-	rep, err := Run(ctx, RunConfig{
-		URL: srv.wsURL(), Secret: testSecret, Bots: 5, Speakers: 2,
+	rep := runOnTestServer(t, 3, 45*time.Second, RunConfig{
+		Bots: 5, Speakers: 2,
 		Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond, JoinConcurrency: 2,
-		Progress: &progress, ServerPID: os.Getpid(), MetricsURL: srv.metricsURL(),
+		Progress: &progress, ServerPID: os.Getpid(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", rep)
 	if rep.Slots != 3 || rep.Bots != 5 || rep.Joined != 5 || rep.Connected != 5 || rep.Failed != 0 ||
 		rep.Speakers != 2 || len(rep.Failures) != 0 {
 		t.Fatalf("bots %d joined %d connected %d failed %d speakers %d failures %v", rep.Bots, rep.Joined,
@@ -92,19 +84,11 @@ func TestRunWithMutedListeners(t *testing.T) {
 	lim := test.TimeOut(60 * time.Second)
 	defer lim.Stop()
 	defer test.CheckRoutines(t)()
-	srv := newTestServer(t, 3)
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	rep, err := Run(ctx, RunConfig{
-		URL: srv.wsURL(), Secret: testSecret, Bots: 5, Speakers: 2, MutedListeners: true,
+	rep := runOnTestServer(t, 3, 45*time.Second, RunConfig{
+		Bots: 5, Speakers: 2, MutedListeners: true,
 		Duration: 1500 * time.Millisecond, Warmup: 2 * time.Second, JoinConcurrency: 2,
-		ServerPID: os.Getpid(), MetricsURL: srv.metricsURL(),
+		ServerPID: os.Getpid(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", rep)
 	if rep.Connected != 5 || rep.Speakers != 2 || rep.Muted != 3 || rep.SilentPacketsSent == 0 {
 		t.Fatalf("connected %d speakers %d muted %d silent packets %d", rep.Connected, rep.Speakers, rep.Muted, rep.SilentPacketsSent)
 	}
