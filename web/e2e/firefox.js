@@ -38,8 +38,9 @@ export async function launch() {
  * @param {import('puppeteer-core').Browser} browser
  * @param {string} url the server's base URL
  * @param {{session: string, alias: string, role: string}} o
- * @returns {Promise<{page: import('puppeteer-core').Page, id: string, alias: string, errors: string[]}>}
- *   the same shape as people.js's join, so its stats and hearsExactly apply
+ * @returns {Promise<{page: import('puppeteer-core').Page, id: string, alias: string, errors: string[], joined: object}>}
+ *   the same shape as people.js's join (joined: the page's protocol counters then), so its
+ *   stats, hearsExactly and assertNoNegotiationSinceJoin apply
  */
 export async function join(browser, url, o) {
   const page = await browser.newPage();
@@ -55,5 +56,6 @@ export async function join(browser, url, o) {
   await page.locator('#join-button').click();
   await page.waitForFunction(() => window.sanctuary?.client?.status === 'connected');
   const id = await page.evaluate(() => window.sanctuary.client.participantId);
-  return { page, id, alias: o.alias, errors };
+  const joined = await page.evaluate(() => ({ ...window.sanctuary.counters }));
+  return { page, id, alias: o.alias, errors, joined };
 }

@@ -242,8 +242,11 @@ describe('protocol layer', () => {
     open({ getAudioTracks: () => [raw] });
     await muted;
     await tick(5);
+    assert.equal(pc.transceivers[0].sender.track, null, 'muted before it opened: nothing sent once it is');
+    assert.equal(raw.enabled, false);
+    await c.setMicEnabled(true);
     assert.equal(pc.transceivers[0].sender.track, raw);
-    assert.equal(raw.enabled, false, 'muted before it opened, muted once sent');
+    assert.equal(raw.enabled, true);
     assert.equal(ws.sent.filter((m) => m.type === 'answer').length, 1, 'no second answer');
   });
 
@@ -253,7 +256,7 @@ describe('protocol layer', () => {
     const disguised = { kind: 'audio', enabled: true, stop() {} };
     const { c, pc } = await joined({ getMicrophone: () => new Promise((r) => { open = r; }) });
     open({ getAudioTracks: () => [raw] });
-    c.mic.then(() => c.replaceMicTrack(disguised)); // runs between the microphone opening and attachMic
+    c.mic.then(() => c.replaceMicTrack(disguised)); // runs between the microphone opening and the sender's sync
     await tick(5);
     assert.equal(pc.transceivers[0].sender.track, disguised);
   });
@@ -568,11 +571,25 @@ describe('protocol layer', () => {
     assert.deepEqual(seen.filter(([t]) => t === 'closed').map(([, d]) => d.code), ['left']);
   });
 
-  it('mutes the microphone locally', async () => {
-    const { c } = await joined();
+  it('mutes by sending nothing: the sender carries no track while muted, the microphone again once unmuted', async () => {
+    const { c, pc } = await joined();
+    const sender = pc.transceivers[0].sender;
+    assert.equal(sender.track, mic);
     await c.setMicEnabled(false);
-    assert.equal(mic.enabled, false);
+    assert.deepEqual([sender.track, mic.enabled], [null, false]);
     await c.setMicEnabled(true);
-    assert.equal(mic.enabled, true);
+    assert.deepEqual([sender.track, mic.enabled], [mic, true]);
+  });
+
+  it('keeps a disguise given while muted off the sender until the microphone is unmuted', async () => {
+    const { c, pc } = await joined();
+    const sender = pc.transceivers[0].sender;
+    const disguised = { kind: 'audio', enabled: true, stop() {} };
+    // Pressed in quick succession: each call reads the state when its turn comes.
+    const calls = [c.setMicEnabled(false), c.replaceMicTrack(disguised), c.setMicEnabled(false)];
+    await Promise.all(calls);
+    assert.deepEqual([sender.track, disguised.enabled], [null, false]);
+    await c.setMicEnabled(true);
+    assert.deepEqual([sender.track, disguised.enabled], [disguised, true]);
   });
 });

@@ -1,18 +1,19 @@
 // The speaker selection with real browsers: more people than slots, and the
 // server's selection ticker, which re-ranks speakers by loudness every 50 ms
-// only while a room has more open microphones than slots. A muted browser
-// keeps sending, at the level of silence (track.enabled = false): the ticker
-// must take it for silent, sleep, and wake when microphones open again.
-// Three people in Chromium and one in Firefox ESR, whose muted track must
-// count as silent too. The server holds that silence back rather than
-// forward it (source.holdSilence).
+// only while a room has more open microphones than slots. Our page's mute
+// button takes the track off the sender: the browser sends nothing, and the
+// ticker must sleep. Other clients mute by the track (track.enabled =
+// false) and keep sending, at the level of silence: the ticker must take
+// that for silent too, and the server hold it back rather than forward it
+// (source.holdSilence). Three people in Chromium and one in Firefox ESR,
+// whose muting must do the same.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from './chromium.js';
 import { launch as launchFirefox, join as joinFirefox } from './firefox.js';
 import { startServer } from './server.js';
-import { join, WAIT_MS } from './people.js';
+import { join, hearsExactly, assertNoNegotiationSinceJoin, WAIT_MS } from './people.js';
 
 const SESSION = 'e2e-selection';
 
@@ -60,6 +61,14 @@ async function setMuted(person, muted) {
     () => `${person.alias}: the microphone did not ${muted ? 'mute' : 'open'}`);
 }
 
+/**
+ * Mutes or unmutes a person's microphone by its track alone, as clients
+ * other than our page do: the sender keeps the track, which sends silence.
+ */
+async function setTrackEnabled(person, enabled) {
+  await person.page.evaluate((on) => { window.sanctuary.client.upstream.sender.track.enabled = on; }, enabled);
+}
+
 /** Audio packets the person's browser has sent, from its own getStats. */
 function packetsSent(person) {
   return person.page.evaluate(async () => {
@@ -98,29 +107,52 @@ describe('speaker selection in browsers', { timeout: 420000 }, () => {
     await server?.stop();
   });
 
-  it('four open microphones for two slots keep the ticker running; two muted let it sleep; one reopened wakes it', async () => {
-    const [, fox, , finch] = people;
+  it('four open microphones for two slots keep the ticker running; two muted let it sleep, by the button or by the track; one reopened wakes it', async () => {
+    const [heron, fox, otter, finch] = people;
     // Four fake microphones, two slots: loudness decides.
     await waitTickers(server, 1, 'four open microphones, two slots');
 
-    // Two mute, one in each browser. Both go on sending at the level of
-    // silence: two open microphones for two slots, and the ticker sleeps.
-    // If either muted browser counted as loud, it would go on running.
+    // Two mute with the button, one in each browser: their pages take the
+    // track off the sender, and the browsers send nothing while Heron's
+    // sends 100 packets (two seconds). The ticker sleeps: two open
+    // microphones for two slots.
     await setMuted(fox, true);
     await setMuted(finch, true);
-    await waitTickers(server, 0, 'two open microphones, one muted Chromium, one muted Firefox');
-    // Muted, both still send: what the ticker took for silence was
-    // packets at the level of silence, not no packets. And the server
-    // holds that silence back instead of forwarding it (after half a
-    // second of each run): 100 packets are two seconds of one muted
-    // browser, one second of both.
+    await waitTickers(server, 0, 'two open microphones, one Chromium and one Firefox muted by the button');
+    const before = [await packetsSent(fox), await packetsSent(finch)];
+    await sendsOnFrom(heron, (await packetsSent(heron)) + 100);
+    const after = [await packetsSent(fox), await packetsSent(finch)];
+    // A packet or two may have been on its way when the track came off.
+    assert.ok(after[0] - before[0] <= 2 && after[1] - before[1] <= 2,
+      `muted by the button, Fox and Finch sent ${after[0] - before[0]} and ${after[1] - before[1]} packets while Heron sent 100`);
+
+    // Firefox's button opens it again: it sends, its first packet with a
+    // voice wakes the ticker (three open microphones for two slots), and
+    // Heron hears it again, beside Otter, on the same PeerConnection.
+    await setMuted(finch, false);
+    await sendsOnFrom(finch, after[1]);
+    await waitTickers(server, 1, 'three open microphones, two slots');
+    await hearsExactly(heron, [otter, finch]);
+    for (const p of people) await assertNoNegotiationSinceJoin(p);
+
+    // Now both mute by their tracks, as other clients do: they go on
+    // sending at the level of silence, and the ticker sleeps again. If
+    // either muted browser counted as loud, it would go on running.
+    await setMuted(fox, false);
+    await setTrackEnabled(fox, false);
+    await setTrackEnabled(finch, false);
+    await waitTickers(server, 0, 'two open microphones, one Chromium and one Firefox muted by the track');
+    // What the ticker took for silence was packets at the level of
+    // silence, not no packets. And the server holds that silence back
+    // instead of forwarding it (after half a second of each run): 100
+    // packets are two seconds of one muted browser, one second of both.
     const held = await metric(server, 'sanctuary_rtp_silence_held_total');
     for (const p of [fox, finch]) await sendsOnFrom(p, await packetsSent(p));
     await holdsSilenceFrom(server, held + 100);
 
-    // Firefox's opens again: three open microphones for two slots. Its
-    // first packet with a voice wakes the ticker.
-    await setMuted(finch, false);
-    await waitTickers(server, 1, 'three open microphones, two slots');
+    // Firefox's track opens again: its first packet with a voice wakes the
+    // ticker.
+    await setTrackEnabled(finch, true);
+    await waitTickers(server, 1, 'three open microphones, two slots, after the track');
   });
 });

@@ -261,7 +261,7 @@ function confirm(question, yes) {
 }
 
 /**
- * Turns my microphone on or off (locally: the track sends silence).
+ * Turns my microphone on or off (muted, the page sends nothing: client.setMicEnabled).
  * @param {boolean} enabled
  */
 function setMic(enabled) {

@@ -250,13 +250,19 @@ export class SanctuaryClient extends EventTarget {
   }
 
   /**
-   * Mutes or unmutes my microphone locally (the track sends silence).
+   * Mutes or unmutes my microphone. Muted, the upstream sender carries no
+   * track, so the browser sends no audio packets at all: a track merely
+   * disabled (`enabled = false`) would go on sending 50 packets a second of
+   * digital silence, which the server would receive and decrypt only to
+   * hold back (PROTOCOL.md, "Silence is held back"). The track is disabled
+   * too, so nothing reaches it meanwhile. No renegotiation either way.
+   * Settles once the microphone is open and the sender carries what it
+   * should.
    * @param {boolean} enabled
    */
   async setMicEnabled(enabled) {
     this.micEnabled = enabled;
-    const track = await this.mic;
-    if (track) track.enabled = enabled;
+    await this.syncSender();
   }
 
   /**
@@ -267,8 +273,29 @@ export class SanctuaryClient extends EventTarget {
    */
   async replaceMicTrack(track) {
     this.mic = Promise.resolve(track);
-    track.enabled = this.micEnabled;
-    if (this.upstream && this.pc) await this.upstream.sender.replaceTrack(track);
+    await this.syncSender();
+  }
+
+  /**
+   * Gives the upstream sender what it should carry now: the microphone (the
+   * last track given, the one asked for or a disguise) while it is on,
+   * nothing while it is muted, and enables the track to match. There is no
+   * await between reading that state and replaceTrack, and a browser applies
+   * replaceTrack calls in the order they were made (the PeerConnection's
+   * operations chain), so the last call leaves the sender right in whatever
+   * order the microphone opens, a disguise comes and the mute button is
+   * pressed.
+   * @returns {Promise<void>} rejects if the sender refused the track
+   */
+  async syncSender() {
+    let mic;
+    let track;
+    do {
+      mic = this.mic;
+      track = await mic;
+    } while (mic !== this.mic);
+    if (track) track.enabled = this.micEnabled;
+    await this.upstream?.sender.replaceTrack((this.micEnabled && track) || null);
   }
 
   /** Leaves the session for good: no reconnect, the record goes at once. */
@@ -719,7 +746,7 @@ export class SanctuaryClient extends EventTarget {
     // microphone, at most MIC_BEFORE_GATHERING_MS.
     this.upstream = up ?? null;
     if (up) up.direction = 'sendonly';
-    this.attachMic(pc);
+    this.syncSender(); // the microphone once it is open, unless muted
 
     const answer = await pc.createAnswer();
     const waitMs = this.opts.micBeforeGatheringMs ?? (GATHERS_ON_DEFAULT_ROUTE_UNTIL_CAPTURE ? MIC_BEFORE_GATHERING_MS : 0);
@@ -743,24 +770,6 @@ export class SanctuaryClient extends EventTarget {
     this.answered = true;
     for (const c of this.localQueue) this.send({ type: 'candidate', candidate: c });
     this.localQueue = [];
-  }
-
-  /**
-   * Gives the microphone to pc's upstream sender once it is open. A track
-   * given by replaceMicTrack meanwhile (voice disguise) replaces the one
-   * asked for, and so is the one sent.
-   * @param {RTCPeerConnection} pc
-   */
-  async attachMic(pc) {
-    let mic;
-    let track;
-    do {
-      mic = this.mic;
-      track = await mic;
-    } while (mic !== this.mic); // no await between this check and replaceTrack
-    if (pc !== this.pc || !this.upstream || !track) return;
-    track.enabled = this.micEnabled;
-    await this.upstream.sender.replaceTrack(track);
   }
 
   /**
