@@ -196,9 +196,9 @@ type Engine struct {
 }
 
 // NewEngine builds what the pion API of every peer is made of (newAPI):
-// Opus only with the RFC 6464 audio level header extension, a NACK
-// responder where a subscriber negotiated NACK (nack.go) as the one
-// interceptor, and the ICE settings of cfg. The RTCP reports are the
+// Opus only, asking clients for DTX, with the RFC 6464 audio level header
+// extension, a NACK responder where a subscriber negotiated NACK (nack.go)
+// as the one interceptor, and the ICE settings of cfg. The RTCP reports are the
 // engine's own (reports.go).
 func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.SelectInterval <= 0 {
@@ -216,7 +216,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine:  "minptime=10;useinbandfec=1",
+			// usedtx=1 asks the client to send with Opus DTX: in silence,
+			// a packet every few hundred milliseconds instead of 50 a
+			// second (Chromium and Firefox both do). The loudness
+			// smoothing steps by the source's clock for it
+			// (source.observeLevel).
+			SDPFmtpLine:  "minptime=10;useinbandfec=1;usedtx=1",
 			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}},
 		},
 		PayloadType: opusPayloadType,

@@ -425,7 +425,7 @@ func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 		silent := false
 		if levelID != 0 {
 			if ext := pkt.GetExtension(levelID); len(ext) > 0 {
-				src.observeLevel(ext[0])
+				src.observeLevel(ext[0], pkt.Timestamp)
 				silent = silentLevel(ext[0])
 			}
 		}
@@ -433,7 +433,7 @@ func (p *Peer) readUpstream(track *webrtc.TrackRemote, levelID uint8) {
 		c.packetsIn.Add(1)
 		c.bytesIn.Add(uint64(len(pkt.Payload)))
 		p.r.packetsIn.Add(1)
-		if src.holdSilence(silent) {
+		if src.holdSilence(silent, pkt.Timestamp) {
 			c.silenceHeld.Add(1)
 			continue
 		}

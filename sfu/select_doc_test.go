@@ -110,7 +110,7 @@ func TestSelectionWorkedExample(t *testing.T) {
 	// send delivers one packet with an audio level from each speaker.
 	send := func(levels map[*Peer]byte) {
 		for p, l := range levels {
-			p.src.observeLevel(l)
+			p.src.observeLevel(l, p.src.levelTS+frameTicks) // one packet every 20 ms
 			p.src.lastSeen.Store(r.clock.now())
 		}
 	}

@@ -594,13 +594,13 @@ func TestTickerSleepsWhileMutedSendSilence(t *testing.T) {
 
 	// Silence from c changes nothing and wakes nobody; then c talks.
 	for range 10 {
-		c.src.observeLevel(127)
+		c.src.observeLevel(127, c.src.levelTS+frameTicks)
 		c.src.heard(far)
 	}
 	if !r.idle() || slices.Contains(r.hears(d), c.src) {
 		t.Fatalf("c's silence woke the ticker (idle %v) or gave d c: d hears %s", r.idle(), names(r.hears(d)))
 	}
-	c.src.observeLevel(127 - 60) // -60 dBov
+	c.src.observeLevel(127-60, c.src.levelTS+frameTicks) // -60 dBov
 	c.src.heard(far)
 	waitFor(ctx, t, "c's voice to wake the ticker and d to hear c", func() bool {
 		got := r.hears(d)

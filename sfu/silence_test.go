@@ -2,9 +2,13 @@ package sfu
 
 import (
 	"context"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/test"
 )
 
@@ -22,39 +26,140 @@ func TestSilentLevel(t *testing.T) {
 	}
 }
 
-// TestHoldSilence: the first silenceHangover packets of a silent run go
-// out, the rest are held back until a packet that is not silent, and each
-// run held back counts once in spurt.
+// TestOfferAsksForOpusDTX: the offer asks the client to send with Opus
+// DTX on the m-line of its microphone (RFC 7587 usedtx): browsers then send
+// a packet every few hundred milliseconds in silence instead of 50 a
+// second (BENCHMARKS.md, "Opus DTX").
+func TestOfferAsksForOpusDTX(t *testing.T) {
+	_, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true, Logger: slog.New(slog.DiscardHandler)}, 2)
+	defer closeRouter()
+	p, err := r.AddPeer("p", PeerHandlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	o, err := p.Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(o.SDP); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range d.MediaDescriptions {
+		if mid, _ := m.Attribute("mid"); mid != o.UpstreamMid {
+			continue
+		}
+		fmtp, _ := m.Attribute("fmtp")
+		params, ok := strings.CutPrefix(fmtp, "111 ")
+		if !ok || !slices.Contains(strings.Split(params, ";"), "usedtx=1") {
+			t.Fatalf("the microphone's m-line has fmtp %q, want Opus's with usedtx=1", fmtp)
+		}
+		return
+	}
+	t.Fatalf("no m-line with the upstream mid %q in the offer", o.UpstreamMid)
+}
+
+// TestHoldSilence: the first half second of a silent run (by the RTP
+// clock) goes out, the rest is held back until a packet that is not
+// silent, and each run held back counts once in spurt; the same whether
+// the client sends a packet every 20 ms or, with DTX, one in 400 ms.
 func TestHoldSilence(t *testing.T) {
 	var s source
-	run := func(silent bool, n int) (held int) {
+	var ts uint32
+	// run reads n packets, every frames*20 ms, and counts those held back.
+	run := func(silent bool, n int, frames uint32) (held int) {
 		for range n {
-			if s.holdSilence(silent) {
+			ts += frames * frameTicks
+			if s.holdSilence(silent, ts) {
 				held++
 			}
 		}
 		return held
 	}
-	if held := run(false, 10); held != 0 {
+	if held := run(false, 10, 1); held != 0 {
 		t.Errorf("%d of 10 voiced packets held back", held)
 	}
-	if held := run(true, silenceHangover); held != 0 || s.spurt != 0 {
-		t.Errorf("the hangover: %d of %d silent packets held back, spurt %d; want 0, 0", held, silenceHangover, s.spurt)
+	if held := run(true, 25, 1); held != 0 || s.spurt != 0 {
+		t.Errorf("the hangover: %d of 25 silent packets held back, spurt %d; want 0, 0", held, s.spurt)
 	}
-	if held := run(true, 100); held != 100 || s.spurt != 1 {
+	if held := run(true, 100, 1); held != 100 || s.spurt != 1 {
 		t.Errorf("after the hangover: %d of 100 held back, spurt %d; want 100, 1", held, s.spurt)
 	}
-	if held := run(false, 1); held != 0 {
+	if held := run(false, 1, 1); held != 0 {
 		t.Error("the first voiced packet after silence was held back")
 	}
 	// A pause shorter than the hangover loses nothing and starts no spurt.
-	if held := run(true, silenceHangover-1) + run(false, 1); held != 0 || s.spurt != 1 {
+	if held := run(true, 24, 1) + run(false, 1, 1); held != 0 || s.spurt != 1 {
 		t.Errorf("a short pause: %d held back, spurt %d; want 0, 1", held, s.spurt)
 	}
-	if held := run(true, silenceHangover+3); held != 3 || s.spurt != 2 {
+	if held := run(true, 28, 1); held != 3 || s.spurt != 2 {
 		t.Errorf("a second run: %d held back, spurt %d; want 3, 2", held, s.spurt)
 	}
+	// Opus DTX: a packet every 400 ms. The run's first two (0 and 400 ms)
+	// go out, the rest of the half second's worth is held back.
+	run(false, 1, 1)
+	if held := run(true, 10, 20); held != 8 || s.spurt != 3 {
+		t.Errorf("DTX: %d of 10 held back, spurt %d; want 8, 3", held, s.spurt)
+	}
+	// The clock going back starts the run again rather than holding it for good.
+	run(false, 1, 1)
+	run(true, 5, 1)
+	ts -= 100 * frameTicks
+	if held := run(true, 25, 1); held != 0 || s.spurt != 3 {
+		t.Errorf("after the clock went back: %d of 25 held back, spurt %d; want 0, 3", held, s.spurt)
+	}
 }
+
+// TestLoudnessStepsByTheSourceClock: the smoothing steps per 20 ms frame
+// of RTP time, so a voice fading into Opus DTX (one packet in 400 ms)
+// fades as it does at a packet every 20 ms, exactly; a gap longer than
+// dtxMaxFrames, or a timestamp going back, steps once.
+func TestLoudnessStepsByTheSourceClock(t *testing.T) {
+	voice := func(s *source) uint32 {
+		for i := range uint32(50) {
+			s.observeLevel(20, 1000+i*frameTicks)
+		}
+		return s.levelTS
+	}
+	var every, dtx source
+	ts := voice(&every)
+	voice(&dtx)
+	// 820 ms of silence: 41 packets, or with DTX the first frame of
+	// silence, then one packet every 20 frames (400 ms): 3.
+	for i := uint32(1); i <= 41; i++ {
+		every.observeLevel(100, ts+i*frameTicks)
+		if i == 1 || (i-1)%20 == 0 {
+			dtx.observeLevel(100, ts+i*frameTicks)
+		}
+	}
+	if got, want := dtx.loudness.Load(), every.loudness.Load(); got != want {
+		t.Errorf("after 820 ms of silence: loudness %d with DTX, %d at a packet every 20 ms", got, want)
+	}
+	if got := dtx.loudness.Load(); got >= quietBelow+(127-100)*loudnessScale {
+		t.Errorf("a voice did not fade to within 6 dB of the silence in 820 ms of DTX: loudness %d", got)
+	}
+
+	// A voice, a frame of silence, then a gap of a minute (the client
+	// stopped sending): the gap's frames are not taken for that silence,
+	// and the next packet steps once; so does a packet whose timestamp
+	// went back.
+	for _, next := range []uint32{ts + 60*50*frameTicks, ts - 10*frameTicks} {
+		var s, once source
+		for _, x := range []*source{&s, &once} {
+			voice(x)
+			x.observeLevel(127, ts+frameTicks)
+		}
+		s.observeLevel(127, next)
+		once.observeLevel(127, ts+2*frameTicks)
+		if got, want := s.loudness.Load(), once.loudness.Load(); got != want {
+			t.Errorf("after a gap to timestamp %d: loudness %d, want %d (one step)", next, got, want)
+		}
+	}
+}
+
+// hangoverPackets is the hangover in packets of 20 ms, as testClient sends.
+const hangoverPackets = silenceHangover / frameTicks
 
 // TestMutedSilenceIsHeldBack: with real pion peers, a speaker who mutes
 // and keeps sending digital silence, as browsers do, reaches a listener
@@ -95,7 +200,7 @@ func TestMutedSilenceIsHeldBack(t *testing.T) {
 	b.setLevel(127)
 	bMuted := uint16(b.sending.Load())
 	waitFor(ctx, t, "b to send the hangover and 50 packets more", func() bool {
-		return b.sentSince(bMuted, silenceHangover+50)
+		return b.sentSince(bMuted, hangoverPackets+50)
 	})
 	aLater := uint16(a.sending.Load())
 	waitFor(ctx, t, "c to hear a packet a sent later", func() bool { return c.heardAfter('a', aLater) })
@@ -108,8 +213,8 @@ func TestMutedSilenceIsHeldBack(t *testing.T) {
 	}
 	c.mu.Unlock()
 	// The run began at bMuted or the packet after it.
-	if heard < silenceHangover-1 || heard > silenceHangover {
-		t.Errorf("c heard %d of b's packets sent after it muted, want the hangover, %d (or one fewer)", heard, silenceHangover)
+	if heard < hangoverPackets-1 || heard > hangoverPackets {
+		t.Errorf("c heard %d of b's packets sent after it muted, want the hangover, %d (or one fewer)", heard, hangoverPackets)
 	}
 	if n := e.Stats().SilenceHeld; n < 50 {
 		t.Errorf("the engine counts %d packets of silence held back, want 50 or more", n)
@@ -119,7 +224,7 @@ func TestMutedSilenceIsHeldBack(t *testing.T) {
 	bTalks := uint16(b.sending.Load())
 	waitFor(ctx, t, "c to hear b talk again", func() bool { return c.heardAfter('b', bTalks+10) })
 	waitFor(ctx, t, "c to hear d, which sends no level, well past the hangover", func() bool {
-		return c.count('d') > silenceHangover+50
+		return c.count('d') > hangoverPackets+50
 	})
 
 	c.mu.Lock()

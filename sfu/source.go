@@ -7,11 +7,23 @@ import (
 
 // Loudness smoothing, in 1/256 dB fixed point. RFC 6464 levels are -dBov
 // (0 loudest, 127 silence); loudness is 127 - level, so louder is larger.
+// The smoothing steps once per 20 ms frame of the source's own clock (RTP
+// timestamps), not once per packet: a client using Opus DTX sends one
+// packet in every few hundred milliseconds of silence (source.observeLevel).
 const (
 	loudnessScale = 256
-	attackShift   = 2               // rising loudness follows in ~4 packets (80 ms)
-	releaseShift  = 4               // falling loudness fades over ~16 packets (320 ms)
+	attackShift   = 2               // rising loudness follows in ~4 frames (80 ms)
+	releaseShift  = 4               // falling loudness fades over ~16 frames (320 ms)
 	staleAfter    = 1 * time.Second // a source silent on the wire this long ranks last
+
+	// frameTicks is one 20 ms frame at Opus's 48 kHz RTP clock: the step
+	// of the smoothing.
+	frameTicks = 960
+	// dtxMaxFrames bounds the frames a gap between two packets may stand
+	// for (source.observeLevel): one second, the staleness bound. Opus DTX
+	// sends at least every 400 ms; a longer gap is a client that stopped
+	// sending (muted, or its network), whose level is not known meanwhile.
+	dtxMaxFrames = 50
 
 	// quietBelow is the loudness under which a fresh source counts as
 	// silent for the ticker (Router.parkLocked): a muted browser track
@@ -19,10 +31,10 @@ const (
 	// more than switchMargin, so no quiet source can displace another.
 	quietBelow = 6 * loudnessScale
 
-	// silenceHangover is how many packets of silence in a row a source
-	// still forwards before it holds the rest of the run back
-	// (source.holdSilence): 25, half a second at Opus's 20 ms.
-	silenceHangover = 25
+	// silenceHangover is how much of a silent run a source still forwards
+	// before it holds the rest back (source.holdSilence), in RTP timestamp
+	// ticks: half a second, 25 packets at Opus's 20 ms.
+	silenceHangover = 25 * frameTicks
 )
 
 // silentLevel reports whether an RFC 6464 level byte is silence, by the
@@ -61,14 +73,20 @@ type source struct {
 	// what someone hears (Router.parkLocked).
 	wakeOn atomic.Uint32
 
-	smoothed uint32 // reader goroutine only
+	// Loudness smoothing (observeLevel); reader goroutine only.
+	smoothed   uint32
+	lastTarget uint32 // the loudness of the last level read
+	levelTS    uint32 // the RTP timestamp of the last level read
+	levelSeen  bool   // a level was read: lastTarget and levelTS hold
 
 	// Silence suppression (holdSilence). Written by the reader goroutine
 	// only, before it fans the packet out; the fan-out (slot.forward, on
 	// this goroutine or on a worker it hands a chunk to and waits for)
 	// reads spurt.
-	silentRun int    // packets of silence in a row, up to silenceHangover+1
-	spurt     uint32 // silent runs held back so far
+	inSilence  bool   // the last packet read was silent
+	silentFrom uint32 // the RTP timestamp of the silent run's first packet
+	holding    bool   // the silent run is past the hangover: held back
+	spurt      uint32 // silent runs held back so far
 
 	rx Reception // for the reception report on this upstream (reports.go)
 
@@ -87,26 +105,50 @@ func newSource(p *Peer) *source {
 	return s
 }
 
-// observeLevel folds one RFC 6464 audio level byte into the smoothed
-// loudness. Reader goroutine only.
-func (s *source) observeLevel(b byte) {
+// observeLevel folds one RFC 6464 audio level byte, carried by the packet
+// of RTP timestamp ts, into the smoothed loudness. Reader goroutine only.
+//
+// The smoothing steps once per 20 ms frame of the source's clock. A gap of
+// up to dtxMaxFrames between this packet and the last is frames the client
+// did not send, as Opus DTX does in silence (the server asks for it:
+// NewEngine); each counts as the level of the last frame it did send, which
+// with DTX is the silence that started the pause. So a voice fading into
+// DTX fades in 320 ms, as it does at a packet every 20 ms, not over 16
+// packets spread across six seconds. A longer gap, or a timestamp going
+// back, steps once, as for the next frame.
+func (s *source) observeLevel(b byte, ts uint32) {
+	if s.levelSeen {
+		if gap := int32(ts-s.levelTS)/frameTicks - 1; gap > 0 && gap < dtxMaxFrames {
+			for range gap {
+				s.step(s.lastTarget)
+			}
+		}
+	}
 	target := uint32(127-(b&0x7f)) * loudnessScale
+	s.levelSeen, s.levelTS, s.lastTarget = true, ts, target
+	s.step(target)
+	s.loudness.Store(s.smoothed)
+}
+
+// step moves the smoothed loudness one frame towards target.
+func (s *source) step(target uint32) {
 	if target > s.smoothed {
 		s.smoothed += (target - s.smoothed) >> attackShift
 	} else {
 		s.smoothed -= (s.smoothed - target) >> releaseShift
 	}
-	s.loudness.Store(s.smoothed)
 }
 
-// holdSilence reports whether the packet just read, silent or not, is to
-// be held back: a muted browser track keeps sending digital silence, 50
-// packets a second, which every slot carrying the source would otherwise
-// seal and send to its listener, and whose browser would decode it. The
-// first silenceHangover packets of a silent run still go out, so that a
-// listener's decoder ends on real silence, not on concealment of a voice
-// cut off, and a pause within speech loses nothing; the rest are held
-// back until a packet that is not silent. Reader goroutine only.
+// holdSilence reports whether the packet just read, silent or not, of RTP
+// timestamp ts, is to be held back: a browser muted by its track keeps
+// sending digital silence (50 packets a second, or a few with Opus DTX),
+// which every slot carrying the source would otherwise seal and send to
+// its listener, and whose browser would decode it. The first half second
+// (silenceHangover, by the source's clock) of a silent run still goes
+// out, so that a listener's decoder ends on real silence, not on
+// concealment of a voice cut off, and a pause within speech loses
+// nothing; the rest is held back until a packet that is not silent.
+// Reader goroutine only.
 //
 // Holding packets back would leave gaps in each slot's sequence numbers,
 // which receivers count as loss (and NACK). So each held-back run counts
@@ -114,19 +156,18 @@ func (s *source) observeLevel(b byte) {
 // the next packet as the first of a new talkspurt (Munger.Resume): the
 // next sequence number, the source's own timestamp, the marker bit set
 // (RFC 3551 section 4.1). To the listener it looks like Opus DTX.
-func (s *source) holdSilence(silent bool) bool {
+func (s *source) holdSilence(silent bool, ts uint32) bool {
 	switch {
 	case !silent:
-		s.silentRun = 0
-		return false
-	case s.silentRun < silenceHangover:
-		s.silentRun++
-		return false
-	case s.silentRun == silenceHangover:
-		s.silentRun++
+		s.inSilence, s.holding = false, false
+	case s.holding:
+	case !s.inSilence || int32(ts-s.silentFrom) < 0: // a run begins (or the clock went back)
+		s.inSilence, s.silentFrom = true, ts
+	case int32(ts-s.silentFrom) >= silenceHangover:
+		s.holding = true
 		s.spurt++
 	}
-	return true
+	return s.holding
 }
 
 // heard records a packet received at now, after observeLevel if it had a

@@ -3,10 +3,11 @@
 // only while a room has more open microphones than slots. Our page's mute
 // button takes the track off the sender: the browser sends nothing, and the
 // ticker must sleep. Other clients mute by the track (track.enabled =
-// false) and keep sending, at the level of silence: the ticker must take
-// that for silent too, and the server hold it back rather than forward it
-// (source.holdSilence). Three people in Chromium and one in Firefox ESR,
-// whose muting must do the same.
+// false) and keep sending, at the level of silence, and sparsely (the
+// server asks for Opus DTX): the ticker must take that for silent too, and
+// the server hold it back rather than forward it (source.holdSilence).
+// Three people in Chromium and one in Firefox ESR, whose muting must do
+// the same.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,7 +108,7 @@ describe('speaker selection in browsers', { timeout: 420000 }, () => {
     await server?.stop();
   });
 
-  it('four open microphones for two slots keep the ticker running; two muted let it sleep, by the button or by the track; one reopened wakes it', async () => {
+  it('four open microphones for two slots keep the ticker running; two muted let it sleep, by the button or by the track; one reopened wakes it', async (t) => {
     const [heron, fox, otter, finch] = people;
     // Four fake microphones, two slots: loudness decides.
     await waitTickers(server, 1, 'four open microphones, two slots');
@@ -122,6 +123,7 @@ describe('speaker selection in browsers', { timeout: 420000 }, () => {
     const before = [await packetsSent(fox), await packetsSent(finch)];
     await sendsOnFrom(heron, (await packetsSent(heron)) + 100);
     const after = [await packetsSent(fox), await packetsSent(finch)];
+    t.diagnostic(`muted by the button, while Heron sent 100 packets: Fox sent ${after[0] - before[0]}, Finch ${after[1] - before[1]}`);
     // A packet or two may have been on its way when the track came off.
     assert.ok(after[0] - before[0] <= 2 && after[1] - before[1] <= 2,
       `muted by the button, Fox and Finch sent ${after[0] - before[0]} and ${after[1] - before[1]} packets while Heron sent 100`);
@@ -143,12 +145,20 @@ describe('speaker selection in browsers', { timeout: 420000 }, () => {
     await setTrackEnabled(finch, false);
     await waitTickers(server, 0, 'two open microphones, one Chromium and one Firefox muted by the track');
     // What the ticker took for silence was packets at the level of
-    // silence, not no packets. And the server holds that silence back
-    // instead of forwarding it (after half a second of each run): 100
-    // packets are two seconds of one muted browser, one second of both.
+    // silence, not no packets; and few of them: the server's offer asks for
+    // Opus DTX (usedtx=1), so a silent track sends a packet every few
+    // hundred milliseconds. While Heron's open microphone sends 100
+    // packets, each sends some, and fewer than half as many.
     const held = await metric(server, 'sanctuary_rtp_silence_held_total');
-    for (const p of [fox, finch]) await sendsOnFrom(p, await packetsSent(p));
-    await holdsSilenceFrom(server, held + 100);
+    const quiet = [await packetsSent(fox), await packetsSent(finch)];
+    await sendsOnFrom(heron, (await packetsSent(heron)) + 100);
+    const dtx = [(await packetsSent(fox)) - quiet[0], (await packetsSent(finch)) - quiet[1]];
+    t.diagnostic(`muted by the track, while Heron sent 100 packets: Fox sent ${dtx[0]}, Finch ${dtx[1]}`);
+    assert.ok(dtx.every((n) => n > 0 && n < 50),
+      `muted by the track, Fox and Finch sent ${dtx[0]} and ${dtx[1]} packets while Heron sent 100: want some, under 50 (DTX)`);
+    // The server holds that silence back rather than forward it, after the
+    // first half second of each run.
+    await holdsSilenceFrom(server, held + 5);
 
     // Firefox's track opens again: its first packet with a voice wakes the
     // ticker.
