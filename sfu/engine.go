@@ -134,6 +134,10 @@ type Config struct {
 	// port, instead of each fan-out in a few sendmmsg calls (batch.go):
 	// for comparison in benchmarks.
 	NoBatchWrites bool
+	// NoDTX leaves usedtx out of the offer: clients send 50 packets a
+	// second in silence too (for clients that mishandle Opus DTX, and for
+	// comparison in benchmarks).
+	NoDTX bool
 	// NoDirectWrites keeps every peer on pion's write path instead of
 	// sealing and sending its downstream packets directly (direct.go): for
 	// comparison in benchmarks.
@@ -212,16 +216,19 @@ func NewEngine(cfg Config) (*Engine, error) {
 		e.log = slog.Default()
 	}
 
+	// usedtx=1 asks the client to send with Opus DTX: in silence, a
+	// packet every few hundred milliseconds instead of 50 a second
+	// (Chromium and Firefox both do). The loudness smoothing steps by the
+	// source's clock for it (source.observeLevel).
+	fmtp := "minptime=10;useinbandfec=1;usedtx=1"
+	if cfg.NoDTX {
+		fmtp = "minptime=10;useinbandfec=1"
+	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			// usedtx=1 asks the client to send with Opus DTX: in silence,
-			// a packet every few hundred milliseconds instead of 50 a
-			// second (Chromium and Firefox both do). The loudness
-			// smoothing steps by the source's clock for it
-			// (source.observeLevel).
-			SDPFmtpLine:  "minptime=10;useinbandfec=1;usedtx=1",
+			SDPFmtpLine:  fmtp,
 			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}},
 		},
 		PayloadType: opusPayloadType,

@@ -26,9 +26,11 @@
 #                   unless move-every is 0, moves a random bot to another room that often
 #                   through the window; the speakers are bots 1..speakers, spread over the rooms.
 #                   d-moves and e-nomoves are the same 60 bots in 6 rooms, with and without moves.
-#                   Listeners written with an m ("20m") are muted microphones that keep sending
-#                   digital silence, as muted browsers do (sanctuary-bots -muted-listeners):
-#                   m-2x20 is s-2x20's room as browsers make it, at the server's default K.
+#                   Listeners written with an m ("20m") are microphones muted by their track
+#                   that keep sending digital silence, as browsers do (sanctuary-bots
+#                   -muted-listeners), with Opus DTX since the server asks for it (one frame in
+#                   ten; with BENCH_SERVER_FLAGS=-dtx=false, 50 packets a second): m-2x20 is
+#                   s-2x20's room as browsers other than ours make it, at the server's default K.
 #   BENCH_FLOOR_DURATION  seconds of each shape's floor measurement (default 10)
 #   BENCH_OUT       output directory (default bench-results)
 #   BIN             directory of the binaries (default bin)
@@ -260,10 +262,11 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 	echo "  the host → the first packet from a speaker of the new room received by the moved bot"
 	echo "  (recognised by its signature), over the moves into a room with a speaker; a moved bot that"
 	echo "  never heard its new room fails the run (\`moves_unheard\` in the JSON)."
-	echo "- **Muted** (listeners written with an m, as m-2x20): muted microphones that keep sending"
-	echo "  digital silence, 50 packets a second each, as muted browsers do; they are owed to nobody. The"
-	echo "  server receives them and holds them back after each run's first half second, so its CPU per"
-	echo "  forwarded packet includes receiving them."
+	echo "- **Muted** (listeners written with an m, as m-2x20): microphones muted by their track that keep"
+	echo "  sending digital silence, as browsers do: one frame in ten when the server asks for Opus DTX"
+	echo "  (its default), else 50 packets a second; they are owed to nobody. The server receives them"
+	echo "  and holds them back after each run's first half second, so its CPU per forwarded packet"
+	echo "  includes receiving them."
 	echo "- **Foreign**: packets a bot received from outside its audience (must be 0); across a move, a"
 	echo "  bot expects its room-mates of before and after until the server's answer, and from then on"
 	echo "  only those after, for every packet sent after the answer was received;"

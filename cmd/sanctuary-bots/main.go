@@ -88,7 +88,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.rc.Session, "session", "", "session to join (default: a fresh one per run)")
 	fs.IntVar(&o.rc.Bots, "bots", 10, "bots to join")
 	fs.IntVar(&o.rc.Speakers, "speakers", 3, "bots that speak (with more than the session's slots K, each listener is owed only the K it is given)")
-	fs.BoolVar(&o.rc.MutedListeners, "muted-listeners", false, "listeners are muted microphones that keep sending digital silence, 50 packets a second each, as browsers muted by their track do (default: they send nothing, as our web client muted does)")
+	fs.BoolVar(&o.rc.MutedListeners, "muted-listeners", false, "listeners are microphones muted by their track that keep sending digital silence, as browsers do: one frame in ten when the server's offer asks for Opus DTX, else 50 packets a second (default: they send nothing, as our web client muted does)")
 	fs.DurationVar(&o.rc.Duration, "duration", 10*time.Second, "measurement window")
 	fs.DurationVar(&o.rc.Warmup, "warmup", 2*time.Second, "wait between all connected and the window")
 	fs.IntVar(&o.rc.JoinConcurrency, "concurrency", 10, "concurrent joins")

@@ -56,6 +56,7 @@ type config struct {
 	pprofListen    string            // address of Go's profiler; "": none
 	udpBatch       bool              // send each fan-out on the UDP port with sendmmsg
 	directWrites   bool              // seal and send forwarded packets in the SFU, not through pion's write path
+	dtx            bool              // the offer asks clients for Opus DTX
 	fanoutCores    int               // goroutines one fan-out may use; 0: GOMAXPROCS
 	gcPercent      int               // Go's GC target (debug.SetGCPercent); -1: leave the runtime's (GOGC)
 }
@@ -108,6 +109,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.turn.flags(fs)
 	c.webhooks.flags(fs)
 	fs.BoolVar(&c.udpBatch, "udp-batch", true, "with -udp-port: send each packet's fan-out in a few sendmmsg calls instead of one sendto per listener")
+	fs.BoolVar(&c.dtx, "dtx", true, "ask clients to send with Opus DTX (usedtx=1): in silence a packet every few hundred ms instead of 50 a second; false: for clients that mishandle it, or for comparison")
 	fs.BoolVar(&c.directWrites, "direct-writes", true, "seal and send forwarded audio in the SFU itself; false: through pion's write path (for comparison)")
 	fs.IntVar(&c.fanoutCores, "fanout-cores", 0, "goroutines that share the fan-out of one packet to 128 listeners or more; 0: one per core (GOMAXPROCS)")
 	fs.IntVar(&c.gcPercent, "gc-percent", defaultGCPercent, "Go's GC target once nobody has joined for 10 s: the heap may grow this many % over live data between collections (Go's GOGC; while people join, Go's 100); the GOGC environment variable, when set, wins over the default and stays as it is")

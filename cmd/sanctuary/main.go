@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	engine, err := sfu.NewEngine(sfu.Config{
 		LoopbackOnly: cfg.loopbackOnly, UDPPort: cfg.udpPort, TCPPort: cfg.tcpPort, NAT1To1IPs: cfg.natIPs, Logger: log,
-		NoBatchWrites: !cfg.udpBatch, NoDirectWrites: !cfg.directWrites, FanoutCores: cfg.fanoutCores,
+		NoBatchWrites: !cfg.udpBatch, NoDirectWrites: !cfg.directWrites, NoDTX: !cfg.dtx, FanoutCores: cfg.fanoutCores,
 	})
 	if err != nil {
 		return err

@@ -24,6 +24,10 @@ const (
 	opusSamplesPerPacket = opusClockRate / 50
 	// packetInterval is the send period of a speaking bot.
 	packetInterval = 20 * time.Millisecond
+	// dtxEvery: a muted bot whose offer asked for Opus DTX sends one
+	// frame in this many, as muted Chromium and Firefox did (10 packets
+	// while an open microphone sent 100: web/e2e/selection.test.js).
+	dtxEvery = 10
 )
 
 // dtlsRetransmit is the DTLS handshake retransmission interval. pion's

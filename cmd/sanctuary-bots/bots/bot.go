@@ -37,11 +37,12 @@ type Config struct {
 	RunID   uint32 // the run's id; packets of other runs count as foreign
 	Speak   bool   // speak from the moment ICE connects
 	Level   uint8  // audio level in -dBov (0 loudest, 127 silence)
-	// Muted, with Speak, is a muted microphone that keeps sending, as a
-	// browser's does: 50 packets a second of digital silence (level 127,
-	// whatever Level says), for the whole run. The server holds them back
-	// after the first half second, and nobody is owed them
-	// (Stats.Muted).
+	// Muted, with Speak, is a microphone muted by its track that keeps
+	// sending, as a browser's does: digital silence (level 127, whatever
+	// Level says), for the whole run; 50 packets a second, or one in
+	// dtxEvery when the offer asks for Opus DTX, as browsers then do. The
+	// server holds them back after the first half second, and nobody is
+	// owed them (Stats.Muted).
 	Muted bool
 	// API is the pion API to use; nil means a fresh NewAPI(LoopbackOnly).
 	// Share one across the bots of a process.
@@ -126,6 +127,7 @@ type Bot struct {
 	speaking atomic.Bool                   // send packets; written under speakMu
 	speakMu  sync.Mutex                    // held by the speaker from checking speaking to the write
 	extID    atomic.Uint32                 // negotiated audio-level id; 0: none
+	dtx      atomic.Bool                   // the offer asked for Opus DTX (usedtx=1): muted, send as DTX does
 	audience atomic.Pointer[audience]      // nil: every other bot of the run
 	window   atomic.Pointer[measureWindow] // nil: no window set
 

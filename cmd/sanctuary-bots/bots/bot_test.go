@@ -292,6 +292,27 @@ func (h *heard) caughtUp(sent uint64) bool {
 	return len(p) > 0 && uint64(p[len(p)-1].counter)+1 == sent
 }
 
+// A muted bot whose offer asked for Opus DTX (the server's does) sends one
+// frame in dtxEvery, each the next sequence number with the timestamp of
+// its frame, as DTX does: a listener hears the first half second of it
+// (the server's hangover: the packets at 0, 200 and 400 ms) with
+// timestamps dtxEvery frames apart.
+func TestMutedBotSendsAsDTX(t *testing.T) {
+	h := newHarness(t, 3)
+	var got heard
+	h.dial(Config{Index: 1, OnPacket: got.onPacket(0)}) // first: the hangover begins with the muted bot
+	h.dial(Config{Index: 0, Speak: true, Muted: true})
+	h.waitFor("the listener hears two packets of the muted bot", func() bool { return len(got.snapshot()) >= 2 })
+	pkts := got.snapshot()
+	for i := 1; i < len(pkts); i++ {
+		p, q := pkts[i], pkts[i-1]
+		if p.seq != q.seq+1 || p.ts-q.ts != dtxEvery*opusSamplesPerPacket || p.counter != q.counter+1 {
+			t.Fatalf("packet %d: seq %d ts %d after seq %d ts %d; want the next seq, %d ticks later",
+				i, p.seq, p.ts, q.seq, q.ts, dtxEvery*opusSamplesPerPacket)
+		}
+	}
+}
+
 // A speaker that pauses sends nothing; when it resumes, the stream a
 // listener receives through the real server goes on with the next sequence
 // number, a marker bit, and a timestamp advanced by the silence.

@@ -43,7 +43,8 @@ func (b *Bot) speak() {
 	}
 	ticker := time.NewTicker(packetInterval)
 	defer ticker.Stop()
-	marker := true // first packet of a talkspurt
+	marker := true      // first packet of a talkspurt
+	frames := uint32(0) // frames since the last packet sent (DTX skips some)
 	for {
 		if !b.speaking.Load() {
 			select {
@@ -69,13 +70,18 @@ func (b *Bot) speak() {
 			b.speakMu.Unlock()
 			continue
 		}
+		frames++
+		if b.cfg.Muted && b.dtx.Load() && frames < dtxEvery && !last.IsZero() {
+			b.speakMu.Unlock()
+			continue // Opus DTX: this frame of silence is not sent
+		}
 		now := time.Now()
 		seq, ts := pkt.SequenceNumber, pkt.Timestamp
 		if !last.IsZero() {
 			pkt.SequenceNumber++
 			steps := max(uint32(now.Sub(last)/packetInterval), 1)
 			if !marker {
-				steps = 1 // a late tick is jitter, not silence
+				steps = frames // a late tick is jitter, not silence; DTX skipped frames-1
 			}
 			pkt.Timestamp += steps * opusSamplesPerPacket
 		}
@@ -91,7 +97,7 @@ func (b *Bot) speak() {
 			// sequence number, so receivers see no gap where nothing was lost.
 			pkt.SequenceNumber, pkt.Timestamp = seq, ts
 		} else {
-			last, marker = now, false
+			last, marker, frames = now, false, 0
 			counter++
 		}
 		w := b.window.Load()

@@ -33,14 +33,18 @@ type testServer struct {
 
 // newTestServer starts a real server whose sessions have k slots. The
 // caller closes it, after its bots.
-func newTestServer(tb testing.TB, k int) *testServer {
+func newTestServer(tb testing.TB, k int, opts ...serverOpt) *testServer {
 	tb.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	v, err := auth.NewVerifier(auth.Config{HMACSecret: testSecret})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e, err := sfu.NewEngine(sfu.Config{LoopbackOnly: true, Logger: quiet})
+	cfg := sfu.Config{LoopbackOnly: true, Logger: quiet}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := sfu.NewEngine(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -59,6 +63,12 @@ func newTestServer(tb testing.TB, k int) *testServer {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return &testServer{engine: e, sig: sig, hs: httptest.NewServer(mux)}
 }
+
+// serverOpt changes the test server's engine configuration.
+type serverOpt func(*sfu.Config)
+
+// withoutDTX: the offer does not ask for Opus DTX (sfu.Config.NoDTX).
+func withoutDTX(c *sfu.Config) { c.NoDTX = true }
 
 func (s *testServer) wsURL() string      { return "ws" + strings.TrimPrefix(s.hs.URL, "http") + "/ws" }
 func (s *testServer) metricsURL() string { return s.hs.URL + "/metrics" }
@@ -85,9 +95,9 @@ func (s *testServer) Close() {
 // process, within the given time, and returns the report; an error fails
 // the test. It fills in the server's URL and secret, and its /metrics when
 // rc samples a server (ServerPID).
-func runOnTestServer(t *testing.T, k int, within time.Duration, rc RunConfig) Report {
+func runOnTestServer(t *testing.T, k int, within time.Duration, rc RunConfig, opts ...serverOpt) Report {
 	t.Helper()
-	srv := newTestServer(t, k)
+	srv := newTestServer(t, k, opts...)
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()

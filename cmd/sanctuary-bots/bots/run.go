@@ -39,9 +39,9 @@ type RunConfig struct {
 	Session  string // session to join; "" means a fresh one per run
 	Bots     int    // bots to join (≥ 1)
 	Speakers int    // the first Speakers bots speak for the whole run
-	// MutedListeners makes every other bot a muted microphone that keeps
-	// sending digital silence, as browsers do (Config.Muted), instead of
-	// sending nothing.
+	// MutedListeners makes every other bot a microphone muted by its track
+	// that keeps sending digital silence, as browsers do (Config.Muted),
+	// instead of sending nothing.
 	MutedListeners bool
 	Duration       time.Duration // measurement window; 0 means 10 s
 	Warmup         time.Duration // between all connected and the window; 0 means 2 s

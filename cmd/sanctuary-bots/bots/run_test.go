@@ -74,12 +74,14 @@ func TestRunAgainstRealServer(t *testing.T) {
 	}
 }
 
-// Muted listeners send silence, as muted browsers do: they are counted
-// apart, owed to nobody, and the server forwards what the speakers say and
-// not the silence (after its hangover, which the warm-up outlasts). Five
-// senders for three slots: without the server holding silence back, a
-// slot of every bot would carry a muted one, and the server would forward
-// about twice what the speakers are owed.
+// Muted listeners send silence, as browsers muted by their track do: they
+// are counted apart, owed to nobody, and the server forwards what the
+// speakers say and not the silence (after its hangover, which the warm-up
+// outlasts). The server does not ask for DTX here, so the muted send 50
+// packets a second, as browsers do without it. Five senders for three
+// slots: without the server holding silence back, a slot of every bot
+// would carry a muted one, and the server would forward about twice what
+// the speakers are owed.
 func TestRunWithMutedListeners(t *testing.T) {
 	lim := test.TimeOut(60 * time.Second)
 	defer lim.Stop()
@@ -88,7 +90,7 @@ func TestRunWithMutedListeners(t *testing.T) {
 		Bots: 5, Speakers: 2, MutedListeners: true,
 		Duration: 1500 * time.Millisecond, Warmup: 2 * time.Second, JoinConcurrency: 2,
 		ServerPID: os.Getpid(),
-	})
+	}, withoutDTX)
 	if rep.Connected != 5 || rep.Speakers != 2 || rep.Muted != 3 || rep.SilentPacketsSent == 0 {
 		t.Fatalf("connected %d speakers %d muted %d silent packets %d", rep.Connected, rep.Speakers, rep.Muted, rep.SilentPacketsSent)
 	}
@@ -98,6 +100,27 @@ func TestRunWithMutedListeners(t *testing.T) {
 	}
 	if fwd := rep.ServerForwardedPPS * rep.DurationS; fwd > 1.2*float64(rep.PacketsExpected) {
 		t.Fatalf("server forwarded %.0f packets in the window; the speakers were owed %d: silence went out", fwd, rep.PacketsExpected)
+	}
+}
+
+// When the offer asks for Opus DTX, as the server's does by default, muted
+// bots send as browsers then do: one frame of silence in dtxEvery. Without
+// DTX each muted bot would send as many packets as a speaker.
+func TestRunWithMutedListenersDTX(t *testing.T) {
+	lim := test.TimeOut(60 * time.Second)
+	defer lim.Stop()
+	defer test.CheckRoutines(t)()
+	rep := runOnTestServer(t, 3, 45*time.Second, RunConfig{
+		Bots: 5, Speakers: 2, MutedListeners: true,
+		Duration: 1500 * time.Millisecond, Warmup: time.Second, JoinConcurrency: 2,
+	})
+	if rep.Connected != 5 || rep.Muted != 3 || rep.PacketsSent == 0 || rep.LossPct >= 1 {
+		t.Fatalf("connected %d muted %d sent %d loss %.2f%%", rep.Connected, rep.Muted, rep.PacketsSent, rep.LossPct)
+	}
+	perSpeaker, perMuted := rep.PacketsSent/2, rep.SilentPacketsSent/3
+	if perMuted == 0 || perMuted*4 > perSpeaker {
+		t.Fatalf("in the window a speaker sent %d packets, a muted bot %d: want some, and at most a quarter (DTX: one in %d)",
+			perSpeaker, perMuted, dtxEvery)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -243,9 +245,15 @@ func (b *Bot) handleOffer(m *signaling.SDP) error {
 		b.mu.Lock()
 		b.st.answerMs = ms(time.Since(b.start))
 		b.mu.Unlock()
-		for _, h := range b.sig.sender.GetParameters().HeaderExtensions {
+		params := b.sig.sender.GetParameters()
+		for _, h := range params.HeaderExtensions {
 			if h.URI == sdp.AudioLevelURI {
 				b.extID.Store(uint32(h.ID))
+			}
+		}
+		for _, c := range params.Codecs { // the offer's, as negotiated
+			if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) && slices.Contains(strings.Split(c.SDPFmtpLine, ";"), "usedtx=1") {
+				b.dtx.Store(true)
 			}
 		}
 		b.goTracked(b.speak)
