@@ -17,6 +17,8 @@
 #                  an m are muted microphones sending silence (default m-2x20:2:20m:3)
 #   PAIR_NEW_SHAPE another shape for the new side, to price a load rather than a
 #                  change: OLD and NEW may then be the same binary (default PAIR_SHAPE)
+#   PAIR_OLD_FLAGS, PAIR_NEW_FLAGS  more flags for each side's server, to price a
+#                  server option with one binary (e.g. PAIR_OLD_FLAGS=-dtx=false)
 #   PAIR_ROUNDS    rounds (default 4)
 #   PAIR_DURATION  measurement window in seconds (default 40)
 #   PAIR_OUT       output directory (default bench-results/pair)
@@ -46,6 +48,7 @@ shape() {
 }
 shape old "$SHAPE"
 shape new "$NEW_SHAPE"
+declare -A sflags=([old]=${PAIR_OLD_FLAGS:-} [new]=${PAIR_NEW_FLAGS:-})
 command -v jq >/dev/null || { echo "pair: jq is needed (apt-get install jq)" >&2; exit 2; }
 if command -v taskset >/dev/null && (($(nproc) >= 2)); then
 	PIN_SERVER=(taskset -c 0) PIN_BOTS=(taskset -c 1)
@@ -70,8 +73,9 @@ healthy() {
 start() {
 	local side=$1
 	shift
+	# shellcheck disable=SC2086 # sflags are words
 	"${PIN_SERVER[@]}" "$1" -slots "${k[$side]}" -jwt-secret "$SECRET" -dev=false -ice-loopback-only -listen "127.0.0.1:$2" \
-		-udp-port $(($2 + 1)) -tcp-port $(($2 + 2)) -log-level warn >"$3" 2>&1 &
+		-udp-port $(($2 + 1)) -tcp-port $(($2 + 2)) -log-level warn ${sflags[$side]} >"$3" 2>&1 &
 	pid=$!
 	pids+=("$pid")
 	for _ in $(seq 100); do
