@@ -21,15 +21,7 @@ func TestPeersShareTheCertificate(t *testing.T) {
 
 	fingerprint := func(id string) string {
 		t.Helper()
-		p, err := r.AddPeer(id, PeerHandlers{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		o, err := p.Offer()
-		if err != nil {
-			t.Fatal(err)
-		}
+		o := offerOf(t, r, id)
 		_, rest, ok := strings.Cut(o.SDP, "a=fingerprint:")
 		if !ok {
 			t.Fatalf("offer without a fingerprint:\n%s", o.SDP)

@@ -474,6 +474,22 @@ func TestMutedSilenceLetsTheTickerSleep(t *testing.T) {
 	waitFor(ctx, t, "the ticker to sleep again: two talking, two slots", idle)
 }
 
+// offerOf adds a peer named id to r and returns its offer; the peer is
+// closed before it returns.
+func offerOf(t *testing.T, r *Router, id string) Offer {
+	t.Helper()
+	p, err := r.AddPeer(id, PeerHandlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	o, err := p.Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 // newTestRouter returns an engine of cfg and a router of slots on it, and
 // a function that closes both (deferred, so that it runs before a
 // deferred goroutine check).

@@ -33,15 +33,7 @@ func TestSilentLevel(t *testing.T) {
 func TestOfferAsksForOpusDTX(t *testing.T) {
 	_, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true, Logger: slog.New(slog.DiscardHandler)}, 2)
 	defer closeRouter()
-	p, err := r.AddPeer("p", PeerHandlers{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	o, err := p.Offer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := offerOf(t, r, "p")
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(o.SDP); err != nil {
 		t.Fatal(err)

@@ -254,7 +254,7 @@ export class SanctuaryClient extends EventTarget {
    * track, so the browser sends no audio packets at all: a track merely
    * disabled (`enabled = false`) would go on sending 50 packets a second of
    * digital silence, which the server would receive and decrypt only to
-   * hold back (PROTOCOL.md, "Silence is held back"). The track is disabled
+   * hold back (PROTOCOL.md, "Muting sends nothing"). The track is disabled
    * too, so nothing reaches it meanwhile. No renegotiation either way.
    * Settles once the microphone is open and the sender carries what it
    * should.
