@@ -99,6 +99,7 @@ bots() {
 
 echo "| round | old: forwarded pkt/s | old: server CPU % | new: forwarded pkt/s | new: server CPU % | new ÷ old CPU | loss % old, new |" >"$OUT/summary.md"
 echo "| --- | --- | --- | --- | --- | --- | --- |" >>"$OUT/summary.md"
+ratios=()
 for r in $(seq "$ROUNDS"); do
 	port=$((20000 + RANDOM % 20000))
 	if ((r % 2)); then first=old second=new; else first=new second=old; fi # swap sides
@@ -115,19 +116,20 @@ for r in $(seq "$ROUNDS"); do
 	wait "$b1" || true
 	kill -TERM "$pid_first" "$pid_second" 2>/dev/null || true
 	wait "$pid_first" "$pid_second" 2>/dev/null || true
-	jq -rn --slurpfile o "$OUT/$r.old.json" --slurpfile n "$OUT/$r.new.json" --arg r "$r" '
+	# The round's new ÷ old server CPU, computed once for its row and for the median.
+	ratio=$(jq -rn --slurpfile o "$OUT/$r.old.json" --slurpfile n "$OUT/$r.new.json" \
+		'if ($o[0].server_cpu_pct // 0) > 0 and $n[0].server_cpu_pct != null then $n[0].server_cpu_pct / $o[0].server_cpu_pct else "–" end' 2>/dev/null) || ratio="–"
+	[[ $ratio == "–" ]] || ratios+=("$ratio")
+	jq -rn --slurpfile o "$OUT/$r.old.json" --slurpfile n "$OUT/$r.new.json" --arg r "$r" --arg ratio "$ratio" '
 		def f(x; d): if x == null then "–" else ((x * pow(10; d) | round) / pow(10; d) | tostring) end;
 		$o[0] as $o | $n[0] as $n
 		| "| \($r) | \(f($o.server_forwarded_pps; 0)) | \(f($o.server_cpu_pct; 2)) | \(f($n.server_forwarded_pps; 0)) | \(f($n.server_cpu_pct; 2)) "
-		+ "| \(if ($o.server_cpu_pct // 0) > 0 and $n.server_cpu_pct != null then f($n.server_cpu_pct / $o.server_cpu_pct; 2) else "–" end) "
-		+ "| \(f($o.loss_pct; 2)), \(f($n.loss_pct; 2)) |"' >>"$OUT/summary.md" ||
+		+ "| \(if $ratio == "–" then $ratio else f($ratio | tonumber; 2) end) | \(f($o.loss_pct; 2)), \(f($n.loss_pct; 2)) |"' >>"$OUT/summary.md" ||
 		echo "| $r | no report (see $OUT/$r.*.log) | | | | | |" >>"$OUT/summary.md"
 done
-median=$(jq -rs '[.[] | select(type == "number")] | sort | if length == 0 then "–" else (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end * 100 | round / 100 | tostring) end' \
-	< <(for r in $(seq "$ROUNDS"); do jq -n --slurpfile o "$OUT/$r.old.json" --slurpfile n "$OUT/$r.new.json" \
-		'if ($o[0].server_cpu_pct // 0) > 0 and $n[0].server_cpu_pct != null then $n[0].server_cpu_pct / $o[0].server_cpu_pct else empty end' 2>/dev/null || true; done))
+median=$(printf '%s\n' "${ratios[@]}" | jq -rs 'sort | if length == 0 then "–" else (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end * 100 | round / 100 | tostring) end')
 {
 	echo
-	echo "Median new ÷ old server CPU: $median (old $SHAPE, new $NEW_SHAPE, $ROUNDS rounds of ${DURATION}s, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), old $OLD, new $NEW)."
+	echo "Median new ÷ old server CPU: $median (old $SHAPE${PAIR_OLD_FLAGS:+ $PAIR_OLD_FLAGS}, new $NEW_SHAPE${PAIR_NEW_FLAGS:+ $PAIR_NEW_FLAGS}, $ROUNDS rounds of ${DURATION}s, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), old $OLD, new $NEW)."
 } >>"$OUT/summary.md"
 cat "$OUT/summary.md"

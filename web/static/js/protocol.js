@@ -255,7 +255,8 @@ export class SanctuaryClient extends EventTarget {
    * disabled (`enabled = false`) would go on sending 50 packets a second of
    * digital silence, which the server would receive and decrypt only to
    * hold back (PROTOCOL.md, "Muting sends nothing"). The track is disabled
-   * too, so nothing reaches it meanwhile. No renegotiation either way.
+   * too, so the level meter reads silence meanwhile. No renegotiation
+   * either way.
    * Settles once the microphone is open and the sender carries what it
    * should.
    * @param {boolean} enabled
