@@ -117,6 +117,12 @@ func FuzzNormaliseClaims(f *testing.F) {
 			return
 		}
 		tok, err := Mint(fuzzSecret, MintOptions{UserID: id.UserID, Alias: id.Alias, Role: id.Role, Session: id.Session})
+		if errors.Is(err, errTokenTooLarge) && jsonLen(id.UserID)+jsonLen(id.Session) > 5000 {
+			// The token would pass 8 KiB, which Verify refuses; Mint says so.
+			// (8 KiB of token is 6 KiB of claims once base64 is undone, and
+			// the other claims take well under 1 KiB.)
+			return
+		}
 		if err != nil {
 			t.Fatalf("Mint of accepted identity %+v: %v", id, err)
 		}
@@ -200,4 +206,10 @@ func signHS256(header, claims string) string {
 	mac := hmac.New(sha256.New, fuzzSecret)
 	mac.Write([]byte(signing))
 	return signing + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// jsonLen is the length of s as a JSON string, escapes included.
+func jsonLen(s string) int {
+	b, _ := json.Marshal(s)
+	return len(b)
 }

@@ -13,6 +13,9 @@ import (
 // defaultMintTTL is the lifetime of a minted token when MintOptions.TTL is 0.
 const defaultMintTTL = time.Hour
 
+// errTokenTooLarge: Mint refuses a token that Verify would refuse for its size.
+var errTokenTooLarge = errors.New("token too large")
+
 // secretBytes is the size of a generated dev-mode HS256 secret (256 bits).
 const secretBytes = 32
 
@@ -29,8 +32,9 @@ type MintOptions struct {
 // omitted when empty), role (canonical), session (omitted when empty), iat,
 // exp (iat + TTL), and iss and aud when set. Verify with the same secret
 // returns the same Identity (alias cleaned as NormaliseClaims cleans it).
-// Mint fails on an empty secret, a blank UserID, a negative TTL or a role
-// name it does not know; errors never contain the secret.
+// Mint fails on an empty secret, a blank UserID, a negative TTL, a role
+// name it does not know, or claims so long that the token would exceed the
+// 8 KiB Verify accepts (errTokenTooLarge); errors never contain the secret.
 func Mint(secret []byte, o MintOptions) (string, error) {
 	if len(secret) == 0 {
 		return "", errors.New("auth: mint: empty secret")
@@ -75,6 +79,9 @@ func Mint(secret []byte, o MintOptions) (string, error) {
 	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	if err != nil {
 		return "", fmt.Errorf("auth: mint: sign: %w", err)
+	}
+	if len(signed) > maxTokenBytes {
+		return "", fmt.Errorf("auth: mint: %w: %d bytes, Verify accepts at most %d", errTokenTooLarge, len(signed), maxTokenBytes)
 	}
 	return signed, nil
 }

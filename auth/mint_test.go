@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,7 @@ func TestMintRejects(t *testing.T) {
 		{"blank user id", secret, MintOptions{UserID: "  "}},
 		{"negative TTL", secret, MintOptions{UserID: "u", TTL: -time.Second}},
 		{"unknown role", secret, MintOptions{UserID: "u", Role: "admin"}},
+		{"too large for Verify", secret, MintOptions{UserID: strings.Repeat("u", maxTokenBytes)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,6 +121,26 @@ func TestMintRejects(t *testing.T) {
 				t.Fatalf("error leaks the secret: %v", err)
 			}
 		})
+	}
+	// The largest user id that still fits mints a token Verify accepts;
+	// one byte more is refused by Mint, not left for Verify to refuse.
+	fits := sort.Search(maxTokenBytes, func(n int) bool {
+		_, err := Mint(secret, MintOptions{UserID: strings.Repeat("u", n+1)})
+		return err != nil
+	})
+	tok, err := Mint(secret, MintOptions{UserID: strings.Repeat("u", fits)})
+	if err != nil {
+		t.Fatalf("Mint with a %d-byte user id: %v", fits, err)
+	}
+	v, err := NewVerifier(Config{HMACSecret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("Verify of the largest token Mint gives (%d bytes): %v", len(tok), err)
+	}
+	if _, err := Mint(secret, MintOptions{UserID: strings.Repeat("u", fits+1)}); !errors.Is(err, errTokenTooLarge) {
+		t.Fatalf("Mint with a %d-byte user id: %v, want errTokenTooLarge", fits+1, err)
 	}
 	if _, err := Mint(secret, MintOptions{}); !errors.Is(err, ErrNoUserID) {
 		t.Fatalf("Mint without user id: %v, want ErrNoUserID", err)
