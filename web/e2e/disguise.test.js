@@ -49,6 +49,27 @@ function dominantFrom(listener, pid) {
   }, pid);
 }
 
+/** How many two-second windows a switch may take to reach the receiver. */
+const WINDOWS = 5;
+
+/**
+ * Measures the tone from `pid` until its ratio to `baseHz` is within
+ * TOLERANCE of `want`, at most WINDOWS times: a switch reaches the receiver
+ * through the sender's pipeline and the receiver's jitter buffer, later on
+ * a busy machine, and a window that straddles it gives a median of both
+ * voices. Returns the last measurement, its ratio and the windows taken.
+ */
+async function settlesAt(listener, pid, baseHz, want) {
+  let m;
+  let ratio = 0;
+  for (let w = 1; w <= WINDOWS; w++) {
+    m = await dominantFrom(listener, pid);
+    ratio = m.median / baseHz;
+    if (m.samples >= 5 && Math.abs(ratio - want) <= TOLERANCE) return { ...m, ratio, windows: w };
+  }
+  return { ...m, ratio, windows: WINDOWS };
+}
+
 describe('voice disguise', { timeout: 240000 }, () => {
   let server;
   let browser;
@@ -78,17 +99,17 @@ describe('voice disguise', { timeout: 240000 }, () => {
     await fox.page.getByRole('button', { name: 'Disguise my voice' }).click();
     await fox.page.getByRole('button', { name: 'Use my real voice' }).waitFor({ timeout: WAIT_MS });
     await hearsExactly(host, [fox]);
-    const on = await dominantFrom(host, fox.id);
-    const ratio = on.median / off.median;
-    t.diagnostic(`undisguised ${off.median.toFixed(1)} Hz, disguised ${on.median.toFixed(1)} Hz: ratio ${ratio.toFixed(3)} (want ${DEFAULT_RATIO})`);
-    assert.ok(Math.abs(ratio - DEFAULT_RATIO) <= TOLERANCE, `ratio ${ratio}`);
+    const on = await settlesAt(host, fox.id, off.median, DEFAULT_RATIO);
+    t.diagnostic(`undisguised ${off.median.toFixed(1)} Hz, disguised ${on.median.toFixed(1)} Hz: ratio ${on.ratio.toFixed(3)} (want ${DEFAULT_RATIO}), in window ${on.windows}`);
+    assert.ok(Math.abs(on.ratio - DEFAULT_RATIO) <= TOLERANCE, `ratio ${on.ratio} after ${WINDOWS} windows`);
     const c = await counters(fox);
     assert.equal(c.offers, 1, 'no renegotiation');
     assert.equal(c.peerConnections, 1);
     await fox.page.getByRole('button', { name: 'Use my real voice' }).click();
     await fox.page.getByRole('button', { name: 'Disguise my voice' }).waitFor({ timeout: WAIT_MS });
-    const back = await dominantFrom(host, fox.id);
-    assert.ok(Math.abs(back.median / off.median - 1) <= TOLERANCE, `back ${back.median} Hz`);
+    const back = await settlesAt(host, fox.id, off.median, 1);
+    t.diagnostic(`back to ${back.median.toFixed(1)} Hz in window ${back.windows}`);
+    assert.ok(Math.abs(back.ratio - 1) <= TOLERANCE, `back ${back.median} Hz after ${WINDOWS} windows`);
   });
 
   it('switched on before joining, the first packets already carry the disguised voice', async (t) => {
