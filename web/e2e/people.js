@@ -154,9 +154,22 @@ export function slotLogLength(person) {
   return person.page.evaluate(() => window.sanctuary.slotLog.length);
 }
 
-/** Waits until the person's page says they are in `room`. */
+/**
+ * Waits until the person's page says they are in `room`. On a timeout the
+ * error says what the page showed instead: its room, its connection status
+ * and the error it displayed (a refused command shows there).
+ */
 export async function inRoom(person, room) {
-  await person.page.locator('#room-name').filter({ hasText: room }).waitFor({ timeout: WAIT_MS });
+  try {
+    await person.page.locator('#room-name').filter({ hasText: room }).waitFor({ timeout: WAIT_MS });
+  } catch (err) {
+    const shown = await person.page.evaluate(() => ({
+      room: document.querySelector('#room-name')?.textContent,
+      status: document.querySelector('#conn-status')?.textContent,
+      error: document.querySelector('#room-error')?.textContent,
+    })).catch((e) => ({ unreadable: String(e) }));
+    throw new Error(`${person.alias} not in "${room}" after ${WAIT_MS} ms; the page shows ${JSON.stringify(shown)}`, { cause: err });
+  }
 }
 
 /**
