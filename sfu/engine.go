@@ -220,9 +220,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// packet every few hundred milliseconds instead of 50 a second
 	// (Chromium and Firefox both do). The loudness smoothing steps by the
 	// source's clock for it (source.observeLevel).
-	fmtp := "minptime=10;useinbandfec=1;usedtx=1"
-	if cfg.NoDTX {
-		fmtp = "minptime=10;useinbandfec=1"
+	fmtp := "minptime=10;useinbandfec=1"
+	if !cfg.NoDTX {
+		fmtp += ";usedtx=1"
 	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{

@@ -29,11 +29,24 @@ func TestSilentLevel(t *testing.T) {
 // TestOfferAsksForOpusDTX: the offer asks the client to send with Opus
 // DTX on the m-line of its microphone (RFC 7587 usedtx): browsers then send
 // a packet every few hundred milliseconds in silence instead of 50 a
-// second (BENCHMARKS.md, "Opus DTX").
+// second (BENCHMARKS.md, "Opus DTX"). With NoDTX it does not, and the
+// other Opus parameters are the same either way.
 func TestOfferAsksForOpusDTX(t *testing.T) {
-	_, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true, Logger: slog.New(slog.DiscardHandler)}, 2)
-	defer closeRouter()
-	o := offerOf(t, r, "p")
+	for _, noDTX := range []bool{false, true} {
+		_, r, closeRouter := newTestRouter(t, Config{LoopbackOnly: true, NoDTX: noDTX, Logger: slog.New(slog.DiscardHandler)}, 2)
+		params := upstreamFmtp(t, offerOf(t, r, "p"))
+		closeRouter()
+		got := strings.Split(params, ";")
+		if slices.Contains(got, "usedtx=1") == noDTX || !slices.Contains(got, "minptime=10") || !slices.Contains(got, "useinbandfec=1") {
+			t.Fatalf("NoDTX %v: the microphone's Opus fmtp is %q", noDTX, params)
+		}
+	}
+}
+
+// upstreamFmtp returns the Opus fmtp parameters of the offer's microphone
+// m-line.
+func upstreamFmtp(t *testing.T, o Offer) string {
+	t.Helper()
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(o.SDP); err != nil {
 		t.Fatal(err)
@@ -44,12 +57,13 @@ func TestOfferAsksForOpusDTX(t *testing.T) {
 		}
 		fmtp, _ := m.Attribute("fmtp")
 		params, ok := strings.CutPrefix(fmtp, "111 ")
-		if !ok || !slices.Contains(strings.Split(params, ";"), "usedtx=1") {
-			t.Fatalf("the microphone's m-line has fmtp %q, want Opus's with usedtx=1", fmtp)
+		if !ok {
+			t.Fatalf("the microphone's m-line has fmtp %q, not Opus's (111)", fmtp)
 		}
-		return
+		return params
 	}
 	t.Fatalf("no m-line with the upstream mid %q in the offer", o.UpstreamMid)
+	return ""
 }
 
 // TestHoldSilence: the first half second of a silent run (by the RTP

@@ -20,8 +20,10 @@ const (
 	// of the smoothing.
 	frameTicks = 960
 	// dtxMaxFrames bounds the frames a gap between two packets may stand
-	// for (source.observeLevel): one second, the staleness bound. Opus DTX
-	// sends at least every 400 ms; a longer gap is a client that stopped
+	// for (source.observeLevel): one second, the staleness bound. libopus's
+	// DTX, which Chromium and Firefox use, sends at least every 400 ms
+	// (muted by their tracks, they sent every 200 ms here:
+	// web/e2e/selection.test.js); a longer gap is a client that stopped
 	// sending (muted, or its network), whose level is not known meanwhile.
 	dtxMaxFrames = 50
 

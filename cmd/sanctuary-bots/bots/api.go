@@ -25,8 +25,9 @@ const (
 	// packetInterval is the send period of a speaking bot.
 	packetInterval = 20 * time.Millisecond
 	// dtxEvery: a muted bot whose offer asked for Opus DTX sends one
-	// frame in this many, as muted Chromium and Firefox did (10 packets
-	// while an open microphone sent 100: web/e2e/selection.test.js).
+	// frame in this many, as Chromium and Firefox muted by their tracks did
+	// (10 packets each while an open microphone sent 100, 2026-11-29, in
+	// web/e2e/selection.test.js, which asserts fewer than 50).
 	dtxEvery = 10
 )
 
